@@ -1,0 +1,50 @@
+"""Exceptions raised by the CCAI provider; messages never carry secrets or recipients."""
+
+from __future__ import annotations
+
+from airflow_provider_ccai.version_compat import AirflowException, AirflowFailException
+
+
+class CcaiInputError(AirflowFailException, ValueError):
+    """Bad input found before any request was sent; a retry cannot fix it, so the task fails at once."""
+
+
+class CcaiConnectionError(AirflowFailException):
+    """The ``ccai`` connection is missing or lacks a field the hook needs."""
+
+
+class CcaiApiError(AirflowException):
+    """
+    A CCAI call failed.
+
+    :param call: what was called, e.g. ``POST /api/clients/{id}/campaigns/direct`` (no query string).
+    :param status: HTTP status, or ``None`` when no response arrived.
+    :param detail: short, already redacted description or body excerpt.
+    """
+
+    def __init__(self, call: str, status: int | None, detail: str) -> None:
+        self.call = call
+        self.status = status
+        self.detail = detail
+        got = f"HTTP {status}" if status is not None else "no response"
+        super().__init__(f"CCAI {call} failed: {got}: {detail}")
+
+
+class CcaiRejectedError(CcaiApiError, AirflowFailException):
+    """CCAI refused the request (400, 401, 403, 404, 422): repeating it cannot succeed."""
+
+
+class CcaiTransientError(CcaiApiError):
+    """
+    A failure that may pass (connection error, 429, 5xx): the hook retries safe calls; Airflow may retry the task.
+
+    :param retry_after: seconds the server asked us to wait (``Retry-After``), if any.
+    """
+
+    def __init__(self, call: str, status: int | None, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(call, status, detail)
+        self.retry_after = retry_after
+
+
+class CcaiAmbiguousResultError(CcaiApiError):
+    """A create request may have reached the server but its outcome is unknown; resolve it by looking."""

@@ -1,0 +1,533 @@
+"""Hook for the CloudContactAI (CCAI) core and files APIs."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any, Callable, TypeVar
+
+import requests
+import tenacity
+
+from airflow_provider_ccai.exceptions import (
+    CcaiAmbiguousResultError,
+    CcaiApiError,
+    CcaiConnectionError,
+    CcaiRejectedError,
+    CcaiTransientError,
+)
+from airflow_provider_ccai.utils.redact import redact, strip_query
+from airflow_provider_ccai.version_compat import AirflowNotFoundException, BaseHook, mask_secret
+
+DEFAULT_API_URL = "https://core.cloudcontactai.com/api"
+DEFAULT_FILES_URL = "https://files.cloudcontactai.com"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 60.0
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+REJECTED_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 415, 422})
+
+T = TypeVar("T")
+
+_FILE_KEY_FIELDS = frozenset({"fileKey", "pictureFileKey"})
+_SECRET_NAME = re.compile(r"(?i)key|token|secret|password|credential|signature")
+
+
+@dataclass(frozen=True)
+class CcaiSettings:
+    """What the hook needs from the ``ccai`` connection, validated."""
+
+    client_id: str
+    api_key: str
+    api_url: str
+    files_url: str
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+
+
+def _wait_for(retry_state: tenacity.RetryCallState, initial: float, cap: float) -> float:
+    """Capped exponential backoff with full jitter, or the server's ``Retry-After`` (capped)."""
+    error = retry_state.outcome.exception() if retry_state.outcome else None
+    if isinstance(error, CcaiTransientError) and error.retry_after is not None:
+        return min(error.retry_after, MAX_RETRY_AFTER)
+    return random.uniform(0, min(cap, initial * 2 ** (retry_state.attempt_number - 1)))
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, CcaiTransientError)
+
+
+def _never_sent(error: BaseException) -> bool:
+    """True for failures that prove the request never reached the server, or that it refused to act (429)."""
+    return isinstance(error, CcaiTransientError) and (error.status is None or error.status == 429)
+
+
+class CloudContactHook(BaseHook):
+    """
+    Talk to CloudContactAI: signed-URL uploads, stored-file checks, campaigns and their stats.
+
+    One ``requests.Session`` per hook; every request has a connect and a read timeout. Calls that are
+    safe to repeat are retried on connection errors, 429 and 5xx with capped, jittered exponential
+    backoff (honouring ``Retry-After``); campaign creation is never re-sent once it may have reached
+    the server. See :ref:`howto/connection:ccai` for the connection fields.
+
+    :param ccai_conn_id: the ``ccai`` connection to use.
+    :param timeout: read timeout in seconds (overrides the connection's ``timeout`` extra).
+    :param connect_timeout: connect timeout in seconds (overrides the ``connect_timeout`` extra).
+    :param max_attempts: attempts per retryable call, first one included (overrides ``max_attempts``).
+    :param backoff_initial: first backoff interval in seconds.
+    :param backoff_max: cap on one backoff interval in seconds.
+    """
+
+    conn_name_attr = "ccai_conn_id"
+    default_conn_name = "ccai_default"
+    conn_type = "ccai"
+    hook_name = "CloudContactAI"
+
+    def __init__(
+        self,
+        ccai_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        max_attempts: int | None = None,
+        backoff_initial: float = 1.0,
+        backoff_max: float = DEFAULT_MAX_BACKOFF,
+    ) -> None:
+        super().__init__()
+        self.ccai_conn_id = ccai_conn_id
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+
+    # -- connection -------------------------------------------------------------------------------
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form (Airflow 2.11; 3.2+ reads ``conn-fields`` from provider info)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        from airflow_provider_ccai.get_provider_info import CONN_FIELDS
+
+        def label(name: str) -> Any:
+            return lazy_gettext(CONN_FIELDS[name]["label"])
+
+        def description(name: str) -> str:
+            return CONN_FIELDS[name]["description"]
+
+        return {
+            "files_url": StringField(
+                label("files_url"), widget=BS3TextFieldWidget(), description=description("files_url")
+            ),
+            "timeout": IntegerField(
+                label("timeout"),
+                validators=[Optional(), NumberRange(min=1, max=600)],
+                widget=BS3TextFieldWidget(),
+                description=description("timeout"),
+            ),
+            "connect_timeout": IntegerField(
+                label("connect_timeout"),
+                validators=[Optional(), NumberRange(min=1, max=120)],
+                widget=BS3TextFieldWidget(),
+                description=description("connect_timeout"),
+            ),
+            "max_attempts": IntegerField(
+                label("max_attempts"),
+                validators=[Optional(), NumberRange(min=1, max=20)],
+                widget=BS3TextFieldWidget(),
+                description=description("max_attempts"),
+            ),
+        }
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel, hide and give placeholders to the standard connection fields."""
+        from airflow_provider_ccai.get_provider_info import UI_FIELD_BEHAVIOUR
+
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    @cached_property
+    def settings(self) -> CcaiSettings:
+        """Read and validate the connection once; the API key is registered with the secrets masker."""
+        try:
+            conn = self.get_connection(self.ccai_conn_id)
+        except AirflowNotFoundException:
+            raise CcaiConnectionError(
+                f"Connection {self.ccai_conn_id!r} is not defined: create a 'ccai' connection "
+                f"(UI, AIRFLOW_CONN_{self.ccai_conn_id.upper()} or a secrets backend)."
+            ) from None
+        api_key = (conn.password or "").strip()
+        if api_key:
+            mask_secret(api_key)
+        client_id = str(conn.login or "").strip()
+        if not client_id:
+            raise CcaiConnectionError(
+                f"Connection {self.ccai_conn_id!r} has no client id: set its 'login' (Client ID) field."
+            )
+        if not client_id.isdigit():
+            raise CcaiConnectionError(
+                f"Connection {self.ccai_conn_id!r}: 'login' (Client ID) must be the numeric CCAI client id."
+            )
+        if not api_key:
+            raise CcaiConnectionError(
+                f"Connection {self.ccai_conn_id!r} has no API key: set its 'password' (API Key) field."
+            )
+        extra = conn.extra_dejson
+        return CcaiSettings(
+            client_id=client_id,
+            api_key=api_key,
+            api_url=self._base_url(conn.host, DEFAULT_API_URL, "host"),
+            files_url=self._base_url(extra.get("files_url"), DEFAULT_FILES_URL, "files_url"),
+            connect_timeout=self._number(self.connect_timeout, extra.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT, "connect_timeout"),
+            read_timeout=self._number(self.timeout, extra.get("timeout"), DEFAULT_READ_TIMEOUT, "timeout"),
+            max_attempts=int(self._number(self.max_attempts, extra.get("max_attempts"), DEFAULT_MAX_ATTEMPTS, "max_attempts")),
+        )
+
+    def _base_url(self, value: str | None, default: str, field: str) -> str:
+        url = (value or "").strip().rstrip("/") or default
+        if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+            raise CcaiConnectionError(
+                f"Connection {self.ccai_conn_id!r}: {field} must be an http(s) URL, got {strip_query(url)!r}."
+            )
+        return url
+
+    def _number(self, argument: float | None, extra: Any, default: float, field: str) -> float:
+        value = argument if argument is not None else extra
+        if value in (None, ""):
+            return default
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = 0.0
+        if number <= 0:
+            raise CcaiConnectionError(
+                f"Connection {self.ccai_conn_id!r}: {field} must be a positive number, got {value!r}."
+            )
+        return number
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """The hook's single HTTP session; the bearer header is added per request, never to the PUT."""
+        session = requests.Session()
+        session.headers.update({"Accept": "application/json", "User-Agent": "airflow-provider-ccai"})
+        return session
+
+    def get_conn(self) -> requests.Session:
+        """Return the hook's ``requests.Session``."""
+        return self.session
+
+    @property
+    def client_id(self) -> str:
+        """The connection's numeric CCAI client id."""
+        return self.settings.client_id
+
+    def file_key(self, file_name: str) -> str:
+        """
+        Return the CCAI file key under which ``file_name`` is stored.
+
+        :param file_name: name given to the signed-URL request.
+        """
+        return f"{self.client_id}/campaign/{file_name}"
+
+    # -- transport --------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        call: str,
+        *,
+        authorised: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send one request; turn every failure into a :class:`CcaiApiError` without secrets in it."""
+        settings = self.settings
+        headers = dict(kwargs.pop("headers", {}))
+        if authorised:
+            headers["Authorization"] = f"Bearer {settings.api_key}"
+        try:
+            response = self.session.request(
+                method,
+                url,
+                headers=headers,
+                timeout=(settings.connect_timeout, settings.read_timeout),
+                allow_redirects=False,
+                **kwargs,
+            )
+        except requests.ConnectTimeout:
+            raise CcaiTransientError(call, None, "connect timeout (request not sent)") from None
+        except requests.ReadTimeout:
+            raise CcaiAmbiguousResultError(call, None, f"no response within {settings.read_timeout:g} s") from None
+        except requests.ConnectionError as error:
+            if _connection_refused(error):
+                raise CcaiTransientError(call, None, "connection refused (request not sent)") from None
+            raise CcaiAmbiguousResultError(call, None, "connection dropped before a response arrived") from None
+        except requests.RequestException as error:
+            raise CcaiApiError(call, None, type(error).__name__) from None
+        if response.ok:
+            return response
+        detail = redact(response.text, (settings.api_key,))
+        if response.status_code in RETRYABLE_STATUSES:
+            raise CcaiTransientError(call, response.status_code, detail, _retry_after(response))
+        if response.status_code in REJECTED_STATUSES or 400 <= response.status_code < 500:
+            raise CcaiRejectedError(call, response.status_code, detail)
+        raise CcaiAmbiguousResultError(call, response.status_code, detail)
+
+    def _with_retries(self, action: Callable[[], T], retry_if: Callable[[BaseException], bool]) -> T:
+        """Run ``action`` with the hook's retry policy for failures that ``retry_if`` accepts."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.settings.max_attempts),
+            wait=lambda state: _wait_for(state, self.backoff_initial, self.backoff_max),
+            retry=tenacity.retry_if_exception(retry_if),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        return retrying(action)
+
+    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        self.log.warning(
+            "%s; attempt %d of %d, retrying in %.1f s",
+            error,
+            retry_state.attempt_number,
+            self.settings.max_attempts,
+            retry_state.next_action.sleep if retry_state.next_action else 0.0,
+        )
+
+    def _call_safe(self, method: str, url: str, call: str, *, decode_json: bool = False, **kwargs: Any) -> Any:
+        """
+        Send a call that is safe to repeat (a read, or a write keyed by name), retrying transient failures.
+
+        A dropped connection, a read timeout or a malformed JSON body count as transient here.
+        Returns the decoded JSON when ``decode_json`` is set, else the response.
+        """
+
+        def attempt() -> Any:
+            try:
+                response = self._send(method, url, call, **kwargs)
+            except CcaiAmbiguousResultError as error:
+                raise CcaiTransientError(error.call, error.status, error.detail) from None
+            if not decode_json:
+                return response
+            try:
+                return response.json()
+            except ValueError:
+                raise CcaiTransientError(call, response.status_code, "response is not valid JSON") from None
+
+        return self._with_retries(attempt, _is_transient)
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def request_upload_url(self, file_name: str, file_type: str, public: bool = True) -> str:
+        """
+        Ask the files API for a signed URL to PUT ``file_name`` to; return it (never log it).
+
+        :param file_name: name of the file in CCAI storage.
+        :param file_type: MIME type the URL is signed for.
+        :param public: whether the stored file is publicly readable (MMS pictures must be).
+        """
+        call = "POST /upload/url"
+        body = {
+            "fileName": file_name,
+            "fileType": file_type,
+            "fileBasePath": f"{self.client_id}/campaign",
+            "publicFile": public,
+        }
+
+        data = self._call_safe("POST", self.settings.files_url + "/upload/url", call, decode_json=True, json=body)
+        signed_url = data.get("signedS3Url") if isinstance(data, dict) else None
+        if not isinstance(signed_url, str) or not signed_url.startswith(("http://", "https://")):
+            raise CcaiApiError(call, 200, "response has no signedS3Url")
+        return signed_url
+
+    def put_to_signed_url(self, signed_url: str, content: bytes, file_type: str) -> None:
+        """
+        PUT ``content`` to a signed URL with ``Content-Type: file_type`` and no ``Authorization`` header.
+
+        :param signed_url: URL from :meth:`request_upload_url`.
+        :param content: the file's bytes.
+        :param file_type: the MIME type the URL was signed for.
+        """
+        call = f"PUT {strip_query(signed_url)}"
+        self._call_safe(
+            "PUT", signed_url, call, authorised=False, data=content, headers={"Content-Type": file_type}
+        )
+
+    def upload_file(self, content: bytes, file_name: str, file_type: str, public: bool = True) -> str:
+        """
+        Store ``content`` as ``file_name`` and return its file key.
+
+        A PUT refused because the signed URL expired gets one fresh URL and one more try.
+
+        :param content: the file's bytes.
+        :param file_name: name in CCAI storage.
+        :param file_type: MIME type.
+        :param public: whether the stored file is publicly readable.
+        """
+        signed_url = self.request_upload_url(file_name, file_type, public)
+        try:
+            self.put_to_signed_url(signed_url, content, file_type)
+        except CcaiRejectedError as error:
+            if error.status != 403 or "expired" not in error.detail.lower():
+                raise
+            self.log.warning("Signed upload URL expired; requesting a fresh one")
+            self.put_to_signed_url(self.request_upload_url(file_name, file_type, public), content, file_type)
+        return self.file_key(file_name)
+
+    def is_file_stored(self, file_key: str) -> bool:
+        """
+        Return whether CCAI already stores ``file_key`` (``GET /clients/{id}/storedUrl``).
+
+        :param file_key: ``<client id>/campaign/<file name>``.
+        """
+        call = f"GET /clients/{self.client_id}/storedUrl"
+        data = self._call_safe(
+            "GET", f"{self.settings.api_url}/clients/{self.client_id}/storedUrl", call,
+            decode_json=True, params={"fileKey": file_key},
+        )
+        return bool(isinstance(data, dict) and data.get("storedUrl"))
+
+    # -- campaigns --------------------------------------------------------------------------------
+
+    def create_campaign(self, payload: dict[str, Any] | bytes) -> dict[str, Any]:
+        """
+        Create (and send, or schedule) a campaign; return CCAI's response.
+
+        The request is retried only when it provably never reached the server (connect failure) or
+        the server refused to act (429). Anything else that leaves the outcome unknown raises
+        :class:`CcaiAmbiguousResultError` so the caller resolves it by looking, never by re-sending.
+
+        :param payload: the ``campaigns/direct`` body (``accounts``, ``message``, ``title``, ...), as a
+            dict or already serialised to JSON bytes.
+        """
+        call = f"POST /clients/{self.client_id}/campaigns/direct"
+        url = f"{self.settings.api_url}/clients/{self.client_id}/campaigns/direct"
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {"ForceNewCampaign": "true", "Content-Type": "application/json"}
+        response = self._with_retries(
+            lambda: self._send("POST", url, call, data=body, headers=headers), _never_sent
+        )
+        try:
+            data = response.json()
+        except ValueError:
+            raise CcaiAmbiguousResultError(call, response.status_code, "response is not valid JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+            raise CcaiAmbiguousResultError(call, response.status_code, "response has no campaign id")
+        return data
+
+    def list_campaigns(self) -> list[dict[str, Any]]:
+        """Return the client's campaigns as CCAI lists them (newest first)."""
+        call = f"GET /clients/{self.client_id}/campaigns"
+        data = self._call_safe(
+            "GET", f"{self.settings.api_url}/clients/{self.client_id}/campaigns", call, decode_json=True
+        )
+        if isinstance(data, dict):  # tolerate a paged shape
+            data = data.get("content", [])
+        return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+    def find_campaign(self, *, title: str, message: str, created_after: datetime) -> dict[str, Any] | None:
+        """
+        Return the newest campaign with this title and message created at or after ``created_after``.
+
+        :param title: campaign title.
+        :param message: campaign message template.
+        :param created_after: timezone-aware lower bound for ``createdDate``.
+        """
+        for campaign in self.list_campaigns():
+            created = _parse_time(campaign.get("createdDate"))
+            if (
+                campaign.get("title") == title
+                and campaign.get("message", message) == message
+                and created is not None
+                and created >= created_after
+            ):
+                return campaign
+        return None
+
+    def get_campaign_stats(self, campaign_id: int) -> dict[str, int]:
+        """
+        Return ``{errorCount, pendingCount, sendingCount, sentCount, totalCount}`` for a campaign.
+
+        :param campaign_id: campaign id returned at creation.
+        """
+        call = "GET /v2/messages/campaign/{id}/stats"
+        data = self._call_safe(
+            "GET", f"{self.settings.api_url}/v2/messages/campaign/{int(campaign_id)}/stats", call, decode_json=True
+        )
+        keys = ("errorCount", "pendingCount", "sendingCount", "sentCount", "totalCount")
+        if not isinstance(data, dict) or not all(isinstance(data.get(key), int) for key in keys):
+            raise CcaiApiError(call, 200, "unexpected stats shape")
+        return {key: data[key] for key in keys}
+
+    def cancel_campaign(self, campaign_id: int) -> None:
+        """
+        Cancel (delete) a scheduled campaign.
+
+        :param campaign_id: campaign id returned at creation.
+        """
+        call = "DELETE /campaigns/{id}"
+        self._call_safe("DELETE", f"{self.settings.api_url}/campaigns/{int(campaign_id)}", call)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the connection with a read-only call (a stored-file lookup); never raises."""
+        try:
+            self.is_file_stored(self.file_key("airflow-connection-test"))
+        except CcaiApiError as error:
+            return False, str(error)
+        except CcaiConnectionError as error:
+            return False, str(error)
+        return True, f"Connected to CCAI as client {self.client_id}."
+
+
+def public_fields(response: dict[str, Any]) -> dict[str, Any]:
+    """
+    Return a campaign response without key-like fields (``apiKey``, tokens, secrets), recursively.
+
+    :param response: a campaign as CCAI returned it.
+    """
+    cleaned: dict[str, Any] = {}
+    for name, value in response.items():
+        if name == "accounts" or (name not in _FILE_KEY_FIELDS and _SECRET_NAME.search(name)):
+            continue
+        cleaned[name] = public_fields(value) if isinstance(value, dict) else value
+    return cleaned
+
+
+def _connection_refused(error: requests.ConnectionError) -> bool:
+    text = repr(error.args[0]) if error.args else ""
+    return "NewConnectionError" in text or "Connection refused" in text or "NameResolutionError" in text
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None

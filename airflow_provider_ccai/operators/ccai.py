@@ -1,0 +1,442 @@
+"""Operators that upload MMS pictures to CloudContactAI and create SMS/MMS campaigns."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence, Sized
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_ccai.exceptions import CcaiAmbiguousResultError, CcaiInputError
+from airflow_provider_ccai.version_compat import AirflowException, BaseOperator
+
+if TYPE_CHECKING:
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    try:
+        from airflow.sdk import Context
+    except ImportError:
+        from airflow.utils.context import Context  # type: ignore[no-redef, attr-defined]
+
+
+class CcaiUploadFileOperator(BaseOperator):
+    """
+    Put an image into CCAI storage and return its file key (XCom ``return_value``).
+
+    The file must be a JPEG, PNG or GIF (judged by its content) of at most 1 MB; it is checked before
+    any request is sent. Without ``file_name`` the name is ``<md5>.<ext>`` of the content, so an image
+    that is already stored is not uploaded again and a changed image never replaces one that an older
+    campaign still shows.
+
+    .. seealso:: :ref:`howto/operator:CcaiUploadFileOperator`
+
+    :param file_path: local path or object-storage URI (``s3://...``, ``file://...``) of the image. (templated)
+    :param file_name: name to store the file under; default ``<md5 of content>.<ext>``. (templated)
+    :param mime_type: expected MIME type; must match the content. Default: taken from the content. (templated)
+    :param public: whether the stored file is publicly readable (MMS pictures must be).
+    :param file_conn_id: Airflow connection for an object-storage ``file_path``.
+    :param ccai_conn_id: the ``ccai`` connection.
+    """
+
+    template_fields: Sequence[str] = ("file_path", "file_name", "mime_type")
+    template_ext: Sequence[str] = ()
+    ui_color = "#d6eaf8"
+
+    def __init__(
+        self,
+        *,
+        file_path: str,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+        public: bool = True,
+        file_conn_id: str | None = None,
+        ccai_conn_id: str = "ccai_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.file_path = file_path
+        self.file_name = file_name
+        self.mime_type = mime_type
+        self.public = public
+        self.file_conn_id = file_conn_id
+        self.ccai_conn_id = ccai_conn_id
+
+    def execute(self, context: Context) -> str:
+        """Validate the image, skip it if already stored, else upload it; return the file key."""
+        from airflow_provider_ccai.hooks.ccai import CloudContactHook
+        from airflow_provider_ccai.utils.images import MAX_MMS_BYTES, MMS_IMAGE_TYPES, extension_for, sniff_image_type
+        from airflow_provider_ccai.utils.sources import read_source
+
+        content = read_source(self.file_path, "file_path", conn_id=self.file_conn_id, max_bytes=MAX_MMS_BYTES)
+        detected = sniff_image_type(content)
+        if detected is None:
+            raise CcaiInputError(
+                f"file_path: {self.file_path!r} is not a JPEG, PNG or GIF image (checked by content); "
+                "CCAI MMS accepts only those"
+            )
+        if self.mime_type is not None and self.mime_type.strip().lower() not in (detected, *(
+            ["image/jpg"] if detected == "image/jpeg" else []
+        )):
+            allowed = ", ".join(MMS_IMAGE_TYPES)
+            raise CcaiInputError(
+                f"mime_type: {self.mime_type!r} does not match the file's content ({detected}); allowed: {allowed}"
+            )
+        file_name = self._file_name(content, extension_for(detected))
+        hook = CloudContactHook(self.ccai_conn_id)
+        file_key = hook.file_key(file_name)
+        if self.file_name is None and hook.is_file_stored(file_key):
+            self.log.info("File %s is already stored in CCAI; not uploading it again", file_key)
+            return file_key
+        hook.upload_file(content, file_name, detected, self.public)
+        self.log.info("Uploaded %d bytes (%s) to CCAI as %s", len(content), detected, file_key)
+        return file_key
+
+    def _file_name(self, content: bytes, extension: str) -> str:
+        if self.file_name is None:
+            return f"{hashlib.md5(content, usedforsecurity=False).hexdigest()}.{extension}"
+        name = str(self.file_name).strip()
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise CcaiInputError(f"file_name: {self.file_name!r} must be a plain file name without slashes")
+        return name
+
+
+class RenderedRecipients:
+    """
+    Rendered ``accounts`` kept out of Airflow's rendered-template view (it would show phone numbers).
+
+    :param value: what the template rendered to.
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        if isinstance(self.value, str) and not self.value.lstrip().startswith(("[", "{")):
+            return self.value  # a file path or URI is not personal data
+        size = f"{len(self.value)} rows" if isinstance(self.value, Sized) else type(self.value).__name__
+        return f"<recipients: {size}, not shown>"
+
+    __repr__ = __str__
+
+
+class CcaiCreateCampaignOperator(BaseOperator):
+    """
+    Create an SMS campaign, or an MMS campaign with ``picture_file_key``; return the campaign id.
+
+    Recipients are validated before anything is sent. The campaign is created at most once per task
+    instance, across the hook's and Airflow's retries (see ``docs/reliability.md``): when an earlier
+    try may have created it, this try finds it and returns its id instead of texting anyone twice.
+    The response, without key-like fields, is pushed to XCom under the key ``campaign``.
+
+    .. seealso:: :ref:`howto/operator:CcaiCreateCampaignOperator`
+
+    :param accounts: recipients: a list of dicts (``firstName``, ``lastName``, ``phone``, optional
+        ``data`` and ``messageData``; snake_case accepted) or tuples, e.g. from an upstream task, or a
+        CSV/JSON/JSON Lines path or object-storage URI. (templated)
+    :param message: message template; CCAI fills ``${firstName}``-style variables. (templated)
+    :param title: campaign title. (templated)
+    :param picture_file_key: file key from :class:`CcaiUploadFileOperator` (``upload.output``). (templated)
+    :param sender_phone: E.164 number to send from; default: the account's number. (templated)
+    :param scheduled_timestamp: when to send (ISO 8601 string or datetime); default now. (templated)
+    :param scheduled_timezone: IANA/Java time zone id for the schedule, e.g. ``America/New_York``. (templated)
+    :param column_mapping: wire field -> column name or tuple position, e.g. ``{"phone": "mobile"}``.
+    :param default_region: ISO country code to parse national phone numbers (``"US"``); default E.164 only.
+    :param on_invalid: ``"fail"`` (default) fails on an invalid or duplicate row; ``"skip"`` leaves it out.
+    :param unmapped_columns: ``"ignore"`` (default) or ``"data"``: columns not mapped become ``${variables}``.
+    :param accounts_conn_id: Airflow connection for an object-storage ``accounts`` URI.
+    :param ccai_conn_id: the ``ccai`` connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "accounts",
+        "message",
+        "title",
+        "picture_file_key",
+        "sender_phone",
+        "scheduled_timestamp",
+        "scheduled_timezone",
+    )
+    template_ext: Sequence[str] = ()
+    ui_color = "#d5f5e3"
+
+    #: task_state_store key (Airflow 3.3+) holding ``{"submitted_at": iso, "campaign_id": int}``.
+    STATE_KEY = "ccai_campaign"
+    #: allowance for clock differences between the worker and CCAI when matching ``createdDate``.
+    CLOCK_SKEW = timedelta(seconds=5)
+    #: bounded look for a campaign whose create request had an unknown outcome.
+    LOOKUP_ATTEMPTS = 3
+    LOOKUP_INTERVAL = 2.0
+
+    def __init__(
+        self,
+        *,
+        accounts: Any,
+        message: str,
+        title: str,
+        picture_file_key: str | None = None,
+        sender_phone: str | None = None,
+        scheduled_timestamp: str | datetime | None = None,
+        scheduled_timezone: str | None = None,
+        column_mapping: Mapping[str, str | int] | None = None,
+        default_region: str | None = None,
+        on_invalid: str = "fail",
+        unmapped_columns: str = "ignore",
+        accounts_conn_id: str | None = None,
+        ccai_conn_id: str = "ccai_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.accounts = accounts
+        self.message = message
+        self.title = title
+        self.picture_file_key = picture_file_key
+        self.sender_phone = sender_phone
+        self.scheduled_timestamp = scheduled_timestamp
+        self.scheduled_timezone = scheduled_timezone
+        self.column_mapping = column_mapping
+        self.default_region = default_region
+        self.on_invalid = on_invalid
+        self.unmapped_columns = unmapped_columns
+        self.accounts_conn_id = accounts_conn_id
+        self.ccai_conn_id = ccai_conn_id
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render as usual, then hide the recipients from the rendered-template view."""
+        super().render_template_fields(context, jinja_env)
+        if not isinstance(self.accounts, RenderedRecipients):
+            self.accounts = RenderedRecipients(self.accounts)
+
+    def execute(self, context: Context) -> int:
+        """Validate everything, then create the campaign once; return its id."""
+        from airflow_provider_ccai.hooks.ccai import CloudContactHook, public_fields
+
+        body, recipient_count = self._build_body()
+        hook = CloudContactHook(self.ccai_conn_id)
+        if self.picture_file_key and not str(self.picture_file_key).startswith(f"{hook.client_id}/"):
+            raise CcaiInputError(
+                f"picture_file_key: {self.picture_file_key!r} belongs to another client; "
+                f"keys of this connection start with '{hook.client_id}/'"
+            )
+        campaign = self._create_once(hook, body, context)
+        context["ti"].xcom_push(key="campaign", value=public_fields(campaign))
+        self.log.info(
+            "CCAI campaign %s: status %s, %d recipients", campaign["id"], campaign.get("status"), recipient_count
+        )
+        return int(campaign["id"])
+
+    # -- validation and the request body -----------------------------------------------------------
+
+    def _build_body(self) -> tuple[bytes, int]:
+        """Return the ``campaigns/direct`` JSON body and the recipient count, or raise naming the bad field."""
+        import io
+        import json
+
+        from airflow_provider_ccai.utils.recipients import E164, write_accounts
+
+        message = _required_text(self.message, "message")
+        title = _required_text(self.title, "title")
+        fields: dict[str, Any] = {"message": message, "title": title}
+        if self.picture_file_key not in (None, ""):
+            key = _required_text(self.picture_file_key, "picture_file_key")
+            if any(char.isspace() for char in key) or "/campaign/" not in key:
+                raise CcaiInputError(
+                    f"picture_file_key: {key!r} is not a CCAI file key ('<client id>/campaign/<file name>')"
+                )
+            fields["pictureFileKey"] = key
+        if self.sender_phone not in (None, ""):
+            sender = _required_text(self.sender_phone, "sender_phone")
+            if not E164.fullmatch(sender):
+                raise CcaiInputError("sender_phone: not in E.164 format (+<country code><number>)")
+            fields["senderPhone"] = sender
+        fields.update(_schedule(self.scheduled_timestamp, self.scheduled_timezone))
+
+        rows = self._rows()
+        out = io.BytesIO()
+        out.write(b'{"accounts":')
+        report = write_accounts(
+            rows,
+            out,
+            column_mapping=self.column_mapping,
+            default_region=self.default_region,
+            on_invalid=self.on_invalid,  # type: ignore[arg-type]
+            unmapped_columns=self.unmapped_columns,
+        )
+        out.write(b"," + json.dumps(fields, separators=(",", ":"))[1:].encode())
+        if report.skipped:
+            shown = ", ".join(f"{row} ({reason.split(':')[0]})" for row, reason in report.skipped[:20])
+            more = f" and {len(report.skipped) - 20} more" if len(report.skipped) > 20 else ""
+            self.log.warning("Skipped %d invalid recipient rows: %s%s", len(report.skipped), shown, more)
+        if report.ignored_columns:
+            self.log.info(
+                "Ignored columns not mapped to CCAI fields: %s (unmapped_columns='data' sends them as variables)",
+                ", ".join(sorted(report.ignored_columns)),
+            )
+        return out.getvalue(), report.count
+
+    def _rows(self) -> Any:
+        """Return an iterable of recipient rows from whatever ``accounts`` rendered to."""
+        accounts = self.accounts.value if isinstance(self.accounts, RenderedRecipients) else self.accounts
+        if isinstance(accounts, str):
+            text = accounts.strip()
+            if text.startswith("["):
+                return _parse_list_literal(text)
+            if not text:
+                raise CcaiInputError("accounts: empty; expected a list of recipients or a file path/URI")
+            return self._rows_from_file(text)
+        if isinstance(accounts, Mapping):
+            raise CcaiInputError("accounts: expected a list of recipients, got one object; wrap it in a list")
+        if isinstance(accounts, (list, tuple)):
+            return accounts
+        raise CcaiInputError(
+            f"accounts: expected a list of recipients or a file path/URI, got {type(accounts).__name__}"
+        )
+
+    def _rows_from_file(self, path: str) -> Any:
+        from airflow_provider_ccai.utils.recipients import rows_from_file
+        from airflow_provider_ccai.utils.sources import open_source
+
+        handle, _ = open_source(path, "accounts", conn_id=self.accounts_conn_id)
+
+        def rows() -> Any:
+            with handle:
+                yield from rows_from_file(handle, path)
+
+        return rows()
+
+    # -- at most one campaign per task instance ---------------------------------------------------
+
+    def _create_once(self, hook: CloudContactHook, body: bytes, context: Context) -> dict[str, Any]:
+        """
+        Create the campaign unless an earlier try of this task instance already did; return it.
+
+        Airflow 3.3+: before sending, the submission time is written to the task state store, and the
+        campaign id after; a retry that finds an id returns it, one that finds only a submission time
+        looks the campaign up. Airflow 2.11: a retry looks for a campaign with this title and message
+        created since the DAG run started. A create whose outcome is unknown is resolved by looking.
+        """
+        store = context.get("task_state_store")
+        state = store.get(self.STATE_KEY) if store is not None else None
+        if isinstance(state, dict) and state.get("campaign_id"):
+            self.log.info("An earlier try created campaign %s; not sending again", state["campaign_id"])
+            return self._known_campaign(hook, int(state["campaign_id"]))
+        window_start = self._earlier_try_window(state, context)
+        if window_start is not None:
+            found = hook.find_campaign(title=self.title, message=self.message, created_after=window_start)
+            if found is not None:
+                self.log.info("An earlier try created campaign %s; not sending again", found.get("id"))
+                self._remember(store, window_start, found)
+                return found
+        submitted_at = datetime.now(timezone.utc)
+        if store is not None:
+            store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat()})
+        try:
+            campaign = hook.create_campaign(body)
+        except CcaiAmbiguousResultError as error:
+            self.log.warning("%s; looking for the campaign instead of sending again", error)
+            campaign = self._look_for(hook, submitted_at)
+            if campaign is None:
+                raise AirflowException(
+                    f"{error}. No campaign titled {self.title!r} appeared, so it was probably not created; "
+                    "a retry of this task looks again before sending."
+                ) from None
+        self._remember(store, submitted_at, campaign)
+        return campaign
+
+    def _earlier_try_window(self, state: Any, context: Context) -> datetime | None:
+        """Return since when an earlier try may have created the campaign, or ``None`` if none could have."""
+        if isinstance(state, dict) and state.get("submitted_at"):
+            return datetime.fromisoformat(state["submitted_at"]) - self.CLOCK_SKEW
+        if context.get("task_state_store") is not None:
+            return None  # the store would hold a submission time if an earlier try had sent anything
+        ti = context["ti"]
+        dag_run = context.get("dag_run")
+        if getattr(ti, "try_number", 1) <= 1 or dag_run is None or dag_run.start_date is None:
+            return None
+        return dag_run.start_date - self.CLOCK_SKEW
+
+    def _look_for(self, hook: CloudContactHook, submitted_at: datetime) -> dict[str, Any] | None:
+        import time
+
+        for attempt in range(self.LOOKUP_ATTEMPTS):
+            if attempt:
+                time.sleep(self.LOOKUP_INTERVAL)
+            found = hook.find_campaign(
+                title=self.title, message=self.message, created_after=submitted_at - self.CLOCK_SKEW
+            )
+            if found is not None:
+                self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
+                return found
+        return None
+
+    def _known_campaign(self, hook: CloudContactHook, campaign_id: int) -> dict[str, Any]:
+        listed = next((c for c in hook.list_campaigns() if c.get("id") == campaign_id), None)
+        return listed if listed is not None else {"id": campaign_id}
+
+    def _remember(self, store: Any, submitted_at: datetime, campaign: dict[str, Any]) -> None:
+        if store is not None:
+            store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat(), "campaign_id": int(campaign["id"])})
+
+
+def _required_text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise CcaiInputError(f"{field}: expected a string, got {type(value).__name__}")
+    if not value.strip():
+        raise CcaiInputError(f"{field}: must not be empty")
+    return value
+
+
+def _parse_list_literal(text: str) -> list[Any]:
+    """Parse a list that Jinja rendered to text (JSON, or a Python literal from ``xcom_pull``)."""
+    import ast
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise CcaiInputError("accounts: rendered text is neither a JSON list nor a Python list literal") from None
+    if not isinstance(value, list):
+        raise CcaiInputError(f"accounts: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:
+    """Return ``scheduledTimestamp`` (UTC, ISO 8601) and ``scheduledTimezone``, or ``{}`` to send now."""
+    if timestamp in (None, ""):
+        if zone not in (None, ""):
+            raise CcaiInputError("scheduled_timezone: given without scheduled_timestamp")
+        return {}
+    tz = None
+    if zone not in (None, ""):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            tz = ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise CcaiInputError(f"scheduled_timezone: {zone!r} is not a known time zone id") from None
+    if isinstance(timestamp, datetime):
+        when = timestamp
+    elif isinstance(timestamp, str):
+        try:
+            when = datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise CcaiInputError(
+                f"scheduled_timestamp: {timestamp!r} is not an ISO 8601 date-time (e.g. 2026-12-01T15:00:00Z)"
+            ) from None
+    else:
+        raise CcaiInputError(f"scheduled_timestamp: expected ISO 8601 text or a datetime, got {type(timestamp).__name__}")
+    if when.tzinfo is None:
+        if tz is None:
+            raise CcaiInputError(
+                "scheduled_timestamp: has no UTC offset; add one (e.g. 'Z') or set scheduled_timezone"
+            )
+        when = when.replace(tzinfo=tz)
+    when = when.astimezone(timezone.utc)
+    if when < datetime.now(timezone.utc):
+        raise CcaiInputError(f"scheduled_timestamp: {when.isoformat()} is in the past")
+    return {
+        "scheduledTimestamp": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+        "scheduledTimezone": str(zone) if zone not in (None, "") else "UTC",
+    }

@@ -1,0 +1,47 @@
+"""Redaction of text that may reach logs or exception messages."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+_PATTERNS = (
+    # JSON fields whose values are secrets or signed URLs.
+    (
+        re.compile(r'("(?:[A-Za-z_]*(?:[Kk]ey|[Tt]oken|[Ss]ecret|[Pp]assword|[Aa]uthorization|[Uu]rl))"\s*:\s*)"[^"]*"'),
+        r'\1"***"',
+    ),
+    (re.compile(r"eyJ[\w-]{5,}\.[\w-]+\.?[\w-]*"), "***"),  # JWT-shaped API keys
+    (re.compile(r"(?i)bearer\s+\S+"), "Bearer ***"),
+    (re.compile(r"(?i)(X-Amz-[A-Za-z]+=)[^&\s\"']+"), r"\1***"),  # signed-URL query parameters
+    (re.compile(r"\+?\d[\d ().-]{6,}\d"), "<phone>"),  # anything phone-shaped
+)
+
+MAX_EXCERPT = 200
+
+
+def strip_query(url: str) -> str:
+    """
+    Return ``url`` without its query string and fragment (a signed URL's signature lives there).
+
+    :param url: any URL.
+    """
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT) -> str:
+    """
+    Return a short excerpt of ``text`` with secrets, signatures and phone numbers replaced by ``***``.
+
+    :param text: response body or message to clean.
+    :param secrets: literal values (e.g. the API key) that must never appear.
+    :param limit: maximum length of the excerpt.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."

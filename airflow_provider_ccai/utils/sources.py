@@ -1,0 +1,82 @@
+"""Reading a file the DAG names: a local path or any ``ObjectStoragePath`` URI (``s3://``, ``gs://``, ``file://``)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import IO, Any
+
+from airflow_provider_ccai.exceptions import CcaiInputError
+
+
+def is_uri(path: str) -> bool:
+    """Return whether ``path`` names object storage (``scheme://...``) rather than a local path."""
+    return "://" in path
+
+
+def _storage_path(path: str, conn_id: str | None) -> Any:
+    try:
+        from airflow.sdk import ObjectStoragePath
+    except ImportError:  # Airflow 2.11
+        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+    return ObjectStoragePath(path, conn_id=conn_id)
+
+
+def open_source(path: str, field: str, *, conn_id: str | None = None, max_bytes: int | None = None) -> tuple[IO[bytes], int]:
+    """
+    Open ``path`` for binary reading after checking it is an existing, regular, non-empty file.
+
+    :param path: local path or object-storage URI.
+    :param field: operator argument named in error messages.
+    :param conn_id: Airflow connection for the object store, if any.
+    :param max_bytes: size limit; a larger file fails before it is read.
+    :return: the open file and its size in bytes.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise CcaiInputError(f"{field}: expected a file path or URI, got {type(path).__name__} {path!r}")
+    path = str(path)
+    if is_uri(path):
+        storage = _storage_path(path, conn_id)
+        if not storage.exists():
+            raise CcaiInputError(f"{field}: {path!r} does not exist")
+        if not storage.is_file():
+            raise CcaiInputError(f"{field}: {path!r} is not a regular file")
+        size = int(storage.stat()["size"] if isinstance(storage.stat(), dict) else storage.stat().st_size)
+        _check_size(path, field, size, max_bytes)
+        return storage.open("rb"), size
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise CcaiInputError(f"{field}: {path!r} does not exist") from None
+    except OSError as error:
+        raise CcaiInputError(f"{field}: cannot read {path!r}: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CcaiInputError(f"{field}: {path!r} is not a regular file")
+    _check_size(path, field, info.st_size, max_bytes)
+    return open(path, "rb"), info.st_size
+
+
+def _check_size(path: str, field: str, size: int, max_bytes: int | None) -> None:
+    if size == 0:
+        raise CcaiInputError(f"{field}: {path!r} is empty")
+    if max_bytes is not None and size > max_bytes:
+        raise CcaiInputError(f"{field}: {path!r} is {size:,} bytes; the limit is {max_bytes:,} bytes")
+
+
+def read_source(path: str, field: str, *, conn_id: str | None = None, max_bytes: int | None = None) -> bytes:
+    """
+    Return the bytes of ``path`` (see :func:`open_source`); never reads more than ``max_bytes``.
+
+    :param path: local path or object-storage URI.
+    :param field: operator argument named in error messages.
+    :param conn_id: Airflow connection for the object store, if any.
+    :param max_bytes: size limit.
+    """
+    handle, _ = open_source(path, field, conn_id=conn_id, max_bytes=max_bytes)
+    with handle:
+        content = handle.read(max_bytes + 1 if max_bytes is not None else -1)
+    if max_bytes is not None and len(content) > max_bytes:  # the file grew after stat()
+        raise CcaiInputError(f"{field}: {path!r} is larger than {max_bytes:,} bytes")
+    if not content:
+        raise CcaiInputError(f"{field}: {path!r} is empty")
+    return content
