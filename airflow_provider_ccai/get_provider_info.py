@@ -66,7 +66,9 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.operators.ccai"]}
         ],
-        "sensors": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.sensors.ccai"]}],
+        "sensors": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.sensors.ccai"]}
+        ],
         "triggers": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.triggers.ccai"]}
         ],

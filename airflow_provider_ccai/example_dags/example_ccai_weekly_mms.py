@@ -38,9 +38,24 @@ with DAG(
     def select_customers() -> list[dict]:
         """Stand-in for the upstream SQL task: the rows of this week's audience (fictional 555 numbers)."""
         return [
-            {"first_name": "Ada", "last_name": "Lovelace", "phone": "+15555550101", "data": {"offer": "20% off"}},
-            {"first_name": "Alan", "last_name": "Turing", "phone": "+15555550102", "data": {"offer": "a free coffee"}},
-            {"first_name": "Grace", "last_name": "Hopper", "phone": "+15555550103", "data": {"offer": "2 for 1"}},
+            {
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "phone": "+15555550101",
+                "data": {"offer": "20% off"},
+            },
+            {
+                "first_name": "Alan",
+                "last_name": "Turing",
+                "phone": "+15555550102",
+                "data": {"offer": "a free coffee"},
+            },
+            {
+                "first_name": "Grace",
+                "last_name": "Hopper",
+                "phone": "+15555550103",
+                "data": {"offer": "2 for 1"},
+            },
         ]
 
     # [START howto_operator_ccai_upload_file]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import requests
 import tenacity
@@ -169,35 +170,57 @@ class CloudContactHook(BaseHook):
         try:
             conn = self.get_connection(self.ccai_conn_id)
         except AirflowNotFoundException:
-            raise CcaiConnectionError(
-                f"Connection {self.ccai_conn_id!r} is not defined: create a 'ccai' connection "
-                f"(UI, AIRFLOW_CONN_{self.ccai_conn_id.upper()} or a secrets backend)."
-            ) from None
+            raise self._missing_connection() from None
+        return self._parse_settings(conn, conn.extra_dejson)
+
+    async def aget_settings(self) -> CcaiSettings:
+        """Async twin of :attr:`settings` for triggers: looks the connection up without blocking."""
+        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+        try:
+            conn = await get_async_connection(self.ccai_conn_id)
+        except AirflowNotFoundException:
+            raise self._missing_connection() from None
+        return self._parse_settings(conn, await get_async_extra_dejson(conn))
+
+    def _missing_connection(self) -> CcaiConnectionError:
+        return CcaiConnectionError(
+            f"Connection {self.ccai_conn_id!r} is not defined: create a 'ccai' connection "
+            f"(UI, AIRFLOW_CONN_{self.ccai_conn_id.upper()} or a secrets backend)."
+        )
+
+    def _parse_settings(self, conn: Any, extra: dict[str, Any]) -> CcaiSettings:
         api_key = (conn.password or "").strip()
         if api_key:
             mask_secret(api_key)
         client_id = str(conn.login or "").strip()
+        name = self.ccai_conn_id
         if not client_id:
             raise CcaiConnectionError(
-                f"Connection {self.ccai_conn_id!r} has no client id: set its 'login' (Client ID) field."
+                f"Connection {name!r} has no client id: set its 'login' (Client ID) field."
             )
         if not client_id.isdigit():
             raise CcaiConnectionError(
-                f"Connection {self.ccai_conn_id!r}: 'login' (Client ID) must be the numeric CCAI client id."
+                f"Connection {name!r}: 'login' (Client ID) must be the numeric CCAI client id."
             )
         if not api_key:
             raise CcaiConnectionError(
-                f"Connection {self.ccai_conn_id!r} has no API key: set its 'password' (API Key) field."
+                f"Connection {name!r} has no API key: set its 'password' (API Key) field."
             )
-        extra = conn.extra_dejson
         return CcaiSettings(
             client_id=client_id,
             api_key=api_key,
             api_url=self._base_url(conn.host, DEFAULT_API_URL, "host"),
             files_url=self._base_url(extra.get("files_url"), DEFAULT_FILES_URL, "files_url"),
-            connect_timeout=self._number(self.connect_timeout, extra.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT, "connect_timeout"),
+            connect_timeout=self._number(
+                self.connect_timeout, extra.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT, "connect_timeout"
+            ),
             read_timeout=self._number(self.timeout, extra.get("timeout"), DEFAULT_READ_TIMEOUT, "timeout"),
-            max_attempts=int(self._number(self.max_attempts, extra.get("max_attempts"), DEFAULT_MAX_ATTEMPTS, "max_attempts")),
+            max_attempts=int(
+                self._number(
+                    self.max_attempts, extra.get("max_attempts"), DEFAULT_MAX_ATTEMPTS, "max_attempts"
+                )
+            ),
         )
 
     def _base_url(self, value: str | None, default: str, field: str) -> str:
@@ -274,21 +297,19 @@ class CloudContactHook(BaseHook):
         except requests.ConnectTimeout:
             raise CcaiTransientError(call, None, "connect timeout (request not sent)") from None
         except requests.ReadTimeout:
-            raise CcaiAmbiguousResultError(call, None, f"no response within {settings.read_timeout:g} s") from None
+            raise CcaiAmbiguousResultError(
+                call, None, f"no response within {settings.read_timeout:g} s"
+            ) from None
         except requests.ConnectionError as error:
             if _connection_refused(error):
                 raise CcaiTransientError(call, None, "connection refused (request not sent)") from None
-            raise CcaiAmbiguousResultError(call, None, "connection dropped before a response arrived") from None
+            raise CcaiAmbiguousResultError(
+                call, None, "connection dropped before a response arrived"
+            ) from None
         except requests.RequestException as error:
             raise CcaiApiError(call, None, type(error).__name__) from None
-        if response.ok:
-            return response
-        detail = redact(response.text, (settings.api_key,))
-        if response.status_code in RETRYABLE_STATUSES:
-            raise CcaiTransientError(call, response.status_code, detail, _retry_after(response))
-        if response.status_code in REJECTED_STATUSES or 400 <= response.status_code < 500:
-            raise CcaiRejectedError(call, response.status_code, detail)
-        raise CcaiAmbiguousResultError(call, response.status_code, detail)
+        _raise_for_status(call, response.status_code, response.text, response.headers, settings.api_key)
+        return response
 
     def _with_retries(self, action: Callable[[], T], retry_if: Callable[[BaseException], bool]) -> T:
         """Run ``action`` with the hook's retry policy for failures that ``retry_if`` accepts."""
@@ -311,7 +332,9 @@ class CloudContactHook(BaseHook):
             retry_state.next_action.sleep if retry_state.next_action else 0.0,
         )
 
-    def _call_safe(self, method: str, url: str, call: str, *, decode_json: bool = False, **kwargs: Any) -> Any:
+    def _call_safe(
+        self, method: str, url: str, call: str, *, decode_json: bool = False, **kwargs: Any
+    ) -> Any:
         """
         Send a call that is safe to repeat (a read, or a write keyed by name), retrying transient failures.
 
@@ -351,7 +374,9 @@ class CloudContactHook(BaseHook):
             "publicFile": public,
         }
 
-        data = self._call_safe("POST", self.settings.files_url + "/upload/url", call, decode_json=True, json=body)
+        data = self._call_safe(
+            "POST", self.settings.files_url + "/upload/url", call, decode_json=True, json=body
+        )
         signed_url = data.get("signedS3Url") if isinstance(data, dict) else None
         if not isinstance(signed_url, str) or not signed_url.startswith(("http://", "https://")):
             raise CcaiApiError(call, 200, "response has no signedS3Url")
@@ -399,8 +424,11 @@ class CloudContactHook(BaseHook):
         """
         call = f"GET /clients/{self.client_id}/storedUrl"
         data = self._call_safe(
-            "GET", f"{self.settings.api_url}/clients/{self.client_id}/storedUrl", call,
-            decode_json=True, params={"fileKey": file_key},
+            "GET",
+            f"{self.settings.api_url}/clients/{self.client_id}/storedUrl",
+            call,
+            decode_json=True,
+            params={"fileKey": file_key},
         )
         return bool(isinstance(data, dict) and data.get("storedUrl"))
 
@@ -469,12 +497,45 @@ class CloudContactHook(BaseHook):
         """
         call = "GET /v2/messages/campaign/{id}/stats"
         data = self._call_safe(
-            "GET", f"{self.settings.api_url}/v2/messages/campaign/{int(campaign_id)}/stats", call, decode_json=True
+            "GET",
+            f"{self.settings.api_url}/v2/messages/campaign/{int(campaign_id)}/stats",
+            call,
+            decode_json=True,
         )
-        keys = ("errorCount", "pendingCount", "sendingCount", "sentCount", "totalCount")
-        if not isinstance(data, dict) or not all(isinstance(data.get(key), int) for key in keys):
-            raise CcaiApiError(call, 200, "unexpected stats shape")
-        return {key: data[key] for key in keys}
+        return _stats(data, call)
+
+    async def aget_campaign_stats(self, campaign_id: int) -> dict[str, int]:
+        """
+        Async twin of :meth:`get_campaign_stats` (``httpx``), retried the same way; for triggers.
+
+        :param campaign_id: campaign id returned at creation.
+        """
+        import httpx
+
+        settings = await self.aget_settings()
+        call = "GET /v2/messages/campaign/{id}/stats"
+        url = f"{settings.api_url}/v2/messages/campaign/{int(campaign_id)}/stats"
+        timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+
+        async def attempt() -> Any:
+            try:
+                async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+                    response = await client.get(url, headers={"Authorization": f"Bearer {settings.api_key}"})
+            except httpx.TransportError as error:
+                raise CcaiTransientError(call, None, type(error).__name__) from None
+            _raise_for_status(call, response.status_code, response.text, response.headers, settings.api_key)
+            try:
+                return response.json()
+            except ValueError:
+                raise CcaiTransientError(call, response.status_code, "response is not valid JSON") from None
+
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(settings.max_attempts),
+            wait=lambda state: _wait_for(state, self.backoff_initial, self.backoff_max),
+            retry=tenacity.retry_if_exception(_is_transient),
+            reraise=True,
+        )
+        return _stats(await retrying(attempt), call)
 
     def cancel_campaign(self, campaign_id: int) -> None:
         """
@@ -510,13 +571,34 @@ def public_fields(response: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+STATS_KEYS = ("errorCount", "pendingCount", "sendingCount", "sentCount", "totalCount")
+
+
+def _stats(data: Any, call: str) -> dict[str, int]:
+    if not isinstance(data, dict) or not all(isinstance(data.get(key), int) for key in STATS_KEYS):
+        raise CcaiApiError(call, 200, "unexpected stats shape")
+    return {key: data[key] for key in STATS_KEYS}
+
+
 def _connection_refused(error: requests.ConnectionError) -> bool:
     text = repr(error.args[0]) if error.args else ""
     return "NewConnectionError" in text or "Connection refused" in text or "NameResolutionError" in text
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
+def _raise_for_status(call: str, status: int, text: str, headers: Mapping[str, str], api_key: str) -> None:
+    """Raise the :class:`CcaiApiError` subclass that says what a non-2xx status means for retrying."""
+    if 200 <= status < 300:
+        return
+    detail = redact(text, (api_key,))
+    if status in RETRYABLE_STATUSES:
+        raise CcaiTransientError(call, status, detail, _retry_after(headers))
+    if status in REJECTED_STATUSES or 400 <= status < 500:
+        raise CcaiRejectedError(call, status, detail)
+    raise CcaiAmbiguousResultError(call, status, detail)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After", "")
     try:
         return max(0.0, float(value))
     except ValueError:

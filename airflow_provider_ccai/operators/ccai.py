@@ -64,7 +64,12 @@ class CcaiUploadFileOperator(BaseOperator):
     def execute(self, context: Context) -> str:
         """Validate the image, skip it if already stored, else upload it; return the file key."""
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
-        from airflow_provider_ccai.utils.images import MAX_MMS_BYTES, MMS_IMAGE_TYPES, extension_for, sniff_image_type
+        from airflow_provider_ccai.utils.images import (
+            MAX_MMS_BYTES,
+            MMS_IMAGE_TYPES,
+            extension_for,
+            sniff_image_type,
+        )
         from airflow_provider_ccai.utils.sources import read_source
 
         content = read_source(self.file_path, "file_path", conn_id=self.file_conn_id, max_bytes=MAX_MMS_BYTES)
@@ -74,9 +79,10 @@ class CcaiUploadFileOperator(BaseOperator):
                 f"file_path: {self.file_path!r} is not a JPEG, PNG or GIF image (checked by content); "
                 "CCAI MMS accepts only those"
             )
-        if self.mime_type is not None and self.mime_type.strip().lower() not in (detected, *(
-            ["image/jpg"] if detected == "image/jpeg" else []
-        )):
+        if self.mime_type is not None and self.mime_type.strip().lower() not in (
+            detected,
+            *(["image/jpg"] if detected == "image/jpeg" else []),
+        ):
             allowed = ", ".join(MMS_IMAGE_TYPES)
             raise CcaiInputError(
                 f"mime_type: {self.mime_type!r} does not match the file's content ({detected}); allowed: {allowed}"
@@ -220,7 +226,10 @@ class CcaiCreateCampaignOperator(BaseOperator):
         campaign = self._create_once(hook, body, context)
         context["ti"].xcom_push(key="campaign", value=public_fields(campaign))
         self.log.info(
-            "CCAI campaign %s: status %s, %d recipients", campaign["id"], campaign.get("status"), recipient_count
+            "CCAI campaign %s: status %s, %d recipients",
+            campaign["id"],
+            campaign.get("status"),
+            recipient_count,
         )
         return int(campaign["id"])
 
@@ -364,7 +373,9 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 title=self.title, message=self.message, created_after=submitted_at - self.CLOCK_SKEW
             )
             if found is not None:
-                self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
+                self.log.info(
+                    "Found campaign %s created by the request whose response was lost", found.get("id")
+                )
                 return found
         return None
 
@@ -374,7 +385,9 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
     def _remember(self, store: Any, submitted_at: datetime, campaign: dict[str, Any]) -> None:
         if store is not None:
-            store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat(), "campaign_id": int(campaign["id"])})
+            store.set(
+                self.STATE_KEY, {"submitted_at": submitted_at.isoformat(), "campaign_id": int(campaign["id"])}
+            )
 
 
 def _required_text(value: Any, field: str) -> str:
@@ -396,7 +409,9 @@ def _parse_list_literal(text: str) -> list[Any]:
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
-            raise CcaiInputError("accounts: rendered text is neither a JSON list nor a Python list literal") from None
+            raise CcaiInputError(
+                "accounts: rendered text is neither a JSON list nor a Python list literal"
+            ) from None
     if not isinstance(value, list):
         raise CcaiInputError(f"accounts: expected a list, got {type(value).__name__}")
     return value
@@ -426,7 +441,9 @@ def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:
                 f"scheduled_timestamp: {timestamp!r} is not an ISO 8601 date-time (e.g. 2026-12-01T15:00:00Z)"
             ) from None
     else:
-        raise CcaiInputError(f"scheduled_timestamp: expected ISO 8601 text or a datetime, got {type(timestamp).__name__}")
+        raise CcaiInputError(
+            f"scheduled_timestamp: expected ISO 8601 text or a datetime, got {type(timestamp).__name__}"
+        )
     if when.tzinfo is None:
         if tz is None:
             raise CcaiInputError(

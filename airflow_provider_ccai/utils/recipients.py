@@ -72,7 +72,7 @@ class _PhoneSet:
         return None
 
     def _grow(self) -> None:
-        old = [(n, r) for n, r in zip(self._numbers, self._rows) if n]
+        old = [(n, r) for n, r in zip(self._numbers, self._rows, strict=True) if n]
         self._numbers = array("q", bytes(16 * len(self._numbers)))
         self._rows = array("q", bytes(8 * len(self._numbers)))
         self._size = 0
@@ -97,7 +97,9 @@ class _PhoneNormaliser:
         if not text:
             raise ValueError("is empty")
         if not text.startswith("+") and self.default_region is None:
-            raise ValueError("is not in E.164 format (+<country code><number>); set default_region to accept national numbers")
+            raise ValueError(
+                "is not in E.164 format (+<country code><number>); set default_region to accept national numbers"
+            )
         if self._phonenumbers is None:
             import phonenumbers
 
@@ -134,7 +136,9 @@ class _RowReader:
             extra = [key for key in row if key not in self.used_names]
             if extra:
                 if self.unmapped_to_data:
-                    data = dict(values["data"] or {}) if isinstance(values["data"], Mapping) else values["data"]
+                    data = (
+                        dict(values["data"] or {}) if isinstance(values["data"], Mapping) else values["data"]
+                    )
                     if isinstance(data, dict):
                         for key in extra:
                             data.setdefault(str(key), row[key])
@@ -153,7 +157,9 @@ class _RowReader:
                     'e.g. {"phone": 0, "firstName": 1, "lastName": 2}'
                 )
             return values
-        raise CcaiInputError(f"accounts row {number}: expected an object or a tuple, got {type(row).__name__}")
+        raise CcaiInputError(
+            f"accounts row {number}: expected an object or a tuple, got {type(row).__name__}"
+        )
 
 
 def _first(row: Mapping[Any, Any], names: tuple[str | int, ...]) -> Any:
@@ -178,8 +184,13 @@ def _account_json(values: dict[str, Any], phone: str) -> str:
     first_name = _text(values["firstName"], "firstName", required=True)
     last_name = _text(values["lastName"], "lastName", required=True)
     parts = [
-        '{"firstName":', _encode_string(first_name), ',"lastName":', _encode_string(last_name),
-        ',"phone":"', phone, '"',
+        '{"firstName":',
+        _encode_string(first_name),
+        ',"lastName":',
+        _encode_string(last_name),
+        ',"phone":"',
+        phone,
+        '"',
     ]
     data = values["data"]
     if data not in (None, {}):
@@ -188,7 +199,9 @@ def _account_json(values: dict[str, Any], phone: str) -> str:
         encoded = []
         for key, value in data.items():
             if not isinstance(key, str) or not VARIABLE_NAME.fullmatch(key):
-                raise ValueError(f"data: variable name {str(key)[:40]!r} must be letters, digits and underscores")
+                raise ValueError(
+                    f"data: variable name {str(key)[:40]!r} must be letters, digits and underscores"
+                )
             if value is None:
                 value = ""
             if isinstance(value, (dict, list, tuple, set)):

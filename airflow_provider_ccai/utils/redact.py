@@ -8,7 +8,9 @@ from urllib.parse import urlsplit, urlunsplit
 _PATTERNS = (
     # JSON fields whose values are secrets or signed URLs.
     (
-        re.compile(r'("(?:[A-Za-z_]*(?:[Kk]ey|[Tt]oken|[Ss]ecret|[Pp]assword|[Aa]uthorization|[Uu]rl))"\s*:\s*)"[^"]*"'),
+        re.compile(
+            r'("(?:[A-Za-z_]*(?:[Kk]ey|[Tt]oken|[Ss]ecret|[Pp]assword|[Aa]uthorization|[Uu]rl))"\s*:\s*)"[^"]*"'
+        ),
         r'\1"***"',
     ),
     (re.compile(r"eyJ[\w-]{5,}\.[\w-]+\.?[\w-]*"), "***"),  # JWT-shaped API keys

@@ -22,7 +22,9 @@ def _storage_path(path: str, conn_id: str | None) -> Any:
     return ObjectStoragePath(path, conn_id=conn_id)
 
 
-def open_source(path: str, field: str, *, conn_id: str | None = None, max_bytes: int | None = None) -> tuple[IO[bytes], int]:
+def open_source(
+    path: str, field: str, *, conn_id: str | None = None, max_bytes: int | None = None
+) -> tuple[IO[bytes], int]:
     """
     Open ``path`` for binary reading after checking it is an existing, regular, non-empty file.
 
