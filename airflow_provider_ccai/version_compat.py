@@ -1,40 +1,45 @@
 """
-Imports that differ between Airflow 2.11 and Airflow 3 (Task SDK).
+Names that live in different places on Airflow 2.11 and Airflow 3 (Task SDK).
 
-Copied in spirit from ``airflow.providers.common.compat``: the provider resolves each name once, here,
-so that the rest of the package imports from one place.
+Each name is resolved on first use, from the Airflow 3 location when it exists, else the 2.11 one, so
+importing the hook does not drag in operator machinery (which on 2.11 would import in a cycle while the
+providers manager loads hooks). Modelled on ``airflow.providers.common.compat.sdk``.
 """
 
 from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
 
 AIRFLOW_V_3_0_PLUS = int(AIRFLOW_VERSION.split(".")[0]) >= 3
 
-if AIRFLOW_V_3_0_PLUS:
+#: name -> (Airflow 3 module, Airflow 2.11 module)
+_LOCATIONS: dict[str, tuple[str, str]] = {
+    "AirflowException": ("airflow.sdk.exceptions", "airflow.exceptions"),
+    "AirflowFailException": ("airflow.sdk.exceptions", "airflow.exceptions"),
+    "AirflowNotFoundException": ("airflow.sdk.exceptions", "airflow.exceptions"),
+    "BaseHook": ("airflow.sdk", "airflow.hooks.base"),
+    "BaseNotifier": ("airflow.sdk", "airflow.notifications.basenotifier"),
+    "BaseOperator": ("airflow.sdk", "airflow.models.baseoperator"),
+    "BaseSensorOperator": ("airflow.sdk", "airflow.sensors.base"),
+    "mask_secret": ("airflow.sdk.log", "airflow.utils.log.secrets_masker"),
+}
+
+if TYPE_CHECKING:
     from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator
     from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
     from airflow.sdk.log import mask_secret
-else:  # Airflow 2.11
-    from airflow.exceptions import (  # type: ignore[no-redef]
-        AirflowException,
-        AirflowFailException,
-        AirflowNotFoundException,
-    )
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
-    from airflow.models import BaseOperator  # type: ignore[no-redef]
-    from airflow.notifications.basenotifier import BaseNotifier  # type: ignore[no-redef]
-    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef]
-    from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
 
-__all__ = [
-    "AIRFLOW_V_3_0_PLUS",
-    "AirflowException",
-    "AirflowFailException",
-    "AirflowNotFoundException",
-    "BaseHook",
-    "BaseNotifier",
-    "BaseOperator",
-    "BaseSensorOperator",
-    "mask_secret",
-]
+
+def __getattr__(name: str) -> Any:
+    if name not in _LOCATIONS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _LOCATIONS[name][0 if AIRFLOW_V_3_0_PLUS else 1]
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["AIRFLOW_V_3_0_PLUS", *_LOCATIONS]
