@@ -24,11 +24,12 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlsplit
 
 MAX_FILE_BYTES = 1_048_576
@@ -219,10 +220,7 @@ def _s3_error(status: int, code: str, message: str) -> _Response:
     :param code: S3 error code, e.g. ``SignatureDoesNotMatch``.
     :param message: human-readable message (plain text without markup characters).
     """
-    xml = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
-    )
+    xml = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>'
     return _Response(status, xml.encode("utf-8"), "application/xml")
 
 
@@ -459,8 +457,8 @@ class SandboxServer:
         if self._httpd is not None:
             raise RuntimeError("sandbox already started")
         httpd = _HTTPServer((self.host, self.port), self)
-        bound_host, bound_port = httpd.server_address[:2]
-        shown_host = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+        bound_host, bound_port = str(httpd.server_address[0]), int(httpd.server_address[1])
+        shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
         self._base_url = f"http://{shown_host}:{bound_port}"
         self._httpd = httpd
         self._thread = threading.Thread(
@@ -573,9 +571,7 @@ class SandboxServer:
             self._next_seq = 1
 
     @staticmethod
-    def _make_fault(
-        endpoint: Any, action: Any, times: Any, status: Any, retry_after: Any, seconds: Any
-    ) -> _Fault:
+    def _make_fault(endpoint: Any, action: Any, times: Any, status: Any, retry_after: Any, seconds: Any) -> _Fault:
         """Validate fault arguments.
 
         :param endpoint: endpoint name.
@@ -730,26 +726,8 @@ class SandboxServer:
         response: _Response | None
         if fault and fault.action in _FAULTS_BEFORE_ACTION:
             response = self._fault_before_action(fault)
-        elif protected and entry["auth"] != "ok":
-            response = _json_response(
-                401,
-                {"error": "Unauthorized", "message": "missing or invalid bearer token"},
-                {"WWW-Authenticate": "Bearer"},
-            )
-        elif allowed is None:
-            response = _not_found(f"no route for {request.method} {path}")
-        elif endpoint is None:
-            response = _json_response(
-                405,
-                {"error": "Method Not Allowed", "message": f"{request.method} not allowed on {path}"},
-                {"Allow": ", ".join(allowed)},
-            )
-        elif endpoint != "put" and request.length > len(request.body):
-            response = _json_response(
-                413, {"error": "Payload Too Large", "message": f"body: larger than {MAX_JSON_BYTES} bytes"}
-            )
         else:
-            response = self._ops[endpoint](request)
+            response = self._act(request, endpoint, allowed, protected and entry["auth"] != "ok")
             if fault and fault.action == "status_after":
                 response = _injected_response(fault)
             elif fault and fault.action == "reset_after":
@@ -757,6 +735,34 @@ class SandboxServer:
         entry["status"] = None if response is None else response.status
         self._journal_append(entry)
         return response, fault.seconds if fault and fault.action == "delay" else 0.0
+
+    def _act(self, request: _Request, endpoint: str | None, allowed: list[str] | None, unauthorized: bool) -> _Response:
+        """Answer a request the normal way: 401, 404, 405, 413 or the endpoint's own response.
+
+        :param request: the current request.
+        :param endpoint: the endpoint name, None if path or method did not match.
+        :param allowed: methods allowed on the matched path, None if no path matched.
+        :param unauthorized: the path needs a bearer token and the request's is missing or wrong.
+        """
+        if unauthorized:
+            return _json_response(
+                401,
+                {"error": "Unauthorized", "message": "missing or invalid bearer token"},
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if allowed is None:
+            return _not_found(f"no route for {request.method} {request.path}")
+        if endpoint is None:
+            return _json_response(
+                405,
+                {"error": "Method Not Allowed", "message": f"{request.method} not allowed on {request.path}"},
+                {"Allow": ", ".join(allowed)},
+            )
+        if endpoint != "put" and request.length > len(request.body):
+            return _json_response(
+                413, {"error": "Payload Too Large", "message": f"body: larger than {MAX_JSON_BYTES} bytes"}
+            )
+        return self._ops[endpoint](request)
 
     @staticmethod
     def _fault_before_action(fault: _Fault) -> _Response | None:
@@ -828,7 +834,7 @@ class SandboxServer:
         :param amz_date: ``X-Amz-Date`` value.
         :param expires: ``X-Amz-Expires`` value.
         """
-        message = f"{key}|{content_type}|{amz_date}|{expires}".encode("utf-8")
+        message = f"{key}|{content_type}|{amz_date}|{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     # ------------------------------------------------------------------ files API and S3
@@ -904,7 +910,7 @@ class SandboxServer:
                 request.entry["sha256"],
                 (previous.uploads if previous else 0) + 1,
             )
-        return _Response(200, b"", None, {"ETag": f'"{hashlib.md5(request.body).hexdigest()}"'})
+        return _Response(200, b"", None, {"ETag": f'"{hashlib.md5(request.body, usedforsecurity=False).hexdigest()}"'})
 
     def _op_get_file(self, request: _Request) -> _Response:
         """``GET /s3/<key>``: public read of a stored object.
@@ -1146,7 +1152,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         """Bind without the reverse DNS lookup HTTPServer does (it can stall without DNS)."""
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Track the connection, then handle it in a thread.
@@ -1204,6 +1210,7 @@ class _Handler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive handler doing the I/O; the logic lives in :class:`SandboxServer`."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def version_string(self) -> str:
@@ -1265,7 +1272,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(
                 _json_response(
-                    411, {"error": "Length Required", "message": "Transfer-Encoding: not supported, send Content-Length"}
+                    411,
+                    {"error": "Length Required", "message": "Transfer-Encoding: not supported, send Content-Length"},
                 )
             )
             return None
