@@ -34,7 +34,7 @@ with DAG(
     tags=["example", "ccai"],
 ) as dag:
 
-    @task
+    @task(show_return_value_in_logs=False)  # the rows hold phone numbers: keep them out of task logs
     def select_customers() -> list[dict]:
         """Stand-in for the upstream SQL task: the rows of this week's audience (fictional 555 numbers)."""
         return [

@@ -1,0 +1,75 @@
+"""The weekly MMS example DAG, run by real Airflow (``dag.test()``, SQLite) against the bundled sandbox."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from tests.conftest import CLIENT_ID, EXAMPLE_DAGS
+from tests.integration.airflow_support import task_states, xcoms
+
+pytestmark = pytest.mark.integration
+
+IMAGE = EXAMPLE_DAGS / "assets" / "weekly_offer.png"
+
+
+@pytest.fixture
+def weekly_dag(airflow_db, sandbox):
+    from airflow_provider_ccai.example_dags.example_ccai_weekly_mms import dag
+
+    return dag
+
+
+def test_dag_test_uploads_image_and_creates_one_mms_campaign(weekly_dag, sandbox):
+    run = weekly_dag.test()
+
+    assert run.state == "success"
+    assert {task: state for task, (state, _) in task_states(weekly_dag.dag_id, run.run_id).items()} == {
+        "select_customers": "success",
+        "upload_offer_image": "success",
+        "send_weekly_mms": "success",
+    }
+    image = IMAGE.read_bytes()
+    file_key = f"{CLIENT_ID}/campaign/{hashlib.md5(image).hexdigest()}.png"
+    assert sandbox.files() == {
+        file_key: {
+            "size": len(image),
+            "sha256": hashlib.sha256(image).hexdigest(),
+            "content_type": "image/png",
+            "uploads": 1,
+        }
+    }
+    assert sandbox.file_bytes(file_key) == image
+
+    values = xcoms(weekly_dag.dag_id, run.run_id)
+    assert values[("upload_offer_image", "return_value")] == file_key
+    [campaign] = sandbox.campaigns()
+    assert campaign["pictureFileKey"] == file_key
+    assert campaign["message"].startswith("Hi ${firstName}, this week only: ${offer}!")
+    assert campaign["forceNewCampaign"] == "true"
+    assert [account["firstName"] for account in campaign["accounts"]] == ["Ada", "Alan", "Grace"]
+    assert campaign["accounts"][0]["data"] == {"offer": "20% off"}
+    assert values[("send_weekly_mms", "return_value")] == campaign["id"]
+    pushed = values[("send_weekly_mms", "campaign")]
+    assert pushed["id"] == campaign["id"]
+    assert "apiKey" not in pushed.get("client", {}) and "accounts" not in pushed
+
+
+def test_second_run_reuses_the_stored_image_and_creates_a_second_campaign(weekly_dag, sandbox):
+    first = weekly_dag.test()
+    puts_after_first = [r for r in sandbox.requests_seen() if r["endpoint"] == "put"]
+    second = weekly_dag.test()
+
+    assert (first.state, second.state) == ("success", "success")
+    requests = sandbox.requests_seen()
+    assert len([r for r in requests if r["endpoint"] == "put"]) == len(puts_after_first) == 1
+    assert len([r for r in requests if r["endpoint"] == "upload_url"]) == 1
+    assert len([r for r in requests if r["endpoint"] == "stored_url"]) == 2
+    campaigns = sandbox.campaigns()
+    assert len(campaigns) == 2
+    assert campaigns[0]["id"] != campaigns[1]["id"]
+    assert campaigns[0]["pictureFileKey"] == campaigns[1]["pictureFileKey"]
+    assert xcoms(weekly_dag.dag_id, second.run_id)[("send_weekly_mms", "return_value")] in {
+        c["id"] for c in campaigns
+    }
