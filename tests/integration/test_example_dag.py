@@ -70,6 +70,4 @@ def test_second_run_reuses_the_stored_image_and_creates_a_second_campaign(weekly
     assert len(campaigns) == 2
     assert campaigns[0]["id"] != campaigns[1]["id"]
     assert campaigns[0]["pictureFileKey"] == campaigns[1]["pictureFileKey"]
-    assert xcoms(weekly_dag.dag_id, second.run_id)[("send_weekly_mms", "return_value")] in {
-        c["id"] for c in campaigns
-    }
+    assert xcoms(weekly_dag.dag_id, second.run_id)[("send_weekly_mms", "return_value")] in {c["id"] for c in campaigns}
