@@ -449,9 +449,15 @@ class CloudContactHook(BaseHook):
         url = f"{self.settings.api_url}/clients/{self.client_id}/campaigns/direct"
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         headers = {"ForceNewCampaign": "true", "Content-Type": "application/json"}
-        response = self._with_retries(
-            lambda: self._send("POST", url, call, data=body, headers=headers), _never_sent
-        )
+        try:
+            response = self._with_retries(
+                lambda: self._send("POST", url, call, data=body, headers=headers), _never_sent
+            )
+        except CcaiTransientError as error:
+            if _never_sent(error):
+                raise
+            # A 5xx came from a server that got the request: the campaign may exist.
+            raise CcaiAmbiguousResultError(call, error.status, error.detail) from None
         try:
             data = response.json()
         except ValueError:
