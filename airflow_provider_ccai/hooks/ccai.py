@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import tenacity
@@ -308,7 +309,14 @@ class CloudContactHook(BaseHook):
             ) from None
         except requests.RequestException as error:
             raise CcaiApiError(call, None, type(error).__name__) from None
-        _raise_for_status(call, response.status_code, response.text, response.headers, settings.api_key)
+        _raise_for_status(
+            call,
+            response.status_code,
+            response.text,
+            response.headers,
+            settings.api_key,
+            extra_secrets=_query_values(url),
+        )
         return response
 
     def _with_retries(self, action: Callable[[], T], retry_if: Callable[[BaseException], bool]) -> T:
@@ -591,16 +599,31 @@ def _connection_refused(error: requests.ConnectionError) -> bool:
     return "NewConnectionError" in text or "Connection refused" in text or "NameResolutionError" in text
 
 
-def _raise_for_status(call: str, status: int, text: str, headers: Mapping[str, str], api_key: str) -> None:
+def _raise_for_status(
+    call: str,
+    status: int,
+    text: str,
+    headers: Mapping[str, str],
+    api_key: str,
+    *,
+    extra_secrets: tuple[str, ...] = (),
+) -> None:
     """Raise the :class:`CcaiApiError` subclass that says what a non-2xx status means for retrying."""
     if 200 <= status < 300:
         return
-    detail = redact(text, (api_key,))
+    detail = redact(text, (api_key, *extra_secrets))
     if status in RETRYABLE_STATUSES:
         raise CcaiTransientError(call, status, detail, _retry_after(headers))
     if status in REJECTED_STATUSES or 400 <= status < 500:
         raise CcaiRejectedError(call, status, detail)
     raise CcaiAmbiguousResultError(call, status, detail)
+
+
+def _query_values(url: str) -> tuple[str, ...]:
+    """Return the values in ``url``'s query string (a signed URL's signature, token), raw and decoded."""
+    query = urlsplit(url).query
+    values = {value for _, value in parse_qsl(query)} | {part.partition("=")[2] for part in query.split("&")}
+    return tuple(sorted((value for value in values if len(value) >= 8), key=len, reverse=True))
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
