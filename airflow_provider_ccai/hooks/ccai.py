@@ -581,8 +581,16 @@ def public_fields(response: dict[str, Any]) -> dict[str, Any]:
     for name, value in response.items():
         if name == "accounts" or (name not in _FILE_KEY_FIELDS and _SECRET_NAME.search(name)):
             continue
-        cleaned[name] = public_fields(value) if isinstance(value, dict) else value
+        cleaned[name] = _public_value(value)
     return cleaned
+
+
+def _public_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return public_fields(value)
+    if isinstance(value, list):
+        return [_public_value(item) for item in value]
+    return value
 
 
 STATS_KEYS = ("errorCount", "pendingCount", "sendingCount", "sentCount", "totalCount")
