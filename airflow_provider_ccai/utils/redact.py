@@ -15,7 +15,7 @@ _PATTERNS = (
     ),
     (re.compile(r"eyJ[\w-]{5,}\.[\w-]+\.?[\w-]*"), "***"),  # JWT-shaped API keys
     (re.compile(r"(?i)bearer\s+\S+"), "Bearer ***"),
-    (re.compile(r"(?i)(X-Amz-[A-Za-z]+=)[^&\s\"']+"), r"\1***"),  # signed-URL query parameters
+    (re.compile(r"(?i)(X-Amz-[A-Za-z-]+=)[^&\s\"']+"), r"\1***"),  # signed-URL query parameters
     (re.compile(r"\+?\d[\d ().-]{6,}\d"), "<phone>"),  # anything phone-shaped
 )
 
