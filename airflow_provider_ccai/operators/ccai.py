@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence, Sized
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +119,7 @@ class RenderedRecipients:
     def __str__(self) -> str:
         if isinstance(self.value, str) and not self.value.lstrip().startswith(("[", "{")):
             return self.value  # a file path or URI is not personal data
-        size = f"{len(self.value)} rows" if isinstance(self.value, Sized) else type(self.value).__name__
+        size = f"{len(self.value)} rows" if isinstance(self.value, (list, tuple)) else type(self.value).__name__
         return f"<recipients: {size}, not shown>"
 
     __repr__ = __str__
