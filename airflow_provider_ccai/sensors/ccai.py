@@ -1,0 +1,173 @@
+"""Sensor that waits until a CloudContactAI campaign has finished sending and checks how many messages failed."""
+
+from __future__ import annotations
+
+import numbers
+import re
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.triggers.ccai import CcaiCampaignTrigger, campaign_finished, describe_stats
+from airflow_provider_ccai.version_compat import (
+    AirflowException,
+    AirflowFailException,
+    BaseSensorOperator,
+)
+
+try:
+    from airflow.sdk import PokeReturnValue
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+except ImportError:  # Airflow 2.11
+    from airflow.configuration import conf  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
+    from airflow.sensors.base import PokeReturnValue  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    try:
+        from airflow.sdk import Context
+    except ImportError:
+        from airflow.utils.context import Context  # type: ignore[no-redef, attr-defined]
+
+STATS_KEYS = ("errorCount", "pendingCount", "sendingCount", "sentCount", "totalCount")
+#: Extra time the scheduler allows a deferred sensor beyond ``timeout``; the trigger's own deadline
+#: normally ends the wait first, with a clearer message.
+DEFERRAL_GRACE = timedelta(seconds=60)
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class CcaiCampaignSensor(BaseSensorOperator):
+    """
+    Wait until a campaign has no pending or sending messages; fail if too many of them ended in error.
+
+    The campaign's stats (``GET /api/v2/messages/campaign/{id}/stats``) are polled every ``poke_interval``
+    seconds. Once nothing is pending or sending, the sensor succeeds and pushes the final stats
+    (``errorCount``, ``pendingCount``, ``sendingCount``, ``sentCount``, ``totalCount``) to XCom
+    (``return_value``) — unless the share of failed messages is above ``max_error_ratio``, in which case
+    the task fails without retries (the messages are already sent; retrying cannot change that). A
+    campaign with no messages at all counts as finished. A scheduled campaign stays pending until its
+    send time, so give it a ``timeout`` that covers the wait.
+
+    The default ``max_error_ratio`` of ``0.1`` tolerates the few numbers of a large list that are
+    landlines, disconnected or opted out, but fails when a tenth or more of a campaign fails, which points at
+    a systemic problem (sender number, account or content blocked). Use ``0.0`` to fail on any failed
+    message, ``1.0`` never to fail on errors.
+
+    With ``deferrable=True`` the wait happens in the triggerer (:class:`CcaiCampaignTrigger`) and frees
+    the worker slot.
+
+    :param campaign_id: id of the campaign, e.g. ``create.output`` of a
+        :class:`~airflow_provider_ccai.operators.ccai.CcaiCreateCampaignOperator`. (templated)
+    :param max_error_ratio: largest acceptable ``errorCount / totalCount``, between 0 and 1; default 0.1.
+    :param ccai_conn_id: the ``ccai`` connection.
+    :param deferrable: wait in the triggerer; default ``[operators] default_deferrable`` (``False``).
+    """
+
+    template_fields: Sequence[str] = ("campaign_id",)
+    template_ext: Sequence[str] = ()
+    ui_color = "#fdebd0"
+
+    def __init__(
+        self,
+        *,
+        campaign_id: int | str | Any,
+        max_error_ratio: float = 0.1,
+        ccai_conn_id: str = "ccai_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (
+            isinstance(max_error_ratio, bool)
+            or not isinstance(max_error_ratio, numbers.Real)
+            or not 0 <= max_error_ratio <= 1
+        ):
+            raise ValueError(f"max_error_ratio: expected a number between 0 and 1, got {max_error_ratio!r}")
+        self.campaign_id: Any = campaign_id
+        self.max_error_ratio: float = float(max_error_ratio)
+        self.ccai_conn_id: str = ccai_conn_id
+        self.deferrable: bool = deferrable
+
+    def execute(self, context: Context) -> Any:
+        """Check ``campaign_id``, then poke (or reschedule) as usual, or defer to the triggerer."""
+        campaign_id = self._campaign_id()
+        if not self.deferrable:
+            return super().execute(context)
+        self.defer(
+            trigger=CcaiCampaignTrigger(
+                campaign_id=campaign_id,
+                ccai_conn_id=self.ccai_conn_id,
+                poke_interval=self.poke_interval,
+                deadline=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Return the final stats once nothing is pending or sending, else ``False``."""
+        from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+        campaign_id = self._campaign_id()
+        stats = CloudContactHook(self.ccai_conn_id).get_campaign_stats(campaign_id)
+        self.log.info("%s", describe_stats(campaign_id, stats))
+        if not campaign_finished(stats):
+            return False
+        self._check_errors(campaign_id, stats)
+        return PokeReturnValue(is_done=True, xcom_value=stats)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, int]:
+        """
+        Resume after the trigger fired: return the final stats, or raise what the event reports.
+
+        :param context: the task context.
+        :param event: the trigger's event payload.
+        """
+        if not isinstance(event, Mapping):
+            raise AirflowException(f"CCAI campaign sensor resumed without a trigger event (got {event!r})")
+        campaign_id: Any = event.get("campaign_id", self.campaign_id)
+        if event.get("status") == "success":
+            stats = event.get("stats")
+            if not isinstance(stats, Mapping) or not all(isinstance(stats.get(key), int) for key in STATS_KEYS):
+                raise AirflowException(f"CCAI campaign {campaign_id}: trigger event has no valid stats")
+            stats = {key: int(stats[key]) for key in STATS_KEYS}
+            self.log.info("%s", describe_stats(campaign_id, stats))
+            self._check_errors(campaign_id, stats)
+            return stats
+        message = str(event.get("message") or f"CCAI campaign {campaign_id}: the trigger failed")
+        reason = event.get("reason")
+        if reason == "timeout":
+            raise AirflowSensorTimeout(message)
+        if reason == "rejected":
+            raise AirflowFailException(message)
+        raise AirflowException(message)
+
+    def _campaign_id(self) -> int:
+        """Return the rendered ``campaign_id`` as a positive int, or raise naming the field."""
+        value = self.campaign_id
+        campaign_id: int | None = None
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            campaign_id = int(value)
+        elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+            campaign_id = int(value.strip())
+        if campaign_id is None or campaign_id <= 0:
+            shown = repr(value) if isinstance(value, (str, numbers.Number)) else type(value).__name__
+            if len(shown) > 60:
+                shown = shown[:60] + "..."
+            raise CcaiInputError(f"campaign_id: expected a positive integer campaign id, got {shown}")
+        return campaign_id
+
+    def _check_errors(self, campaign_id: object, stats: Mapping[str, int]) -> None:
+        """Fail without retries when the share of failed messages is above ``max_error_ratio``."""
+        total, errors = stats["totalCount"], stats["errorCount"]
+        ratio = errors / total if total else 0.0
+        if total == 0:
+            self.log.warning("CCAI campaign %s has no messages; treating it as finished", campaign_id)
+        if ratio > self.max_error_ratio:
+            raise AirflowFailException(
+                f"CCAI campaign {campaign_id}: {errors} of {total} messages failed ({ratio:.1%}), "
+                f"more than max_error_ratio={self.max_error_ratio:g} allows; {stats['sentCount']} were sent"
+            )

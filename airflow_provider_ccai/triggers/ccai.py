@@ -1,0 +1,128 @@
+"""Trigger that waits, in the triggerer, until a CloudContactAI campaign has finished sending."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+#: Upper bound on a trigger's wait when no deadline is given (Airflow's default sensor timeout, 7 days).
+DEFAULT_TRIGGER_TIMEOUT = 7 * 24 * 60 * 60.0
+
+
+def campaign_finished(stats: Mapping[str, int]) -> bool:
+    """
+    Return whether nothing of a campaign is still pending or sending (a campaign of 0 messages is finished).
+
+    :param stats: ``{errorCount, pendingCount, sendingCount, sentCount, totalCount}`` from CCAI.
+    """
+    return stats["pendingCount"] == 0 and stats["sendingCount"] == 0
+
+
+def describe_stats(campaign_id: object, stats: Mapping[str, int]) -> str:
+    """
+    Return a one-line summary of a campaign's counts (counts only, never recipients).
+
+    :param campaign_id: the campaign's id.
+    :param stats: the campaign's stats.
+    """
+    done = stats["sentCount"] + stats["errorCount"]
+    return (
+        f"CCAI campaign {campaign_id}: {done} of {stats['totalCount']} messages done "
+        f"({stats['sentCount']} sent, {stats['errorCount']} failed), "
+        f"{stats['pendingCount']} pending, {stats['sendingCount']} sending"
+    )
+
+
+class CcaiCampaignTrigger(BaseTrigger):
+    """
+    Poll a campaign's stats until nothing is pending or sending, or until a deadline passes.
+
+    Fires exactly one event and stops:
+
+    * ``{"status": "success", "campaign_id": id, "stats": {...}}`` when the campaign has finished;
+    * ``{"status": "error", "reason": "timeout", "campaign_id": id, "message": ..., "stats": {...}}`` when
+      ``deadline`` passes first;
+    * ``{"status": "error", "reason": "rejected" | "failed", "campaign_id": id, "message": ...}`` when CCAI
+      refuses the call (e.g. a bad API key or an unknown campaign) or it keeps failing after the hook's
+      retries. Messages never contain the API key.
+
+    Its keyword arguments are persisted by Airflow, so they are primitives and carry no secret: the
+    connection is looked up (asynchronously) in the triggerer.
+
+    :param campaign_id: id of the campaign to watch.
+    :param ccai_conn_id: the ``ccai`` connection.
+    :param poke_interval: seconds between two stats requests.
+    :param deadline: Unix time (seconds) after which the trigger gives up with a ``timeout`` event;
+        default 7 days from creation (kept when the trigger is serialised).
+    """
+
+    def __init__(
+        self,
+        campaign_id: int,
+        ccai_conn_id: str = "ccai_default",
+        poke_interval: float = 60.0,
+        deadline: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.campaign_id = int(campaign_id)
+        self.ccai_conn_id = ccai_conn_id
+        self.poke_interval = float(poke_interval)
+        self.deadline = float(deadline) if deadline is not None else time.time() + DEFAULT_TRIGGER_TIMEOUT
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the primitive keyword arguments that rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "campaign_id": self.campaign_id,
+                "ccai_conn_id": self.ccai_conn_id,
+                "poke_interval": self.poke_interval,
+                "deadline": self.deadline,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll the campaign's stats every ``poke_interval`` seconds; yield one event, then return."""
+        from airflow_provider_ccai.exceptions import CcaiApiError, CcaiConnectionError, CcaiRejectedError
+        from airflow_provider_ccai.hooks.ccai import CloudContactHook
+        from airflow_provider_ccai.utils.redact import redact
+
+        hook = CloudContactHook(self.ccai_conn_id)
+        while True:
+            try:
+                stats = await hook.aget_campaign_stats(self.campaign_id)
+            except (CcaiRejectedError, CcaiConnectionError) as error:
+                yield self._error("rejected", str(error))
+                return
+            except CcaiApiError as error:
+                yield self._error("failed", str(error))
+                return
+            except Exception as error:  # anything else must still end the wait with a clean event
+                yield self._error("failed", f"{type(error).__name__}: {redact(str(error))}")
+                return
+            if campaign_finished(stats):
+                self.log.info("%s; finished", describe_stats(self.campaign_id, stats))
+                yield TriggerEvent({"status": "success", "campaign_id": self.campaign_id, "stats": stats})
+                return
+            remaining = self.deadline - time.time()
+            if remaining <= 0:
+                message = f"{describe_stats(self.campaign_id, stats)} when the sensor's timeout ran out"
+                yield TriggerEvent(
+                    {
+                        "status": "error",
+                        "reason": "timeout",
+                        "campaign_id": self.campaign_id,
+                        "message": message,
+                        "stats": stats,
+                    }
+                )
+                return
+            self.log.info("%s; checking again in %.0f s", describe_stats(self.campaign_id, stats), self.poke_interval)
+            await asyncio.sleep(min(self.poke_interval, remaining))
+
+    def _error(self, reason: str, message: str) -> TriggerEvent:
+        return TriggerEvent({"status": "error", "reason": reason, "campaign_id": self.campaign_id, "message": message})

@@ -1,0 +1,388 @@
+"""CcaiCampaignSensor and CcaiCampaignTrigger: mocked HTTP for the sensor's logic, the sandbox for the trigger."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import responses
+
+from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.sensors.ccai import CcaiCampaignSensor
+from airflow_provider_ccai.triggers.ccai import CcaiCampaignTrigger
+from airflow_provider_ccai.version_compat import AirflowException, AirflowFailException
+from tests.conftest import SANDBOX_KEY, connection_json
+
+try:
+    from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
+except ImportError:  # Airflow 2.11
+    from airflow.exceptions import AirflowSensorTimeout, TaskDeferred  # type: ignore[no-redef]
+
+TRIGGER_PATH = "airflow_provider_ccai.triggers.ccai.CcaiCampaignTrigger"
+
+
+def stats(pending: int = 0, sending: int = 0, sent: int = 0, error: int = 0) -> dict[str, int]:
+    return {
+        "errorCount": error,
+        "pendingCount": pending,
+        "sendingCount": sending,
+        "sentCount": sent,
+        "totalCount": pending + sending + sent + error,
+    }
+
+
+@pytest.fixture
+def http(ccai_conn: dict[str, str]) -> Iterator[responses.RequestsMock]:
+    """Mocked CCAI API; a request nobody registered fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def stats_url(ccai_conn: dict[str, str], campaign_id: int) -> str:
+    return f"{ccai_conn['api_url']}/v2/messages/campaign/{campaign_id}/stats"
+
+
+def first_event(trigger: CcaiCampaignTrigger, limit: float = 60.0) -> dict[str, Any]:
+    """Run the trigger until its first event (bounded by ``limit`` seconds) and return the payload."""
+
+    async def run() -> Any:
+        return await asyncio.wait_for(trigger.run().__anext__(), timeout=limit)
+
+    return asyncio.run(run()).payload
+
+
+# -- sensor: poke ---------------------------------------------------------------------------------
+
+
+def test_poke_not_done_while_messages_are_pending(http, ccai_conn):
+    http.get(stats_url(ccai_conn, 77), json=stats(pending=3, sending=1, sent=6))
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77)
+
+    assert not sensor.poke({})
+    assert len(http.calls) == 1
+    assert http.calls[0].request.headers["Authorization"] == f"Bearer {ccai_conn['api_key']}"
+
+
+def test_poke_not_done_while_messages_are_sending(http, ccai_conn):
+    http.get(stats_url(ccai_conn, 77), json=stats(sending=1, sent=9))
+
+    assert not CcaiCampaignSensor(task_id="wait", campaign_id=77).poke({})
+
+
+def test_poke_done_returns_final_stats_for_xcom(http, ccai_conn):
+    final = stats(sent=9, error=1)
+    http.get(stats_url(ccai_conn, 77), json=final)
+
+    result = CcaiCampaignSensor(task_id="wait", campaign_id=77).poke({})
+
+    assert result.is_done is True
+    assert result.xcom_value == final
+
+
+def test_poke_fails_without_retries_when_error_ratio_is_above_threshold(http, ccai_conn):
+    http.get(stats_url(ccai_conn, 77), json=stats(sent=8, error=2))
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=0.1)
+
+    with pytest.raises(AirflowFailException) as error:
+        sensor.poke({})
+    message = str(error.value)
+    assert "campaign 77" in message and "2 of 10 messages failed" in message and "8 were sent" in message
+
+
+def test_error_ratio_equal_to_threshold_passes(http, ccai_conn):
+    http.get(stats_url(ccai_conn, 77), json=stats(sent=9, error=1))
+
+    assert CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=0.1).poke({}).is_done
+
+
+def test_default_threshold_is_ten_percent(http, ccai_conn):
+    http.get(stats_url(ccai_conn, 77), json=stats(sent=89, error=11))
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77)
+
+    assert sensor.max_error_ratio == 0.1
+    with pytest.raises(AirflowFailException, match="11 of 100"):
+        sensor.poke({})
+
+
+def test_zero_threshold_fails_on_one_error(http, ccai_conn):
+    http.get(stats_url(ccai_conn, 77), json=stats(sent=999, error=1))
+
+    with pytest.raises(AirflowFailException):
+        CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=0.0).poke({})
+
+
+def test_campaign_without_messages_is_done(http, ccai_conn):
+    http.get(stats_url(ccai_conn, 77), json=stats())
+
+    result = CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=0.0).poke({})
+
+    assert result.is_done and result.xcom_value["totalCount"] == 0
+
+
+def test_rendered_string_campaign_id_is_accepted(http, ccai_conn):
+    http.get(stats_url(ccai_conn, 123), json=stats(sent=1))
+
+    assert CcaiCampaignSensor(task_id="wait", campaign_id=" 123 ").poke({}).is_done
+    assert http.calls[0].request.url == stats_url(ccai_conn, 123)
+
+
+@pytest.mark.parametrize(
+    "bad", ["abc", "", "0", "-5", "12.5", "{{ ti.xcom_pull('create') }}", 0, -3, True, None, 1.5, {"id": 1}]
+)
+def test_bad_campaign_id_fails_naming_the_field_before_any_request(http, bad):
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=bad)
+
+    with pytest.raises(CcaiInputError, match=r"^campaign_id: expected a positive integer"):
+        sensor.poke({})
+    with pytest.raises(CcaiInputError, match=r"^campaign_id"):
+        sensor.execute({})
+    sensor.deferrable = True
+    with pytest.raises(CcaiInputError, match=r"^campaign_id"):
+        sensor.execute({})
+    assert len(http.calls) == 0
+
+
+def test_bad_campaign_id_error_is_not_retried():
+    assert issubclass(CcaiInputError, AirflowFailException)
+
+
+@pytest.mark.parametrize("ratio", [-0.1, 1.5, "0.1", True, None])
+def test_invalid_max_error_ratio_is_refused_at_parse_time(ratio):
+    with pytest.raises(ValueError, match="max_error_ratio"):
+        CcaiCampaignSensor(task_id="wait", campaign_id=1, max_error_ratio=ratio)
+
+
+def test_campaign_id_is_the_only_templated_field():
+    assert CcaiCampaignSensor.template_fields == ("campaign_id",)
+    assert CcaiCampaignSensor.template_ext == ()
+
+
+def test_execute_polls_until_done_and_returns_stats(http, ccai_conn):
+    url = stats_url(ccai_conn, 9)
+    http.get(url, json=stats(pending=2))
+    http.get(url, json=stats(sending=1, sent=1))
+    http.get(url, json=stats(sent=2))
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=9, poke_interval=0, timeout=60)
+
+    assert sensor.execute({}) == stats(sent=2)
+    assert len(http.calls) == 3
+
+
+def test_importing_the_sensor_does_not_import_the_hook():
+    code = (
+        "import sys, airflow_provider_ccai.sensors.ccai, airflow_provider_ccai.triggers.ccai;"
+        "sys.exit(1 if 'airflow_provider_ccai.hooks.ccai' in sys.modules else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+# -- sensor: deferrable ---------------------------------------------------------------------------
+
+
+def test_deferrable_execute_defers_to_a_serialisable_trigger_without_secrets(http, ccai_conn):
+    sensor = CcaiCampaignSensor(
+        task_id="wait", campaign_id="42", deferrable=True, poke_interval=5, timeout=300, ccai_conn_id="ccai_default"
+    )
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    after = time.time()
+
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout is not None and deferred.value.timeout >= timedelta(seconds=300)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, CcaiCampaignTrigger)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == TRIGGER_PATH
+    assert kwargs["campaign_id"] == 42 and kwargs["ccai_conn_id"] == "ccai_default"
+    assert kwargs["poke_interval"] == 5.0
+    assert before + 300 <= kwargs["deadline"] <= after + 300
+    assert all(isinstance(value, (int, float, str)) for value in kwargs.values())
+    assert ccai_conn["api_key"] not in json.dumps(kwargs)
+    assert len(http.calls) == 0
+
+
+def test_trigger_serialize_round_trips():
+    trigger = CcaiCampaignTrigger(campaign_id=7, ccai_conn_id="ccai_other", poke_interval=3, deadline=1_900_000_000.5)
+    classpath, kwargs = trigger.serialize()
+
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
+
+    assert type(rebuilt) is CcaiCampaignTrigger
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert json.loads(json.dumps(kwargs)) == kwargs
+
+
+def test_trigger_without_deadline_is_still_bounded():
+    before = time.time()
+    _, kwargs = CcaiCampaignTrigger(campaign_id=7).serialize()
+
+    assert before < kwargs["deadline"] <= time.time() + 7 * 24 * 3600
+
+
+def test_default_deferrable_follows_airflow_config():
+    assert CcaiCampaignSensor(task_id="wait", campaign_id=1).deferrable is False
+
+
+def test_execute_complete_returns_stats():
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=5)
+    final = stats(sent=10)
+
+    assert sensor.execute_complete({}, {"status": "success", "campaign_id": 5, "stats": final}) == final
+
+
+def test_execute_complete_applies_the_threshold():
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=5, max_error_ratio=0.2)
+    event = {"status": "success", "campaign_id": 5, "stats": stats(sent=7, error=3)}
+
+    with pytest.raises(AirflowFailException, match="3 of 10 messages failed"):
+        sensor.execute_complete({}, event)
+
+
+def test_execute_complete_rejects_malformed_stats():
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=5)
+
+    with pytest.raises(AirflowException, match="no valid stats"):
+        sensor.execute_complete({}, {"status": "success", "campaign_id": 5, "stats": {"sentCount": 1}})
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected", "not_expected"),
+    [
+        ("rejected", AirflowFailException, None),
+        ("timeout", AirflowSensorTimeout, None),
+        ("failed", AirflowException, AirflowFailException),
+        (None, AirflowException, AirflowFailException),
+    ],
+)
+def test_execute_complete_raises_on_error_events(reason, expected, not_expected):
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=5)
+    event = {"status": "error", "reason": reason, "campaign_id": 5, "message": "CCAI said no"}
+
+    with pytest.raises(expected, match="CCAI said no") as error:
+        sensor.execute_complete({}, event)
+    if not_expected is not None:
+        assert not isinstance(error.value, not_expected)
+
+
+def test_execute_complete_without_event_fails():
+    with pytest.raises(AirflowException, match="without a trigger event"):
+        CcaiCampaignSensor(task_id="wait", campaign_id=5).execute_complete({}, None)
+
+
+# -- trigger and sensor against the sandbox -------------------------------------------------------
+
+
+def create_campaign(phones: list[str], **fields: Any) -> int:
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    accounts = [{"firstName": "Test", "lastName": f"User{i}", "phone": phone} for i, phone in enumerate(phones)]
+    campaign = CloudContactHook().create_campaign(
+        {"accounts": accounts, "message": "Hello ${firstName}", "title": "sensor test", **fields}
+    )
+    return int(campaign["id"])
+
+
+def stats_requests(sandbox: Any) -> list[dict[str, Any]]:
+    return [entry for entry in sandbox.requests_seen() if entry["endpoint"] == "stats"]
+
+
+def test_trigger_waits_until_the_sandbox_campaign_is_sent(sandbox):
+    campaign_id = create_campaign(["+15555550101", "+15005550006", "+15555550102"])
+    trigger = CcaiCampaignTrigger(campaign_id, "ccai_default", poke_interval=0.2, deadline=time.time() + 60)
+
+    event = first_event(trigger)
+
+    assert event == {
+        "status": "success",
+        "campaign_id": campaign_id,
+        "stats": {"errorCount": 1, "pendingCount": 0, "sendingCount": 0, "sentCount": 2, "totalCount": 3},
+    }
+    assert all(entry["auth"] == "ok" and entry["status"] == 200 for entry in stats_requests(sandbox))
+
+
+def test_trigger_gives_up_at_its_deadline(sandbox):
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    campaign_id = create_campaign(["+15555550101", "+15555550102"], scheduledTimestamp=tomorrow)
+    trigger = CcaiCampaignTrigger(campaign_id, "ccai_default", poke_interval=30, deadline=time.time() - 1)
+
+    event = first_event(trigger)
+
+    assert event["status"] == "error" and event["reason"] == "timeout"
+    assert event["stats"]["pendingCount"] == 2
+    assert f"campaign {campaign_id}" in event["message"] and "2 pending" in event["message"]
+    assert len(stats_requests(sandbox)) == 1
+
+
+def test_trigger_reports_a_bad_api_key_without_the_key(sandbox, monkeypatch):
+    wrong_key = "wrong-key-that-must-not-leak-123456"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CCAI_WRONG", connection_json(sandbox.api_url, sandbox.base_url, wrong_key, max_attempts=1)
+    )
+    trigger = CcaiCampaignTrigger(1001, "ccai_wrong", poke_interval=0.1, deadline=time.time() + 30)
+
+    event = first_event(trigger)
+
+    assert event["status"] == "error" and event["reason"] == "rejected"
+    assert "401" in event["message"]
+    assert wrong_key not in json.dumps(event) and SANDBOX_KEY not in json.dumps(event)
+    assert [entry["auth"] for entry in stats_requests(sandbox)] == ["invalid"]
+
+
+def test_trigger_reports_an_unknown_campaign(sandbox):
+    event = first_event(CcaiCampaignTrigger(999_999, "ccai_default", poke_interval=0.1, deadline=time.time() + 30))
+
+    assert event["status"] == "error" and event["reason"] == "rejected" and "404" in event["message"]
+    assert SANDBOX_KEY not in json.dumps(event)
+
+
+def test_deferred_sensor_end_to_end_against_the_sandbox(sandbox):
+    campaign_id = create_campaign(["+15555550101", "+15005550006", "+15555550102"])
+    sensor = CcaiCampaignSensor(
+        task_id="wait",
+        campaign_id=str(campaign_id),
+        deferrable=True,
+        poke_interval=0.2,
+        timeout=60,
+        max_error_ratio=0.5,
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    classpath, kwargs = deferred.value.trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    trigger = getattr(__import__(module, fromlist=[name]), name)(**kwargs)  # as the triggerer rebuilds it
+
+    event = first_event(trigger)
+    result = getattr(sensor, deferred.value.method_name)({}, event)
+
+    assert result["sentCount"] == 2 and result["errorCount"] == 1 and result["pendingCount"] == 0
+    strict = CcaiCampaignSensor(task_id="strict", campaign_id=campaign_id, max_error_ratio=0.1)
+    with pytest.raises(AirflowFailException, match="1 of 3 messages failed"):
+        strict.execute_complete({}, event)
+
+
+def test_sync_sensor_end_to_end_against_the_sandbox(sandbox):
+    campaign_id = create_campaign(["+15555550101", "+15555550102"])
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=campaign_id, poke_interval=0.2, timeout=60)
+
+    result = sensor.execute({})
+
+    assert result == {"errorCount": 0, "pendingCount": 0, "sendingCount": 0, "sentCount": 2, "totalCount": 2}
+
+
+def test_example_dag_waits_on_the_create_task_in_the_triggerer():
+    from airflow_provider_ccai.example_dags.example_ccai_campaign_sensor import dag
+
+    wait = dag.get_task("wait_until_sent")
+    assert isinstance(wait, CcaiCampaignSensor)
+    assert wait.deferrable is True and wait.timeout == 300 and wait.poke_interval == 2
+    assert wait.upstream_task_ids == {"send_reminder"}
