@@ -1,0 +1,157 @@
+"""Notifier that texts Airflow alerts to on-call phones through CloudContactAI."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.version_compat import BaseNotifier
+
+if TYPE_CHECKING:
+    try:
+        from airflow.sdk import Context
+    except ImportError:
+        from airflow.utils.context import Context  # type: ignore[no-redef, attr-defined]
+
+#: Default SMS text. Every name is guarded, so it renders in task callbacks (``ti`` set), DAG callbacks
+#: (``reason`` set; ``ti`` may be missing) and with Airflow's ``StrictUndefined`` templates.
+DEFAULT_MESSAGE = (
+    "Airflow: {{ dag.dag_id if dag is defined and dag else 'unknown DAG' }}"
+    "{% if reason is defined and reason %} {{ reason }}"
+    "{% elif ti is defined and ti %}.{{ ti.task_id }}"
+    "{% if ti.state is defined and ti.state %} {{ ti.state }}{% endif %}{% endif %}"
+    "{% if run_id is defined and run_id %}, run {{ run_id }}{% endif %}"
+    "{% if ti is defined and ti and ti.log_url is defined %} {{ ti.log_url }}{% endif %}"
+)
+DEFAULT_TITLE = "Airflow alert"
+#: Name the recipients get in CCAI (``${firstName}`` / ``${lastName}`` in the message).
+FIRST_NAME = "Airflow"
+LAST_NAME = "On-call"
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+class CcaiNotifier(BaseNotifier):
+    """
+    Send an SMS through CloudContactAI: one campaign to all ``phones``, from a task or DAG callback.
+
+    Use it as ``on_failure_callback`` / ``on_success_callback`` (or any other ``on_*_callback``) of a
+    task or a DAG. Nothing is looked up when it is created; the phones are checked (E.164, duplicates
+    dropped) before anything is sent, and errors name the position of a bad phone, never the number.
+    The default message names the DAG, the task (task callbacks) or the reason (DAG callbacks), the run
+    and the task's log URL. On Airflow 2.11 a failing notification is logged, not raised (``BaseNotifier``).
+
+    .. code-block:: python
+
+        DAG(..., on_failure_callback=CcaiNotifier(phones=["+15555550199"]))
+
+    :param phones: E.164 numbers to text: a list, or one string of numbers separated by commas,
+        semicolons or spaces (or a rendered JSON list). (templated)
+    :param message: SMS text (Jinja, rendered with the callback's context); default
+        :data:`DEFAULT_MESSAGE`. (templated)
+    :param title: campaign title shown in CCAI. (templated)
+    :param ccai_conn_id: the ``ccai`` connection.
+    """
+
+    template_fields: Sequence[str] = ("phones", "message", "title")
+
+    def __init__(
+        self,
+        phones: list[str] | str,
+        message: str = DEFAULT_MESSAGE,
+        title: str = DEFAULT_TITLE,
+        ccai_conn_id: str = "ccai_default",
+    ) -> None:
+        super().__init__()
+        self.phones = phones
+        self.message = message
+        self.title = title
+        self.ccai_conn_id = ccai_conn_id
+
+    def get_template_env(self, dag: Any = None) -> Any:
+        """
+        Return the DAG's Jinja environment, or a sandboxed default when ``dag`` cannot make one.
+
+        Airflow 3's ``dag.test()`` passes a ``SerializedDAG`` (no ``get_template_env``) to DAG callbacks.
+
+        :param dag: the DAG from the callback's context.
+        """
+        if dag is not None and not hasattr(dag, "get_template_env"):
+            dag = None
+        return super().get_template_env(dag=dag)
+
+    def notify(self, context: Context) -> None:
+        """
+        Validate the rendered fields and create one SMS campaign to ``phones``.
+
+        :param context: the callback's context (fields are already rendered by ``BaseNotifier``).
+        """
+        from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+        payload = self.build_payload()
+        campaign = CloudContactHook(self.ccai_conn_id).create_campaign(payload)
+        self.log.info("Sent CCAI alert campaign %s to %d phone(s)", campaign.get("id"), len(payload["accounts"]))
+
+    def build_payload(self) -> dict[str, Any]:
+        """Return the ``campaigns/direct`` body for the rendered fields, or raise naming the bad field."""
+        from airflow_provider_ccai.utils.recipients import E164
+
+        message = self._text(self.message, "message")
+        title = self._text(self.title, "title")
+        phones = _phone_list(self.phones)
+        if not phones:
+            raise CcaiInputError("phones: no phone numbers given; nothing was sent")
+        unique: list[str] = []
+        for position, phone in enumerate(phones):
+            if not isinstance(phone, str):
+                raise CcaiInputError(
+                    f"phones[{position}]: expected a string, got {type(phone).__name__}; nothing was sent"
+                )
+            phone = phone.strip()
+            if not E164.fullmatch(phone):
+                raise CcaiInputError(
+                    f"phones[{position}]: not in E.164 format (+<country code><number>); nothing was sent"
+                )
+            if phone not in unique:
+                unique.append(phone)
+        return {
+            "accounts": [{"firstName": FIRST_NAME, "lastName": LAST_NAME, "phone": phone} for phone in unique],
+            "message": message,
+            "title": title,
+        }
+
+    @staticmethod
+    def _text(value: Any, field: str) -> str:
+        if not isinstance(value, str):
+            raise CcaiInputError(f"{field}: expected a string, got {type(value).__name__}; nothing was sent")
+        if not value.strip():
+            raise CcaiInputError(f"{field}: must not be empty; nothing was sent")
+        return value.strip()
+
+
+def _phone_list(value: Any) -> list[Any]:
+    """Return ``phones`` as a list: a list/tuple as is, a string split on separators or parsed as a list."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                try:
+                    parsed = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise CcaiInputError("phones: rendered text looks like a list but is not one") from None
+            if not isinstance(parsed, list):
+                raise CcaiInputError(f"phones: expected a list, got {type(parsed).__name__}")
+            return parsed
+        return [part for part in _SEPARATORS.split(text) if part]
+    raise CcaiInputError(f"phones: expected a list of E.164 numbers or a string, got {type(value).__name__}")
+
+
+#: Function-style alias, as Airflow's providers offer (``send_slack_notification`` and so on).
+send_ccai_notification = CcaiNotifier

@@ -1,0 +1,209 @@
+"""CcaiNotifier: rendering in task and DAG callbacks, phone validation, and real sends to the sandbox."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from airflow_provider_ccai.exceptions import CcaiApiError, CcaiInputError
+from airflow_provider_ccai.get_provider_info import get_provider_info
+from airflow_provider_ccai.notifications.ccai import (
+    DEFAULT_MESSAGE,
+    CcaiNotifier,
+    send_ccai_notification,
+)
+from tests.conftest import SANDBOX_KEY, connection_json
+
+try:
+    from airflow.sdk import DAG, BaseHook
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[assignment]
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+
+ON_CALL = "+15555550199"
+BACKUP = "+15555550198"
+
+
+@pytest.fixture
+def dag() -> Any:
+    return DAG(dag_id="nightly_etl", schedule=None)
+
+
+def task_context(dag: Any, **extra: Any) -> dict[str, Any]:
+    """What a task's on_failure_callback gets, reduced to what the notifier reads."""
+    ti = SimpleNamespace(task_id="load", state="failed", log_url="http://airflow.test/log?task=load")
+    return {"dag": dag, "ti": ti, "task_instance": ti, "run_id": "manual__2026-01-01", **extra}
+
+
+def sent_campaigns(sandbox: Any) -> list[dict[str, Any]]:
+    return sandbox.campaigns()
+
+
+def phones_of(campaign: dict[str, Any]) -> list[str]:
+    return [account["phone"] for account in campaign["accounts"]]
+
+
+# -- through the callback entry point, against the sandbox -----------------------------------------
+
+
+def test_task_callback_sends_one_campaign_with_the_rendered_message(sandbox, dag):
+    notifier = CcaiNotifier(
+        phones=[ON_CALL, BACKUP],
+        message="{{ ti.task_id }} failed in {{ dag.dag_id }} ({{ run_id }})",
+        title="Alert {{ dag.dag_id }}",
+    )
+
+    notifier(task_context(dag))
+
+    campaigns = sent_campaigns(sandbox)
+    assert len(campaigns) == 1
+    campaign = campaigns[0]
+    assert phones_of(campaign) == [ON_CALL, BACKUP]
+    assert campaign["message"] == "load failed in nightly_etl (manual__2026-01-01)"
+    assert campaign["title"] == "Alert nightly_etl"
+    assert {(a["firstName"], a["lastName"]) for a in campaign["accounts"]} == {("Airflow", "On-call")}
+    creates = [entry for entry in sandbox.requests_seen() if entry["endpoint"] == "create_campaign"]
+    assert len(creates) == 1 and creates[0]["auth"] == "ok"
+
+
+def test_default_message_in_a_task_callback(sandbox, dag):
+    CcaiNotifier(phones=ON_CALL)(task_context(dag))
+
+    (campaign,) = sent_campaigns(sandbox)
+    assert campaign["message"] == (
+        "Airflow: nightly_etl.load failed, run manual__2026-01-01 http://airflow.test/log?task=load"
+    )
+    assert campaign["title"] == "Airflow alert"
+
+
+def test_default_message_in_a_dag_callback_without_ti(sandbox, dag):
+    """Airflow 3's DAG callbacks may get only dag, run_id and reason."""
+    CcaiNotifier(phones=[ON_CALL])({"dag": dag, "run_id": "scheduled__x", "reason": "task_failure"})
+
+    (campaign,) = sent_campaigns(sandbox)
+    assert campaign["message"] == "Airflow: nightly_etl task_failure, run scheduled__x"
+
+
+def test_renders_with_a_dag_that_has_no_template_env(sandbox):
+    """Airflow 3's dag.test() hands DAG callbacks a SerializedDAG, which cannot build a Jinja env."""
+    serialized = SimpleNamespace(dag_id="nightly_etl", render_template_as_native_obj=False)
+
+    CcaiNotifier(phones=[ON_CALL])({"dag": serialized, "run_id": "r1", "reason": "task_failure"})
+
+    (campaign,) = sent_campaigns(sandbox)
+    assert campaign["message"] == "Airflow: nightly_etl task_failure, run r1"
+
+
+def test_default_message_with_only_the_dag(dag):
+    notifier = CcaiNotifier(phones=[ON_CALL])
+    notifier.render_template_fields({"dag": dag})
+
+    assert notifier.message == "Airflow: nightly_etl"
+    assert notifier.message != DEFAULT_MESSAGE
+
+
+def test_phones_from_a_template_string_are_split_and_deduplicated(sandbox, dag):
+    notifier = CcaiNotifier(phones="{{ params.on_call }}")
+
+    notifier(task_context(dag, params={"on_call": f"{ON_CALL}, {BACKUP};{ON_CALL}"}))
+
+    (campaign,) = sent_campaigns(sandbox)
+    assert phones_of(campaign) == [ON_CALL, BACKUP]
+
+
+def test_phones_rendered_as_a_list_literal(dag):
+    notifier = CcaiNotifier(phones=f'["{ON_CALL}", "{BACKUP}"]')
+    notifier.render_template_fields(task_context(dag))
+
+    assert [a["phone"] for a in notifier.build_payload()["accounts"]] == [ON_CALL, BACKUP]
+
+
+# -- validation: nothing is sent ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phones", "match"),
+    [
+        ([ON_CALL, "555-0199"], r"^phones\[1\]: not in E.164"),
+        (["+1 555 555 0199"], r"^phones\[0\]: not in E.164"),
+        ([ON_CALL, 15555550199], r"^phones\[1\]: expected a string"),
+        ([], r"^phones: no phone numbers"),
+        ("", r"^phones: no phone numbers"),
+        ({"phone": ON_CALL}, r"^phones: expected a list"),
+        ("[not a list", r"^phones: rendered text looks like a list"),
+    ],
+)
+def test_invalid_phones_fail_before_any_request(sandbox, dag, phones, match):
+    notifier = CcaiNotifier(phones=phones)
+    notifier.render_template_fields(task_context(dag))
+
+    with pytest.raises(CcaiInputError, match=match) as error:
+        notifier.notify(task_context(dag))
+    assert "555-0199" not in str(error.value) and "555 555" not in str(error.value)
+    assert sandbox.requests_seen() == []
+
+
+def test_invalid_phone_through_the_callback_sends_nothing(sandbox, dag):
+    """Airflow 3's BaseNotifier re-raises, 2.11's logs the error: either way nothing is sent."""
+    try:
+        CcaiNotifier(phones=["0199"])(task_context(dag))
+    except CcaiInputError as error:
+        assert str(error).startswith("phones[0]")
+    assert sandbox.requests_seen() == []
+
+
+@pytest.mark.parametrize(("field", "value"), [("message", "   "), ("title", ""), ("message", None)])
+def test_empty_message_or_title_fails(sandbox, dag, field, value):
+    notifier = CcaiNotifier(phones=[ON_CALL], **{field: value})
+    notifier.render_template_fields(task_context(dag))
+
+    with pytest.raises(CcaiInputError, match=f"^{field}:"):
+        notifier.notify(task_context(dag))
+    assert sandbox.requests_seen() == []
+
+
+def test_a_rejected_key_is_reported_without_the_key(sandbox, dag, monkeypatch):
+    wrong_key = "wrong-notifier-key-987654321"
+    monkeypatch.setenv("AIRFLOW_CONN_CCAI_WRONG", connection_json(sandbox.api_url, sandbox.base_url, wrong_key))
+    notifier = CcaiNotifier(phones=[ON_CALL], ccai_conn_id="ccai_wrong")
+    notifier.render_template_fields(task_context(dag))
+
+    with pytest.raises(CcaiApiError, match="401") as error:
+        notifier.notify(task_context(dag))
+    assert wrong_key not in str(error.value) and SANDBOX_KEY not in str(error.value)
+    assert sent_campaigns(sandbox) == []
+
+
+# -- construction ---------------------------------------------------------------------------------
+
+
+def test_creating_the_notifier_looks_nothing_up():
+    with mock.patch.object(BaseHook, "get_connection") as get_connection:
+        notifier = CcaiNotifier(phones=[ON_CALL], ccai_conn_id="does_not_exist")
+    assert get_connection.call_count == 0
+    assert notifier.phones == [ON_CALL] and notifier.ccai_conn_id == "does_not_exist"
+
+
+def test_templated_fields_and_alias():
+    assert CcaiNotifier.template_fields == ("phones", "message", "title")
+    assert send_ccai_notification is CcaiNotifier
+
+
+def test_provider_info_names_the_notifier():
+    (path,) = get_provider_info()["notifications"]
+    module, _, name = path.rpartition(".")
+    assert getattr(__import__(module, fromlist=[name]), name) is CcaiNotifier
+
+
+def test_example_dag_alerts_on_dag_and_task_failure():
+    from airflow_provider_ccai.example_dags.example_ccai_notifier import dag
+
+    def notifiers(callback: Any) -> list[Any]:
+        callbacks = callback if isinstance(callback, list) else [callback]
+        return [c for c in callbacks if isinstance(c, CcaiNotifier)]
+
+    assert [n.phones for n in notifiers(dag.on_failure_callback)] == [[ON_CALL]]
+    assert len(notifiers(dag.get_task("flaky_step").on_failure_callback)) == 1
