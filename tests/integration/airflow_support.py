@@ -41,3 +41,59 @@ def task_states(dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
     with create_session() as session:
         rows = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
         return {ti.task_id: (str(ti.state), int(ti.try_number)) for ti in rows}
+
+
+# -- real Airflow processes (API server, scheduler, ...) started by integration tests -----------------
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_processes(processes: list[Any], grace_seconds: float = 20) -> None:
+    """
+    SIGTERM every process and all its descendants, wait, then SIGKILL whatever is left.
+
+    :param processes: ``subprocess.Popen`` objects (started with ``start_new_session=True``).
+    :param grace_seconds: how long to wait after SIGTERM before killing.
+    """
+    import signal
+
+    import psutil
+
+    family: list[psutil.Process] = []
+    for process in processes:
+        try:
+            parent = psutil.Process(process.pid)
+            family += [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+    for member in family:
+        try:
+            member.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(family, timeout=grace_seconds)
+    for member in alive:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=10)
+    for process in processes:
+        process.wait(timeout=10)
+
+
+def log_tail(path: Any, chars: int = 3000) -> str:
+    """Return the end of a process log for an assertion message (empty if there is no log)."""
+    from pathlib import Path
+
+    try:
+        return Path(path).read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""

@@ -1,0 +1,248 @@
+"""
+Where the ``ccai`` connection and the MMS picture come from, checked against the bundled sandbox.
+
+- ``CloudContactHook.test_connection()`` (what the UI's "Test" button calls): success, and a rejected
+  key reported without the key.
+- The connection resolves from ``AIRFLOW_CONN_*`` JSON, from an ``AIRFLOW_CONN_*`` URI made with
+  ``Connection.get_uri()``, and from Airflow's local-filesystem secrets backend.
+- ``CcaiUploadFileOperator`` reads ``file://`` and ``memory://`` ObjectStoragePath URIs and the sandbox
+  stores exactly those bytes; a missing object fails before any request.
+
+No metadata database is needed: operators are executed directly with a minimal context (V5, V6).
+Runs on Airflow 3.3 and 2.11.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import struct
+import subprocess
+import sys
+import uuid
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import CLIENT_ID, SANDBOX_KEY, connection_json
+
+pytestmark = pytest.mark.integration
+
+SUBPROCESS_TIMEOUT = 180
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A valid, solid-colour PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes(rgb) * width
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _file_key(content: bytes) -> str:
+    return f"{CLIENT_ID}/campaign/{hashlib.md5(content).hexdigest()}.png"
+
+
+def _object_storage_path(uri: str) -> Any:
+    try:
+        from airflow.sdk import ObjectStoragePath
+    except ImportError:  # Airflow 2.11
+        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+    return ObjectStoragePath(uri)
+
+
+@pytest.fixture
+def memory_bucket() -> Iterator[str]:
+    """A fresh bucket on fsspec's in-memory filesystem, attached to Airflow as the ``memory`` scheme."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    try:
+        from airflow.sdk.io import attach
+    except ImportError:  # Airflow 2.11
+        from airflow.io.store import attach  # type: ignore[no-redef]
+
+    attach(protocol="memory", fs=MemoryFileSystem())  # Airflow registers no filesystem for memory://
+    bucket = f"ccai-test-{uuid.uuid4().hex[:12]}"
+    yield bucket
+    fs = MemoryFileSystem()
+    if fs.exists(f"/{bucket}"):
+        fs.rm(f"/{bucket}", recursive=True)
+
+
+# -- test_connection ------------------------------------------------------------------------------
+
+
+def test_test_connection_succeeds_with_a_read_only_call(sandbox):
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    assert CloudContactHook().test_connection() == (True, f"Connected to CCAI as client {CLIENT_ID}.")
+    assert [entry["endpoint"] for entry in sandbox.requests_seen()] == ["stored_url"]
+    assert sandbox.files() == {} and sandbox.campaigns() == []
+
+
+def test_test_connection_reports_a_rejected_key_without_showing_it(sandbox, monkeypatch, caplog, capsys):
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    wrong = "wrong-key-that-must-not-be-shown-0042"
+    monkeypatch.setenv("AIRFLOW_CONN_CCAI_DEFAULT", connection_json(sandbox.api_url, sandbox.base_url, wrong))
+
+    with caplog.at_level(logging.DEBUG):
+        ok, message = CloudContactHook().test_connection()
+
+    assert ok is False
+    assert "401" in message
+    assert wrong not in message and SANDBOX_KEY not in message
+    captured = capsys.readouterr()
+    assert wrong not in caplog.text + captured.out + captured.err
+    assert [entry["endpoint"] for entry in sandbox.requests_seen()] == ["stored_url"]  # rejected: not retried
+
+
+def test_test_connection_reports_a_missing_connection(monkeypatch):
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_CCAI_NO_KEY", json.dumps({"conn_type": "ccai", "login": CLIENT_ID}))
+
+    ok, message = CloudContactHook("ccai_no_key").test_connection()
+
+    assert ok is False
+    assert "ccai_no_key" in message and "API key" in message
+
+
+# -- where the connection comes from -----------------------------------------------------------------
+
+
+def test_connection_from_json_environment_variable(sandbox):
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    settings = CloudContactHook().settings  # the sandbox fixture sets AIRFLOW_CONN_CCAI_DEFAULT as JSON
+
+    assert (settings.client_id, settings.api_key) == (CLIENT_ID, SANDBOX_KEY)
+    assert (settings.api_url, settings.files_url) == (sandbox.api_url, sandbox.base_url)
+    assert (settings.read_timeout, settings.connect_timeout) == (5.0, 2.0)
+
+
+def test_connection_from_uri_environment_variable(monkeypatch):
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+    from airflow_provider_ccai.sandbox import SandboxServer
+
+    try:
+        from airflow.sdk import Connection
+    except ImportError:  # Airflow 2.11
+        from airflow.models.connection import Connection  # type: ignore[no-redef, assignment]
+
+    key = "uri/key+with@special:chars%?#0123"  # every character a URI must escape
+    with SandboxServer(key, client_id=CLIENT_ID) as sandbox:
+        uri = Connection(
+            conn_id="ccai_uri",
+            conn_type="ccai",
+            login=CLIENT_ID,
+            password=key,
+            host=sandbox.api_url,
+            extra=json.dumps({"files_url": sandbox.base_url, "timeout": 7, "max_attempts": 2}),
+        ).get_uri()
+        monkeypatch.setenv("AIRFLOW_CONN_CCAI_URI", uri)
+        hook = CloudContactHook("ccai_uri")
+
+        assert hook.test_connection() == (True, f"Connected to CCAI as client {CLIENT_ID}.")
+        assert (hook.settings.api_key, hook.settings.api_url) == (key, sandbox.api_url)
+        assert (hook.settings.files_url, hook.settings.read_timeout, hook.settings.max_attempts) == (
+            sandbox.base_url,
+            7.0,
+            2,
+        )
+        assert len(sandbox.requests_seen()) == 1
+
+
+def test_connection_from_local_filesystem_secrets_backend(sandbox, tmp_path):
+    """A fresh interpreter, because Airflow reads ``[secrets] backend`` once per process."""
+    connections = tmp_path / "connections.json"
+    connections.write_text(
+        json.dumps(
+            {
+                "ccai_from_file": {
+                    "conn_type": "ccai",
+                    "login": CLIENT_ID,
+                    "password": SANDBOX_KEY,
+                    "host": sandbox.api_url,
+                    "extra": {"files_url": sandbox.base_url, "timeout": 5},
+                }
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "AIRFLOW__SECRETS__BACKEND": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"connections_file_path": str(connections)}),
+    }
+    env.pop("AIRFLOW_CONN_CCAI_DEFAULT", None)
+    assert not any(name.startswith("AIRFLOW_CONN_CCAI_FROM_FILE") for name in env)
+    code = (
+        "from airflow_provider_ccai.hooks.ccai import CloudContactHook\n"
+        "print('RESULT', CloudContactHook('ccai_from_file').test_connection())\n"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"RESULT (True, 'Connected to CCAI as client {CLIENT_ID}.')" in result.stdout, result.stderr[-3000:]
+    assert [entry["endpoint"] for entry in sandbox.requests_seen()] == ["stored_url"]
+
+
+# -- CcaiUploadFileOperator with object-storage URIs --------------------------------------------------
+
+
+def _upload(file_path: str) -> str:
+    from airflow_provider_ccai.operators.ccai import CcaiUploadFileOperator
+
+    operator = CcaiUploadFileOperator(task_id="upload_offer_image", file_path=file_path)
+    return operator.execute(context={})  # type: ignore[arg-type]
+
+
+def test_upload_from_a_file_uri_stores_the_exact_bytes(sandbox, tmp_path):
+    image = _png(3, 2, (200, 30, 90))
+    path = tmp_path / "offer.png"
+    path.write_bytes(image)
+
+    file_key = _upload(path.as_uri())
+
+    assert path.as_uri().startswith("file:///")
+    assert file_key == _file_key(image)
+    assert sandbox.file_bytes(file_key) == image
+    assert sandbox.files()[file_key]["content_type"] == "image/png"
+
+
+def test_upload_from_a_memory_uri_stores_the_exact_bytes(sandbox, memory_bucket):
+    image = _png(4, 4, (10, 120, 250))
+    uri = f"memory://{memory_bucket}/offer.png"
+    _object_storage_path(uri).write_bytes(image)
+
+    file_key = _upload(uri)
+
+    assert file_key == _file_key(image)
+    assert sandbox.file_bytes(file_key) == image
+    assert sandbox.files()[file_key]["uploads"] == 1
+
+
+def test_missing_memory_object_fails_naming_file_path_before_any_request(sandbox, memory_bucket):
+    from airflow_provider_ccai.exceptions import CcaiInputError
+
+    uri = f"memory://{memory_bucket}/offer.png"
+
+    with pytest.raises(CcaiInputError) as failure:
+        _upload(uri)
+
+    assert str(failure.value) == f"file_path: {uri!r} does not exist"
+    assert sandbox.requests_seen() == []
