@@ -22,7 +22,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiRejectedError,
     CcaiTransientError,
 )
-from airflow_provider_ccai.utils.redact import redact, strip_query
+from airflow_provider_ccai.utils.redact import hide_signed_urls_in_http_logs, redact, strip_query
 from airflow_provider_ccai.version_compat import AirflowNotFoundException, BaseHook, mask_secret
 
 DEFAULT_API_URL = "https://core.cloudcontactai.com/api"
@@ -197,17 +197,11 @@ class CloudContactHook(BaseHook):
         client_id = str(conn.login or "").strip()
         name = self.ccai_conn_id
         if not client_id:
-            raise CcaiConnectionError(
-                f"Connection {name!r} has no client id: set its 'login' (Client ID) field."
-            )
+            raise CcaiConnectionError(f"Connection {name!r} has no client id: set its 'login' (Client ID) field.")
         if not client_id.isdigit():
-            raise CcaiConnectionError(
-                f"Connection {name!r}: 'login' (Client ID) must be the numeric CCAI client id."
-            )
+            raise CcaiConnectionError(f"Connection {name!r}: 'login' (Client ID) must be the numeric CCAI client id.")
         if not api_key:
-            raise CcaiConnectionError(
-                f"Connection {name!r} has no API key: set its 'password' (API Key) field."
-            )
+            raise CcaiConnectionError(f"Connection {name!r} has no API key: set its 'password' (API Key) field.")
         return CcaiSettings(
             client_id=client_id,
             api_key=api_key,
@@ -218,9 +212,7 @@ class CloudContactHook(BaseHook):
             ),
             read_timeout=self._number(self.timeout, extra.get("timeout"), DEFAULT_READ_TIMEOUT, "timeout"),
             max_attempts=int(
-                self._number(
-                    self.max_attempts, extra.get("max_attempts"), DEFAULT_MAX_ATTEMPTS, "max_attempts"
-                )
+                self._number(self.max_attempts, extra.get("max_attempts"), DEFAULT_MAX_ATTEMPTS, "max_attempts")
             ),
         )
 
@@ -298,15 +290,11 @@ class CloudContactHook(BaseHook):
         except requests.ConnectTimeout:
             raise CcaiTransientError(call, None, "connect timeout (request not sent)") from None
         except requests.ReadTimeout:
-            raise CcaiAmbiguousResultError(
-                call, None, f"no response within {settings.read_timeout:g} s"
-            ) from None
+            raise CcaiAmbiguousResultError(call, None, f"no response within {settings.read_timeout:g} s") from None
         except requests.ConnectionError as error:
             if _connection_refused(error):
                 raise CcaiTransientError(call, None, "connection refused (request not sent)") from None
-            raise CcaiAmbiguousResultError(
-                call, None, "connection dropped before a response arrived"
-            ) from None
+            raise CcaiAmbiguousResultError(call, None, "connection dropped before a response arrived") from None
         except requests.RequestException as error:
             raise CcaiApiError(call, None, type(error).__name__) from None
         _raise_for_status(
@@ -340,9 +328,7 @@ class CloudContactHook(BaseHook):
             retry_state.next_action.sleep if retry_state.next_action else 0.0,
         )
 
-    def _call_safe(
-        self, method: str, url: str, call: str, *, decode_json: bool = False, **kwargs: Any
-    ) -> Any:
+    def _call_safe(self, method: str, url: str, call: str, *, decode_json: bool = False, **kwargs: Any) -> Any:
         """
         Send a call that is safe to repeat (a read, or a write keyed by name), retrying transient failures.
 
@@ -382,9 +368,7 @@ class CloudContactHook(BaseHook):
             "publicFile": public,
         }
 
-        data = self._call_safe(
-            "POST", self.settings.files_url + "/upload/url", call, decode_json=True, json=body
-        )
+        data = self._call_safe("POST", self.settings.files_url + "/upload/url", call, decode_json=True, json=body)
         signed_url = data.get("signedS3Url") if isinstance(data, dict) else None
         if not isinstance(signed_url, str) or not signed_url.startswith(("http://", "https://")):
             raise CcaiApiError(call, 200, "response has no signedS3Url")
@@ -399,9 +383,10 @@ class CloudContactHook(BaseHook):
         :param file_type: the MIME type the URL was signed for.
         """
         call = f"PUT {strip_query(signed_url)}"
-        self._call_safe(
-            "PUT", signed_url, call, authorised=False, data=content, headers={"Content-Type": file_type}
-        )
+        hide_signed_urls_in_http_logs()
+        for signature in re.findall(r"(?i)X-Amz-(?:Signature|Security-Token|Credential)=([^&]+)", signed_url):
+            mask_secret(signature)
+        self._call_safe("PUT", signed_url, call, authorised=False, data=content, headers={"Content-Type": file_type})
 
     def upload_file(self, content: bytes, file_name: str, file_type: str, public: bool = True) -> str:
         """

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import urlsplit, urlunsplit
+
+_SIGNED_QUERY = re.compile(r"(?i)(X-Amz-[A-Za-z-]+=)[^&\s\"']+")  # signed-URL query parameters
 
 _PATTERNS = (
     # JSON fields whose values are secrets or signed URLs.
@@ -15,7 +18,7 @@ _PATTERNS = (
     ),
     (re.compile(r"eyJ[\w-]{5,}\.[\w-]+\.?[\w-]*"), "***"),  # JWT-shaped API keys
     (re.compile(r"(?i)bearer\s+\S+"), "Bearer ***"),
-    (re.compile(r"(?i)(X-Amz-[A-Za-z-]+=)[^&\s\"']+"), r"\1***"),  # signed-URL query parameters
+    (_SIGNED_QUERY, r"\1***"),
     (re.compile(r"\+?\d[\d ().-]{6,}\d"), "<phone>"),  # anything phone-shaped
 )
 
@@ -47,3 +50,26 @@ def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT) -
         text = pattern.sub(replacement, text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+class SignedUrlLogFilter(logging.Filter):
+    """
+    Hide signed-URL query values in log records of the HTTP stack.
+
+    ``urllib3`` logs every request line (URL and query string included) at DEBUG, which would put a
+    signed upload URL's signature in task logs whenever DEBUG logging is on.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "X-Amz-" in a for a in record.args):
+            record.args = tuple(
+                _SIGNED_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+def hide_signed_urls_in_http_logs() -> None:
+    """Install :class:`SignedUrlLogFilter` on ``urllib3``'s request logger, once."""
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(existing, SignedUrlLogFilter) for existing in logger.filters):
+        logger.addFilter(SignedUrlLogFilter())
