@@ -22,10 +22,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO / "airflow_provider_ccai" / "example_dags"
+TEST_DAGS = REPO / "tests" / "dags"
 CLIENT_ID = "1234"
 SANDBOX_KEY = "sandbox-test-key-0123456789"
 UNIT_API_URL = "https://core.ccai.test/api"
 UNIT_FILES_URL = "https://files.ccai.test"
+_LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 _HOME = Path(tempfile.mkdtemp(prefix="ccai-airflow-home-"))
 
 
@@ -34,6 +36,13 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AIRFLOW_HOME"] = str(_HOME)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLE_DAGS)
+    # Airflow 3's dag.test() runs only DAGs it finds in a bundle: the examples plus the fault-suite DAGs.
+    os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+        [
+            {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
+            {"name": "ccai-fault-dags", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(TEST_DAGS / "faults")}},
+        ]
+    )
     os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
     os.environ.pop("AIRFLOW_CONN_CCAI_DEFAULT", None)

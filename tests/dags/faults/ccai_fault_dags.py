@@ -1,0 +1,33 @@
+"""DAGs the fault-injection suite runs with ``dag.test()``: one upload task, one campaign task, one retry each."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+
+from airflow_provider_ccai.example_dags.example_ccai_weekly_mms import OFFER_IMAGE
+from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator, CcaiUploadFileOperator
+
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[assignment]
+
+RECIPIENTS = [
+    {"firstName": "Ada", "lastName": "Lovelace", "phone": "+15555550101"},
+    {"firstName": "Alan", "lastName": "Turing", "phone": "+15555550102"},
+]
+DEFAULTS = {"retries": 1, "retry_delay": timedelta(seconds=1)}
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+with DAG("ccai_fault_upload", schedule=None, start_date=START, default_args=DEFAULTS):
+    CcaiUploadFileOperator(task_id="upload", file_path=OFFER_IMAGE)
+
+with DAG("ccai_fault_campaign", schedule=None, start_date=START, default_args=DEFAULTS):
+    CcaiCreateCampaignOperator(
+        task_id="send",
+        accounts=RECIPIENTS,
+        title="Fault drill {{ run_id }}",
+        message="Hi ${firstName}, this is a drill",
+    )
