@@ -259,17 +259,19 @@ class CcaiCreateCampaignOperator(BaseOperator):
             fields["senderPhone"] = sender
         fields.update(_schedule(self.scheduled_timestamp, self.scheduled_timezone))
 
+        options: dict[str, Any] = {
+            "column_mapping": self.column_mapping,
+            "default_region": self.default_region,
+            "on_invalid": self.on_invalid,
+            "unmapped_columns": self.unmapped_columns,
+        }
         rows = self._rows()
         out = io.BytesIO()
         out.write(b'{"accounts":')
-        report = write_accounts(
-            rows,
-            out,
-            column_mapping=self.column_mapping,
-            default_region=self.default_region,
-            on_invalid=self.on_invalid,  # type: ignore[arg-type]
-            unmapped_columns=self.unmapped_columns,
-        )
+        if isinstance(rows, str):
+            report = self._rows_from_file(rows, out, options)
+        else:
+            report = write_accounts(rows, out, **options)
         out.write(b"," + json.dumps(fields, separators=(",", ":"))[1:].encode())
         if report.skipped:
             shown = ", ".join(f"{row} ({reason.split(':')[0]})" for row, reason in report.skipped[:20])
@@ -283,7 +285,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         return out.getvalue(), report.count
 
     def _rows(self) -> Any:
-        """Return an iterable of recipient rows from whatever ``accounts`` rendered to."""
+        """Return the recipient rows (a list), or the path/URI of a recipients file, that ``accounts`` gives."""
         accounts = self.accounts.value if isinstance(self.accounts, RenderedRecipients) else self.accounts
         if isinstance(accounts, str):
             text = accounts.strip()
@@ -291,7 +293,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 return _parse_list_literal(text)
             if not text:
                 raise CcaiInputError("accounts: empty; expected a list of recipients or a file path/URI")
-            return self._rows_from_file(text)
+            return text
         if isinstance(accounts, Mapping):
             raise CcaiInputError("accounts: expected a list of recipients, got one object; wrap it in a list")
         if isinstance(accounts, (list, tuple)):
@@ -300,17 +302,11 @@ class CcaiCreateCampaignOperator(BaseOperator):
             f"accounts: expected a list of recipients or a file path/URI, got {type(accounts).__name__}"
         )
 
-    def _rows_from_file(self, path: str) -> Any:
-        from airflow_provider_ccai.utils.recipients import rows_from_file
-        from airflow_provider_ccai.utils.sources import open_source
+    def _rows_from_file(self, path: str, out: Any, options: dict[str, Any]) -> Any:
+        """Stream the recipients of a CSV/JSON/JSON Lines file (local or object storage) into ``out``."""
+        from airflow_provider_ccai.utils.recipients import write_accounts_from_file
 
-        handle, _ = open_source(path, "accounts", conn_id=self.accounts_conn_id)
-
-        def rows() -> Any:
-            with handle:
-                yield from rows_from_file(handle, path)
-
-        return rows()
+        return write_accounts_from_file(path, out, conn_id=self.accounts_conn_id, **options)
 
     # -- at most one campaign per task instance ---------------------------------------------------
 

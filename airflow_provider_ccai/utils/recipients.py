@@ -1,21 +1,28 @@
 """
 Turning recipient rows into CCAI ``accounts``: validated, normalised to E.164, de-duplicated, serialised.
 
-Rows may be dicts (an upstream task's return value, JSON), tuples (SQL rows) or CSV/JSON/JSON Lines
-files. The accounts are written straight into the request body as JSON, row by row, so a million
-recipients cost little more memory than the body itself. Error messages name the row and the field,
-never the phone number or name.
+Rows may be dicts (an upstream task's return value, JSON), tuples (SQL rows; named tuples too) or the
+rows of a CSV/JSON/JSON Lines file. The accounts are written straight into the request body, row by
+row, so a million recipients cost little more memory than the body itself (see docs/performance.md).
+
+Rows are numbered from 1 in the order given; a CSV header and blank lines are not counted. Error
+messages name the row and the field, never the phone number or name.
+
+``phonenumbers`` is imported only when a number is not already in E.164 form, so importing this module
+(or the operators) stays cheap.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import IO, Any, Literal
 
 from airflow_provider_ccai.exceptions import CcaiInputError
@@ -32,9 +39,13 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "messageData": ("messageData", "message_data"),
 }
 WIRE_FIELDS = tuple(DEFAULT_COLUMNS)
+REQUIRED_FIELDS = ("firstName", "lastName", "phone")
 
 OnInvalid = Literal["fail", "skip"]
-_encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+#: JSON string literal of a ``str`` (the C encoder ``json.dumps`` uses; non-ASCII escaped as ``\\uXXXX``).
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+#: Accounts are encoded and written in batches of this many.
+_BATCH = 2048
 
 
 @dataclass
@@ -46,181 +57,340 @@ class RecipientReport:
     ignored_columns: set[str] = field(default_factory=set)
 
 
+class _InvalidRow(ValueError):
+    """One row is invalid; the message starts with the field (``"phone: ..."``) and never holds the value."""
+
+
+# -- phone numbers -----------------------------------------------------------------------------------
+
+
 class _PhoneSet:
-    """An open-addressing set of E.164 numbers as int64 (16 bytes a slot), remembering each one's row."""
+    """
+    The E.164 numbers seen so far, each with the row it came from.
 
-    def __init__(self) -> None:
-        self._numbers = array("q", bytes(8 * 1024))
-        self._rows = array("q", bytes(8 * 1024))
+    An open-addressing hash table (linear probing, at most half full) of int64 numbers and int32 row
+    numbers: 12 bytes a slot, 24 to 48 bytes a number, where a ``dict`` of strings would take well over 100.
+    """
+
+    #: 2**64 / golden ratio; the product's middle bits spread out numbers that share their last digits.
+    _MULTIPLIER = 0x9E3779B97F4A7C15
+
+    def __init__(self, bits: int = 10) -> None:
+        self._allocate(bits)
+
+    def _allocate(self, bits: int) -> None:
+        self._numbers = array("q", bytes(8 << bits))
+        self._rows = array("i", bytes(4 << bits))
+        self._mask = (1 << bits) - 1
+        self._limit = 1 << (bits - 1)
         self._size = 0
+        self._bits = bits
 
-    def add(self, phone: str, row: int) -> int | None:
-        """Add ``phone``; return the row that already had it, or ``None``."""
-        number = int(phone[1:])
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, phone: str, row: int) -> int:
+        """Add ``phone`` (E.164) seen in ``row`` (>= 1); return the earlier row that had it, or 0."""
+        number = int(phone)
         numbers = self._numbers
-        mask = len(numbers) - 1
-        slot = (number * 0x9E3779B97F4A7C15 >> 20) & mask
-        while numbers[slot]:
-            if numbers[slot] == number:
+        mask = self._mask
+        slot = (number * self._MULTIPLIER >> 24) & mask
+        found = numbers[slot]
+        while found:
+            if found == number:
                 return self._rows[slot]
             slot = (slot + 1) & mask
+            found = numbers[slot]
         numbers[slot] = number
         self._rows[slot] = row
         self._size += 1
-        if self._size * 2 > len(numbers):
+        if self._size > self._limit:
             self._grow()
-        return None
+        return 0
 
     def _grow(self) -> None:
-        old = [(n, r) for n, r in zip(self._numbers, self._rows, strict=True) if n]
-        self._numbers = array("q", bytes(16 * len(self._numbers)))
-        self._rows = array("q", bytes(8 * len(self._numbers)))
-        self._size = 0
-        for number, row in old:
-            self.add("+" + str(number), row)
+        old_numbers, old_rows, size = self._numbers, self._rows, self._size
+        self._allocate(self._bits + 1)
+        self._size = size
+        numbers, rows, mask = self._numbers, self._rows, self._mask
+        for number, row in zip(old_numbers, old_rows, strict=True):
+            if number:
+                slot = (number * self._MULTIPLIER >> 24) & mask
+                while numbers[slot]:
+                    slot = (slot + 1) & mask
+                numbers[slot] = number
+                rows[slot] = row
 
 
 class _PhoneNormaliser:
     """E.164 strings pass on a regex; anything else is parsed by ``phonenumbers`` (imported on first need)."""
 
     def __init__(self, default_region: str | None) -> None:
-        self.default_region = default_region.upper() if default_region else None
+        self.default_region = default_region.strip().upper() if default_region else None
         self._phonenumbers: Any = None
-
-    def __call__(self, value: Any) -> str:
-        """Return ``value`` as E.164 or raise ``ValueError`` saying why (without echoing the number)."""
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ValueError(f"expected a string, got {type(value).__name__}")
-        text = str(value).strip()
-        if E164.fullmatch(text):
-            return text
-        if not text:
-            raise ValueError("is empty")
-        if not text.startswith("+") and self.default_region is None:
-            raise ValueError(
-                "is not in E.164 format (+<country code><number>); set default_region to accept national numbers"
+        self._is_e164 = E164.fullmatch
+        if self.default_region is not None and self.default_region not in self._library().SUPPORTED_REGIONS:
+            raise CcaiInputError(
+                f"default_region: {default_region!r} is not a region code phonenumbers knows (e.g. 'US', 'GB')"
             )
+
+    def _library(self) -> Any:
         if self._phonenumbers is None:
             import phonenumbers
 
             self._phonenumbers = phonenumbers
-        phonenumbers = self._phonenumbers
+        return self._phonenumbers
+
+    def normalise(self, value: Any) -> str:
+        """Return ``value`` as E.164 or raise :class:`_InvalidRow` saying why (without echoing it)."""
+        if type(value) is str and self._is_e164(value):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            if value is None:
+                raise _InvalidRow("phone: missing")
+            raise _InvalidRow(f"phone: expected a string, got {type(value).__name__}")
+        text = str(value).strip()
+        if self._is_e164(text):
+            return text
+        if not text:
+            raise _InvalidRow("phone: missing or empty")
+        if not text.startswith("+") and self.default_region is None:
+            raise _InvalidRow(
+                "phone: not in E.164 format (+<country code><number>); set default_region to accept national numbers"
+            )
+        phonenumbers = self._library()
         try:
             parsed = phonenumbers.parse(text, None if text.startswith("+") else self.default_region)
         except phonenumbers.NumberParseException:
-            raise ValueError("is not a phone number") from None
+            raise _InvalidRow("phone: not a phone number") from None
         if not phonenumbers.is_valid_number(parsed):
-            raise ValueError("is not a valid phone number")
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            raise _InvalidRow("phone: not a valid phone number")
+        return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
-class _RowReader:
-    """Pull the wire fields out of one row according to ``column_mapping``."""
-
-    def __init__(self, column_mapping: Mapping[str, str | int] | None, unmapped_columns: str) -> None:
-        mapping = dict(column_mapping or {})
-        unknown = set(mapping) - set(WIRE_FIELDS)
-        if unknown:
-            raise CcaiInputError(
-                f"column_mapping: unknown field(s) {sorted(unknown)}; map any of {list(WIRE_FIELDS)}"
-            )
-        self.sources: dict[str, tuple[str | int, ...]] = {
-            wire: (mapping[wire],) if wire in mapping else DEFAULT_COLUMNS[wire] for wire in WIRE_FIELDS
-        }
-        self.used_names = {name for names in self.sources.values() for name in names}
-        self.unmapped_to_data = unmapped_columns == "data"
-
-    def read(self, row: Any, number: int, report: RecipientReport) -> dict[str, Any]:
-        if isinstance(row, Mapping):
-            values = {wire: _first(row, names) for wire, names in self.sources.items()}
-            extra = [key for key in row if key not in self.used_names]
-            if extra:
-                if self.unmapped_to_data:
-                    data = (
-                        dict(values["data"] or {}) if isinstance(values["data"], Mapping) else values["data"]
-                    )
-                    if isinstance(data, dict):
-                        for key in extra:
-                            data.setdefault(str(key), row[key])
-                    values["data"] = data
-                else:
-                    report.ignored_columns.update(str(key) for key in extra)
-            return values
-        if isinstance(row, (list, tuple)):
-            values = {}
-            for wire, names in self.sources.items():
-                position = next((name for name in names if isinstance(name, int)), None)
-                values[wire] = row[position] if position is not None and position < len(row) else None
-            if values["phone"] is None and not any(isinstance(n, int) for n in self.sources["phone"]):
-                raise CcaiInputError(
-                    f"accounts row {number}: rows are tuples; give column_mapping with positions, "
-                    'e.g. {"phone": 0, "firstName": 1, "lastName": 2}'
-                )
-            return values
-        raise CcaiInputError(
-            f"accounts row {number}: expected an object or a tuple, got {type(row).__name__}"
-        )
+# -- the fields of one account -------------------------------------------------------------------------
 
 
-def _first(row: Mapping[Any, Any], names: tuple[str | int, ...]) -> Any:
+def _name(value: Any, field_name: str) -> str:
+    """Return a required name as a JSON string literal."""
+    if type(value) is str:
+        text = value.strip()
+    elif value is None:
+        text = ""
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        raise _InvalidRow(f"{field_name}: expected a string, got {type(value).__name__}")
+    if not text:
+        raise _InvalidRow(f"{field_name}: missing or empty")
+    return _quote(text)
+
+
+def _variable(value: Any, key: str) -> str:
+    """Return a ``data`` value as a JSON string literal (CCAI variables are text; ``None`` is empty)."""
+    if type(value) is str:
+        return _quote(value)
+    if value is None:
+        return '""'
+    if isinstance(value, (Mapping, list, tuple, set)):
+        raise _InvalidRow(f"data.{key}: expected a string, got {type(value).__name__}")
+    return _quote(str(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _variable_key(key: Any) -> str:
+    """Return ``"key":`` for a valid variable name."""
+    if not isinstance(key, str) or not VARIABLE_NAME.fullmatch(key):
+        raise _InvalidRow(f"data: variable name {str(key)[:40]!r} must be letters, digits and underscores")
+    return _quote(key) + ":"
+
+
+def _variables(data: Any) -> Mapping[Any, Any]:
+    """Return a row's own ``data`` object (``{}`` if it has none), checked to be an object."""
+    if data is None or data == {}:
+        return {}
+    if not isinstance(data, Mapping):
+        raise _InvalidRow(f"data: expected an object of variables, got {type(data).__name__}")
+    return data
+
+
+def _tail(variables: list[str], message_data: Any) -> str:
+    """Return the optional end of an account: ``,"data":{...}`` and ``,"messageData":"..."``."""
+    tail = ',"data":{' + ",".join(variables) + "}" if variables else ""
+    if message_data is None or message_data == "":
+        return tail
+    if not isinstance(message_data, str):
+        message_data = json.dumps(message_data, separators=(",", ":"), default=str)
+    return tail + ',"messageData":' + _quote(message_data)
+
+
+# -- reading rows of one shape -----------------------------------------------------------------------
+
+#: A row reader returns the raw first name, last name and phone and the encoded optional tail.
+_Reader = Callable[[Any], "tuple[Any, Any, Any, str]"]
+
+
+class _MappingReader:
+    """Read dict rows by key: ``column_mapping`` names, else the default camelCase/snake_case keys."""
+
+    def __init__(self, sources: dict[str, tuple[str, ...]], unmapped_to_data: bool, report: RecipientReport):
+        self._sources = [sources[wire] for wire in WIRE_FIELDS]
+        self._used = {name for names in sources.values() for name in names}
+        self._unmapped_to_data = unmapped_to_data
+        self._report = report
+
+    def __call__(self, row: Mapping[Any, Any]) -> tuple[Any, Any, Any, str]:
+        first, last, phone, data, message_data = (_first(row, names) for names in self._sources)
+        extra = [key for key in row if key not in self._used]
+        if extra and not self._unmapped_to_data:
+            self._report.ignored_columns.update(str(key) for key in extra)
+            extra = []
+        data = _variables(data)
+        variables = [_variable_key(key) + _variable(value, key) for key, value in data.items()]
+        variables += [_variable_key(key) + _variable(row[key], key) for key in extra if key not in data]
+        return first, last, phone, _tail(variables, message_data)
+
+
+def _first(row: Mapping[Any, Any], names: tuple[str, ...]) -> Any:
     for name in names:
         if name in row:
             return row[name]
     return None
 
 
-def _text(value: Any, field_name: str, required: bool) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ValueError(f"{field_name}: missing or empty")
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"{field_name}: expected a string, got {type(value).__name__}")
-    return str(value).strip()
+class _SequenceReader:
+    """Read list/tuple rows by position: SQL rows with ``column_mapping`` positions, or CSV rows by header."""
+
+    def __init__(self, positions: dict[str, int], data_columns: list[tuple[int, str]]) -> None:
+        self._names_and_phone = itemgetter(*(positions[wire] for wire in REQUIRED_FIELDS))
+        self._data = positions.get("data")
+        self._message_data = positions.get("messageData")
+        self._data_columns = [(index, _variable_key(name), name) for index, name in data_columns]
+        self._plain = self._data is None and self._message_data is None and not data_columns
+
+    def __call__(self, row: Sequence[Any]) -> tuple[Any, Any, Any, str]:
+        try:
+            first, last, phone = self._names_and_phone(row)
+            if self._plain:
+                return first, last, phone, ""
+            data = _variables(row[self._data]) if self._data is not None else {}
+            message_data = row[self._message_data] if self._message_data is not None else None
+            variables = [_variable_key(key) + _variable(value, key) for key, value in data.items()] if data else []
+            variables += [
+                key + _variable(row[index], name) for index, key, name in self._data_columns if name not in data
+            ]
+        except IndexError:
+            raise _InvalidRow(f"row: has only {len(row)} fields") from None
+        return first, last, phone, _tail(variables, message_data)
 
 
-def _account_json(values: dict[str, Any], phone: str) -> str:
-    """Validate the non-phone fields of one row and return its JSON object."""
-    first_name = _text(values["firstName"], "firstName", required=True)
-    last_name = _text(values["lastName"], "lastName", required=True)
-    parts = [
-        '{"firstName":',
-        _encode_string(first_name),
-        ',"lastName":',
-        _encode_string(last_name),
-        ',"phone":"',
-        phone,
-        '"',
-    ]
-    data = values["data"]
-    if data not in (None, {}):
-        if not isinstance(data, Mapping):
-            raise ValueError(f"data: expected an object of variables, got {type(data).__name__}")
-        encoded = []
-        for key, value in data.items():
-            if not isinstance(key, str) or not VARIABLE_NAME.fullmatch(key):
-                raise ValueError(
-                    f"data: variable name {str(key)[:40]!r} must be letters, digits and underscores"
+class _Layout:
+    """Where the wire fields are in rows of each shape, from ``column_mapping`` and the options."""
+
+    def __init__(
+        self,
+        column_mapping: Mapping[str, str | int] | None,
+        columns: Sequence[str] | None,
+        unmapped_to_data: bool,
+        report: RecipientReport,
+    ) -> None:
+        mapping = dict(column_mapping or {})
+        unknown = set(mapping) - set(WIRE_FIELDS)
+        if unknown:
+            raise CcaiInputError(f"column_mapping: unknown field(s) {sorted(unknown)}; map any of {list(WIRE_FIELDS)}")
+        for wire, source in mapping.items():
+            if isinstance(source, bool) or not isinstance(source, (str, int)) or source == "":
+                raise CcaiInputError(
+                    f"column_mapping: {wire} -> {source!r}; expected a column name or a position (0, 1, ...)"
                 )
-            if value is None:
-                value = ""
-            if isinstance(value, (dict, list, tuple, set)):
-                raise ValueError(f"data.{key}: expected a string, got {type(value).__name__}")
-            encoded.append(_encode_string(key) + ":" + _encode_string(str(value)))
-        parts += [',"data":{', ",".join(encoded), "}"]
-    message_data = values["messageData"]
-    if message_data is not None:
-        if not isinstance(message_data, str):
-            message_data = json.dumps(message_data, separators=(",", ":"), default=str)
-        parts += [',"messageData":', _encode_string(message_data)]
-    parts.append("}")
-    return "".join(parts)
+            if isinstance(source, int) and source < 0:
+                raise CcaiInputError(f"column_mapping: {wire} -> {source}; positions start at 0")
+        self.sources: dict[str, tuple[str | int, ...]] = {
+            wire: (mapping[wire],) if wire in mapping else DEFAULT_COLUMNS[wire] for wire in WIRE_FIELDS
+        }
+        self.columns = list(columns) if columns is not None else None
+        self.unmapped_to_data = unmapped_to_data
+        self.report = report
+
+    def reader_for(self, row: Any) -> _Reader:
+        """Return the reader for rows like ``row``; raise if the options cannot apply to them."""
+        if isinstance(row, Mapping):
+            positions = [f"{wire} -> {names[0]}" for wire, names in self.sources.items() if isinstance(names[0], int)]
+            if positions:
+                raise CcaiInputError(
+                    f"column_mapping: {', '.join(positions)} are positions, but the rows are objects; use key names"
+                )
+            return _MappingReader(self.sources, self.unmapped_to_data, self.report)  # type: ignore[arg-type]
+        if isinstance(row, (list, tuple)):
+            columns = self.columns if self.columns is not None else getattr(type(row), "_fields", None)
+            if columns is not None:
+                return self._by_header(list(columns))
+            return self._by_position()
+        raise _InvalidRow(f"row: expected an object or a tuple, got {type(row).__name__}")
+
+    def _by_header(self, columns: list[str]) -> _SequenceReader:
+        index: dict[str, int] = {}
+        for position, name in enumerate(columns):
+            if name in index:
+                raise CcaiInputError(f"accounts: column {name!r} appears twice in the header")
+            index[name] = position
+        positions: dict[str, int] = {}
+        for wire, names in self.sources.items():
+            for source in names:
+                if isinstance(source, int):
+                    if source >= len(columns):
+                        raise CcaiInputError(
+                            f"column_mapping: {wire} -> {source}, but the rows have {len(columns)} columns"
+                        )
+                    positions[wire] = source
+                    break
+                if source in index:
+                    positions[wire] = index[source]
+                    break
+            else:
+                if wire in REQUIRED_FIELDS:
+                    how = f"column {names[0]!r}" if len(names) == 1 else " or ".join(map(repr, names))
+                    raise CcaiInputError(
+                        f"accounts: no {how} for {wire} among the columns {columns[:30]}; "
+                        f'map one with column_mapping, e.g. {{"{wire}": "<column>"}}'
+                    )
+        used = set(positions.values()) | {index[n] for names in self.sources.values() for n in names if n in index}
+        unmapped = [(position, name) for position, name in enumerate(columns) if position not in used]
+        if unmapped and not self.unmapped_to_data:
+            self.report.ignored_columns.update(name for _, name in unmapped)
+            unmapped = []
+        for _, name in unmapped:
+            if not VARIABLE_NAME.fullmatch(name):
+                raise CcaiInputError(
+                    f"unmapped_columns='data': column {name[:40]!r} cannot be a ${{variable}} name "
+                    "(letters, digits and underscores only); rename it or leave unmapped_columns='ignore'"
+                )
+        return _SequenceReader(positions, unmapped)
+
+    def _by_position(self) -> _SequenceReader:
+        positions = {wire: names[0] for wire, names in self.sources.items() if isinstance(names[0], int)}
+        missing = [wire for wire in REQUIRED_FIELDS if wire not in positions]
+        if missing:
+            raise CcaiInputError(
+                f"accounts: the rows are tuples, so column_mapping must give the position of {', '.join(missing)}, "
+                'e.g. {"phone": 0, "firstName": 1, "lastName": 2}'
+            )
+        if self.unmapped_to_data:
+            raise CcaiInputError(
+                "unmapped_columns='data' needs column names, and tuple rows have none; "
+                "return dicts (or named tuples) from the upstream task, or map 'data' to a position"
+            )
+        return _SequenceReader(positions, [])  # type: ignore[arg-type]
+
+
+# -- writing the accounts ------------------------------------------------------------------------------
 
 
 def write_accounts(
     rows: Iterable[Any],
     out: IO[bytes],
     *,
+    columns: Sequence[str] | None = None,
     column_mapping: Mapping[str, str | int] | None = None,
     default_region: str | None = None,
     on_invalid: OnInvalid = "fail",
@@ -229,8 +399,9 @@ def write_accounts(
     """
     Validate ``rows`` and write them to ``out`` as a JSON array of CCAI accounts.
 
-    :param rows: dicts or tuples, one per recipient.
+    :param rows: dicts or tuples/lists, one per recipient.
     :param out: binary stream the JSON array is written to.
+    :param columns: names of the positions of tuple/list rows (a CSV header); named tuples carry theirs.
     :param column_mapping: wire field (``firstName``, ``lastName``, ``phone``, ``data``, ``messageData``)
         -> column name (dict rows, files) or position (tuple rows).
     :param default_region: ISO country code used to parse national numbers (``"US"``); ``None``
@@ -239,36 +410,50 @@ def write_accounts(
         and reports its number.
     :param unmapped_columns: ``"ignore"`` or ``"data"`` (columns not mapped become ``${variables}``).
     :return: the count of accounts written and the rows skipped.
+    :raises CcaiInputError: on the first invalid row (``on_invalid="fail"``), on options that do not fit
+        the rows, or when no valid row is left.
     """
     if on_invalid not in ("fail", "skip"):
         raise CcaiInputError(f"on_invalid: expected 'fail' or 'skip', got {on_invalid!r}")
     if unmapped_columns not in ("ignore", "data"):
         raise CcaiInputError(f"unmapped_columns: expected 'ignore' or 'data', got {unmapped_columns!r}")
-    reader = _RowReader(column_mapping, unmapped_columns)
-    normalise = _PhoneNormaliser(default_region)
-    seen = _PhoneSet()
     report = RecipientReport()
+    layout = _Layout(column_mapping, columns, unmapped_columns == "data", report)
+    normalise = _PhoneNormaliser(default_region).normalise
+    seen = _PhoneSet()
+    skip = on_invalid == "skip"
+    reader_type: type | None = None
+    read: _Reader
+    batch: list[str] = []
     write = out.write
     write(b"[")
     for number, row in enumerate(rows, start=1):
         try:
-            values = reader.read(row, number, report)
-            try:
-                phone = normalise(values["phone"])
-            except ValueError as error:
-                raise ValueError(f"phone: {error}") from None
-            account = _account_json(values, phone)
+            if type(row) is not reader_type:
+                read = layout.reader_for(row)
+                reader_type = type(row)
+            first, last, phone, tail = read(row)
+            phone = normalise(phone)
+            account = (
+                f'{{"firstName":{_name(first, "firstName")},"lastName":{_name(last, "lastName")},'
+                f'"phone":"{phone}"{tail}}}'
+            )
             earlier = seen.add(phone, number)
-            if earlier is not None:
-                raise ValueError(f"phone: duplicate of row {earlier}")
-        except ValueError as error:
-            if on_invalid == "fail":
+            if earlier:
+                raise _InvalidRow(f"phone: duplicate of row {earlier}")
+        except _InvalidRow as error:
+            if not skip:
                 raise CcaiInputError(f"accounts row {number} ({error}); nothing was sent") from None
             report.skipped.append((number, str(error)))
             continue
-        write(b"," if report.count else b"")
-        write(account.encode())
-        report.count += 1
+        batch.append(account)
+        if len(batch) == _BATCH:
+            write((b"," if report.count else b"") + ",".join(batch).encode())
+            report.count += len(batch)
+            batch.clear()
+    if batch:
+        write((b"," if report.count else b"") + ",".join(batch).encode())
+        report.count += len(batch)
     write(b"]")
     if report.count == 0:
         detail = f" ({len(report.skipped)} invalid rows skipped)" if report.skipped else ""
@@ -276,31 +461,61 @@ def write_accounts(
     return report
 
 
-def rows_from_file(handle: IO[bytes], name: str) -> Iterator[Any]:
+def write_accounts_from_file(
+    path: str, out: IO[bytes], *, conn_id: str | None = None, **options: Any
+) -> RecipientReport:
     """
-    Yield rows from a CSV (header line), JSON (array of objects) or JSON Lines file, chosen by ``name``.
+    Validate the recipients in a CSV, JSON or JSON Lines file and write them to ``out`` (see :func:`write_accounts`).
 
-    :param handle: the open file.
-    :param name: its path or URI; ``.csv``, ``.json``, ``.jsonl``/``.ndjson`` (optionally ``.gz``-less).
+    This is what :class:`~airflow_provider_ccai.operators.ccai.CcaiCreateCampaignOperator` runs for a
+    file; CSV and JSON Lines are streamed, a JSON array is loaded whole.
+
+    :param path: local path or object-storage URI (``s3://``, ``file://``, ``memory://``, ...).
+    :param out: binary stream the JSON array of accounts is written to.
+    :param conn_id: Airflow connection for an object-storage URI.
+    :param options: ``column_mapping``, ``default_region``, ``on_invalid``, ``unmapped_columns``.
+    """
+    from airflow_provider_ccai.utils.sources import open_source
+
+    handle, _ = open_source(path, "accounts", conn_id=conn_id)
+    with handle:
+        rows, columns = rows_from_file(handle, path)
+        return write_accounts(rows, out, columns=columns, **options)
+
+
+def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterator[Any], list[str] | None]:
+    """
+    Return the rows of a CSV (header line), JSON (array of objects) or JSON Lines file, chosen by ``name``.
+
+    :param handle: the open file (UTF-8, optionally with a byte-order mark).
+    :param name: its path or URI; ``.csv``, ``.json``, ``.jsonl`` or ``.ndjson``.
+    :return: the rows and, for CSV, the header (the rows are then lists of strings, blank lines left out).
     """
     lower = name.lower()
+    if not lower.endswith((".csv", ".json", ".jsonl", ".ndjson")):
+        raise CcaiInputError(f"accounts: {name!r} is not a .csv, .json, .jsonl or .ndjson file")
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     if lower.endswith(".csv"):
-        yield from csv.DictReader(text)
-    elif lower.endswith((".jsonl", ".ndjson")):
-        for number, line in enumerate(text, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    raise CcaiInputError(f"accounts line {number}: not valid JSON") from None
-    elif lower.endswith(".json"):
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if not header:
+            raise CcaiInputError(f"accounts: {name!r} has no header line (e.g. firstName,lastName,phone)")
+        return filter(None, reader), [column.strip() for column in header]
+    if lower.endswith(".json"):
         try:
             data = json.load(text)
         except ValueError:
             raise CcaiInputError(f"accounts: {name!r} is not valid JSON") from None
         if not isinstance(data, list):
             raise CcaiInputError(f"accounts: {name!r} must hold a JSON array of objects")
-        yield from data
-    else:
-        raise CcaiInputError(f"accounts: {name!r} is not a .csv, .json, .jsonl or .ndjson file")
+        return iter(data), None
+    return _json_lines(text), None
+
+
+def _json_lines(text: IO[str]) -> Iterator[Any]:
+    for number, line in enumerate(text, start=1):
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except ValueError:
+                raise CcaiInputError(f"accounts line {number}: not valid JSON") from None

@@ -1,0 +1,508 @@
+"""Recipients: every input shape, validation and E.164 normalisation, and what errors may (not) say."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections import namedtuple
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator
+from airflow_provider_ccai.utils.recipients import (
+    RecipientReport,
+    _PhoneSet,
+    rows_from_file,
+    write_accounts,
+    write_accounts_from_file,
+)
+from tests.unit import capture_logs
+
+try:
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io import fs as airflow_fs
+except ImportError:  # Airflow 2.11
+    import airflow.io as airflow_fs  # type: ignore[no-redef]
+    from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+
+ADA = {"firstName": "Ada", "lastName": "Lovelace", "phone": "+14155550101"}
+ALAN = {"firstName": "Alan", "lastName": "Turing", "phone": "+442079460018"}
+GRACE = {"firstName": "Grace", "lastName": "Hopper", "phone": "+14155550103"}
+PEOPLE = [ADA, ALAN, GRACE]
+#: Everything an error message must never contain: names and phone digits, in any format.
+PERSONAL = ("Ada", "Lovelace", "Alan", "Turing", "Grace", "Hopper", "4155550", "2079460018", "555-01", "555 01")
+
+
+def accounts_of(rows: Any, **options: Any) -> tuple[list[dict[str, Any]], RecipientReport]:
+    """Run ``write_accounts`` and return the accounts it wrote (parsed: the body must be valid JSON)."""
+    out = io.BytesIO()
+    report = write_accounts(rows, out, **options)
+    accounts = json.loads(out.getvalue())
+    assert len(accounts) == report.count
+    return accounts, report
+
+
+def failure(rows: Any, **options: Any) -> str:
+    """Return the message of the ``CcaiInputError`` that ``rows`` cause, after checking it leaks nothing."""
+    with pytest.raises(CcaiInputError) as caught:
+        write_accounts(rows, io.BytesIO(), **options)
+    message = str(caught.value)
+    for secret in PERSONAL:
+        assert secret not in message, f"error message leaks {secret!r}: {message}"
+    return message
+
+
+def campaign(accounts: Any, **kwargs: Any) -> CcaiCreateCampaignOperator:
+    return CcaiCreateCampaignOperator(
+        task_id=f"send_{uuid.uuid4().hex[:8]}", accounts=accounts, message="Hi ${firstName}", title="T", **kwargs
+    )
+
+
+def body_accounts(operator: CcaiCreateCampaignOperator) -> list[dict[str, Any]]:
+    """The ``accounts`` of the request body the operator would send (checked to be valid JSON)."""
+    body, count = operator._build_body()
+    document = json.loads(body)
+    assert document["message"] == "Hi ${firstName}" and document["title"] == "T"
+    assert len(document["accounts"]) == count
+    return document["accounts"]
+
+
+# -- files --------------------------------------------------------------------------------------------
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    header = list(rows[0])
+    return "\n".join([",".join(header), *(",".join(str(row[c]) for c in header) for row in rows)]) + "\n"
+
+
+WRITERS = {
+    "csv": csv_text,
+    "json": lambda rows: json.dumps(rows),
+    "jsonl": lambda rows: "".join(json.dumps(row) + "\n" for row in rows),
+}
+
+
+@pytest.fixture
+def memory_fs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str | None]]:
+    """
+    Register fsspec's in-memory filesystem with Airflow for ``memory://`` (and, to see the connection id
+    the operator passes, for ``s3://``); yield the connection ids the filesystem was asked for.
+    """
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    conn_ids: list[str | None] = []
+
+    def memory(conn_id: str | None, options: Any = None) -> MemoryFileSystem:
+        conn_ids.append(conn_id)
+        return MemoryFileSystem()
+
+    filesystems = airflow_fs._register_filesystems()
+    monkeypatch.setitem(filesystems, "memory", memory)  # type: ignore[index]
+    monkeypatch.setitem(filesystems, "s3", memory)  # type: ignore[index]
+    yield conn_ids
+    MemoryFileSystem.store.clear()
+
+
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+@pytest.mark.parametrize("where", ["local path", "file:// URI", "memory://"])
+def test_file_through_the_operator(kind: str, where: str, tmp_path: Path, memory_fs: list[str | None]) -> None:
+    text = WRITERS[kind](PEOPLE)
+    if where == "memory://":
+        source = f"memory://recipients-{uuid.uuid4().hex}/people.{kind}"
+        with ObjectStoragePath(source).open("w") as handle:
+            handle.write(text)
+    else:
+        local = tmp_path / f"people.{kind}"
+        local.write_text(text, encoding="utf-8")
+        source = str(local) if where == "local path" else local.as_uri()
+
+    assert body_accounts(campaign(source)) == PEOPLE
+
+
+def test_s3_uri_is_read_with_accounts_conn_id(memory_fs: list[str | None]) -> None:
+    ObjectStoragePath("memory://audience/weekly.csv").write_text(csv_text(PEOPLE))
+
+    assert body_accounts(campaign("s3://audience/weekly.csv", accounts_conn_id="aws_marketing")) == PEOPLE
+    assert "aws_marketing" in memory_fs
+
+
+def test_file_helper_streams_csv_rows_with_header(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(("\ufeff" + csv_text(PEOPLE).replace("\n", "\r\n", 1) + "\n\n").encode())  # BOM, CRLF, blanks
+    with path.open("rb") as handle:
+        rows, columns = rows_from_file(handle, str(path))
+        assert columns == ["firstName", "lastName", "phone"]
+        assert [list(row) for row in rows] == [list(person.values()) for person in PEOPLE]
+
+    out = io.BytesIO()
+    report = write_accounts_from_file(str(path), out)
+    assert report.count == 3 and json.loads(out.getvalue()) == PEOPLE
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("people.txt", "x", "is not a .csv, .json, .jsonl or .ndjson file"),
+        ("people.json", '{"phone": "+14155550101"}', "must hold a JSON array of objects"),
+        ("people.json", "[{", "is not valid JSON"),
+        ("people.jsonl", json.dumps(ADA) + "\n{oops\n", "accounts line 2: not valid JSON"),
+        ("people.csv", "\n", "has no header line"),
+        (
+            "people.csv",
+            "first,last,mobile\nAda,Lovelace,+14155550101\n",
+            "no 'firstName' or 'first_name' for firstName",
+        ),
+        ("people.csv", "firstName,lastName,phone,phone\nAda,Lovelace,+1,+1\n", "column 'phone' appears twice"),
+    ],
+)
+def test_bad_files_are_named(tmp_path: Path, name: str, content: str, expected: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+
+    with pytest.raises(CcaiInputError, match="accounts") as caught:
+        write_accounts_from_file(str(path), io.BytesIO())
+    assert expected in str(caught.value)
+    assert "Lovelace" not in str(caught.value)
+
+
+def test_missing_file_fails_before_reading(tmp_path: Path) -> None:
+    with pytest.raises(CcaiInputError, match="does not exist"):
+        body_accounts(campaign(str(tmp_path / "nobody.csv")))
+
+
+def test_short_csv_row_names_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("firstName,lastName,phone\nAda,Lovelace,+14155550101\nAlan,Turing\n")
+
+    with pytest.raises(CcaiInputError) as caught:
+        write_accounts_from_file(str(path), io.BytesIO())
+    assert str(caught.value) == "accounts row 2 (row: has only 2 fields); nothing was sent"
+
+
+# -- rows from an upstream task ------------------------------------------------------------------------
+
+
+def test_dicts_in_camel_or_snake_case() -> None:
+    rows = [
+        {"firstName": "Ada", "lastName": "Lovelace", "phone": "+14155550101", "data": {"offer": "20% off"}},
+        {"first_name": " Alan ", "last_name": "Turing", "phone": " +442079460018 ", "message_data": "m-1"},
+        {"first_name": "Grace", "lastName": "Hopper", "phone": "+14155550103", "messageData": {"id": 7}},
+    ]
+
+    accounts, report = accounts_of(rows)
+
+    assert accounts == [
+        {**ADA, "data": {"offer": "20% off"}},
+        {**ALAN, "messageData": "m-1"},
+        {**GRACE, "messageData": '{"id":7}'},
+    ]
+    assert report.skipped == [] and report.ignored_columns == set()
+
+
+def test_names_are_json_escaped() -> None:
+    rows = [{"firstName": 'Zoë "Z"', "lastName": "O'Brien\\née", "phone": "+14155550101", "data": {"x": "π\n"}}]
+
+    accounts, _ = accounts_of(rows)
+
+    assert accounts == [
+        {"firstName": 'Zoë "Z"', "lastName": "O'Brien\\née", "phone": "+14155550101", "data": {"x": "π\n"}}
+    ]
+
+
+def test_tuples_with_positions() -> None:
+    rows = [("+14155550101", "Ada", "Lovelace", 36), ["+442079460018", "Alan", "Turing", 41]]
+
+    accounts, _ = accounts_of(rows, column_mapping={"phone": 0, "firstName": 1, "lastName": 2})
+
+    assert accounts == [ADA, ALAN]
+
+
+def test_tuples_need_positions() -> None:
+    message = failure([("+14155550101", "Ada", "Lovelace")])
+    assert "rows are tuples" in message and "firstName, lastName, phone" in message
+
+    message = failure([("+14155550101", "Ada", "Lovelace")], column_mapping={"phone": 0, "firstName": 1})
+    assert "position of lastName" in message
+
+
+def test_tuples_cannot_send_unnamed_columns_as_data() -> None:
+    message = failure(
+        [("+14155550101", "Ada", "Lovelace", "Paris")],
+        column_mapping={"phone": 0, "firstName": 1, "lastName": 2},
+        unmapped_columns="data",
+    )
+    assert "needs column names" in message
+
+
+def test_named_tuples_are_read_by_name() -> None:
+    Row = namedtuple("Row", ["mobile", "first_name", "last_name", "city"])
+    rows = [Row("+14155550101", "Ada", "Lovelace", "London")]
+
+    accounts, _ = accounts_of(rows, column_mapping={"phone": "mobile"}, unmapped_columns="data")
+
+    assert accounts == [{**ADA, "data": {"city": "London"}}]
+
+
+def test_named_tuple_data_field_wins_over_a_column_of_the_same_name() -> None:
+    Row = namedtuple("Row", ["phone", "firstName", "lastName", "data", "city", "tier"])
+    rows = [Row("+14155550101", "Ada", "Lovelace", {"city": "London"}, "Paris", None)]
+
+    accounts, _ = accounts_of(rows, unmapped_columns="data")
+
+    assert accounts == [{**ADA, "data": {"city": "London", "tier": ""}}]
+
+
+def test_upstream_sql_rows_with_column_mapping_through_the_operator(caplog: pytest.LogCaptureFixture) -> None:
+    rows = [
+        {"mobile": "+14155550101", "first_name": "Ada", "surname": "Lovelace", "city": "London", "plan": None},
+        {"mobile": "+442079460018", "first_name": "Alan", "surname": "Turing", "city": "Wilmslow", "plan": 3},
+    ]
+    mapping = {"phone": "mobile", "firstName": "first_name", "lastName": "surname"}
+
+    sent = body_accounts(campaign(rows, column_mapping=mapping, unmapped_columns="data"))
+    assert sent == [
+        {**ADA, "data": {"city": "London", "plan": ""}},
+        {**ALAN, "data": {"city": "Wilmslow", "plan": "3"}},
+    ]
+
+    with capture_logs(caplog) as logs:
+        assert body_accounts(campaign(rows, column_mapping=mapping)) == [ADA, ALAN]
+    assert "Ignored columns not mapped to CCAI fields: city, plan" in logs.text
+
+
+def test_unmapped_columns_merge_with_data_which_wins() -> None:
+    rows = [{**ADA, "data": {"city": "London"}, "city": "Paris", "tier": "gold"}]
+
+    accounts, _ = accounts_of(rows, unmapped_columns="data")
+
+    assert accounts == [{**ADA, "data": {"city": "London", "tier": "gold"}}]
+
+
+def test_csv_columns_into_data(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("mobile,firstName,last_name,city,zip_code\n+14155550101,Ada,Lovelace,London,N1\n")
+    out = io.BytesIO()
+
+    write_accounts_from_file(str(path), out, column_mapping={"phone": "mobile"}, unmapped_columns="data")
+
+    assert json.loads(out.getvalue()) == [{**ADA, "data": {"city": "London", "zip_code": "N1"}}]
+
+
+def test_csv_column_that_cannot_be_a_variable(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("phone,firstName,lastName,zip code\n+14155550101,Ada,Lovelace,N1\n")
+
+    with pytest.raises(CcaiInputError, match="column 'zip code' cannot be a \\$\\{variable\\} name"):
+        write_accounts_from_file(str(path), io.BytesIO(), unmapped_columns="data")
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        ({"mobile": "phone"}, "column_mapping: unknown field(s) ['mobile']"),
+        ({"phone": None}, "column_mapping: phone -> None; expected a column name or a position"),
+        ({"phone": -1}, "column_mapping: phone -> -1; positions start at 0"),
+        ({"phone": 0}, "column_mapping: phone -> 0 are positions, but the rows are objects"),
+    ],
+)
+def test_bad_column_mapping(mapping: dict[str, Any], expected: str) -> None:
+    assert expected in failure([ADA], column_mapping=mapping)
+
+
+def test_column_mapping_naming_a_missing_csv_column(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(csv_text(PEOPLE))
+
+    with pytest.raises(CcaiInputError, match="no column 'mobile' for phone"):
+        write_accounts_from_file(str(path), io.BytesIO(), column_mapping={"phone": "mobile"})
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("on_invalid", "ignore", "on_invalid: expected 'fail' or 'skip'"),
+        ("unmapped_columns", "keep", "unmapped_columns: expected 'ignore' or 'data'"),
+        ("default_region", "XX", "default_region: 'XX' is not a region code"),
+    ],
+)
+def test_bad_options(option: str, value: str, expected: str) -> None:
+    assert expected in failure([ADA], **{option: value})
+
+
+# -- phone numbers -------------------------------------------------------------------------------------
+
+
+def test_national_numbers_with_default_region() -> None:
+    rows = [
+        {"firstName": "Ada", "lastName": "Lovelace", "phone": "(415) 555-0101"},
+        {"firstName": "Alan", "lastName": "Turing", "phone": "+44 20 7946 0018"},
+        {"firstName": "Grace", "lastName": "Hopper", "phone": 4155550103},
+    ]
+
+    accounts, _ = accounts_of(rows, default_region="us")
+
+    assert accounts == PEOPLE
+
+
+def test_national_number_in_another_region() -> None:
+    accounts, _ = accounts_of([{**ALAN, "phone": "020 7946 0018"}], default_region="GB")
+    assert accounts == [ALAN]
+
+
+def test_international_format_is_parsed_without_default_region() -> None:
+    accounts, _ = accounts_of([{**ALAN, "phone": "+44 (0)20 7946-0018"}])
+    assert accounts == [ALAN]
+
+
+@pytest.mark.parametrize(
+    ("phone", "region", "reason"),
+    [
+        (
+            "(415) 555-0101",
+            None,
+            "phone: not in E.164 format (+<country code><number>); set default_region to accept national numbers",
+        ),
+        ("(415) 123-4567", "US", "phone: not a valid phone number"),
+        ("n/a", "US", "phone: not a phone number"),
+        ("", None, "phone: missing or empty"),
+        (None, None, "phone: missing"),
+        (4155550101.0, "US", "phone: expected a string, got float"),
+        (True, "US", "phone: expected a string, got bool"),
+    ],
+)
+def test_invalid_phone_fails_naming_row_and_field(phone: Any, region: str | None, reason: str) -> None:
+    message = failure([ADA, {**ALAN, "phone": phone}], default_region=region)
+    assert message == f"accounts row 2 ({reason}); nothing was sent"
+
+
+def test_duplicates_after_normalisation_name_both_rows() -> None:
+    rows = [ADA, ALAN, {**GRACE, "phone": "(415) 555-0101"}]
+
+    message = failure(rows, default_region="US")
+
+    assert message == "accounts row 3 (phone: duplicate of row 1); nothing was sent"
+
+
+def test_phone_set_grows_past_its_initial_capacity() -> None:
+    rows = [(f"+1415{n * 1999 % 10**7:07d}", "First", "Last") for n in range(5000)]
+    rows.append(rows[4321])
+    mapping = {"phone": 0, "firstName": 1, "lastName": 2}
+
+    message = failure(rows, column_mapping=mapping)
+    assert message == "accounts row 5001 (phone: duplicate of row 4322); nothing was sent"
+
+    accounts, report = accounts_of(rows, column_mapping=mapping, on_invalid="skip")
+    assert report.count == 5000 and report.skipped == [(5001, "phone: duplicate of row 4322")]
+    assert len({account["phone"] for account in accounts}) == 5000
+
+
+def test_phone_set_keeps_every_number_and_its_row() -> None:
+    phones = _PhoneSet()
+    numbers = [f"+{n}" for n in range(10**10, 10**10 + 30_000 * 10_000, 10_000)]  # same last digits: worst case
+    assert all(phones.add(number, row) == 0 for row, number in enumerate(numbers, start=1))
+    assert len(phones) == 30_000
+    assert [phones.add(numbers[i], 99_999) for i in (0, 1, 12_345, 29_999)] == [1, 2, 12_346, 30_000]
+    assert len(phones) == 30_000
+
+
+# -- names and data ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"firstName": ""}, "firstName: missing or empty"),
+        ({"firstName": "   "}, "firstName: missing or empty"),
+        ({"lastName": None}, "lastName: missing or empty"),
+        ({"lastName": ["Lovelace"]}, "lastName: expected a string, got list"),
+        ({"data": "offer=1"}, "data: expected an object of variables, got str"),
+        ({"data": {"first name": "x"}}, "data: variable name 'first name' must be letters, digits and underscores"),
+        ({"data": {"offer": {"pct": 20}}}, "data.offer: expected a string, got dict"),
+    ],
+)
+def test_invalid_fields_fail_naming_row_and_field(change: dict[str, Any], reason: str) -> None:
+    message = failure([ALAN, {**ADA, **change}])
+    assert message == f"accounts row 2 ({reason}); nothing was sent"
+
+
+def test_missing_names_in_dict_without_the_key() -> None:
+    assert failure([{"phone": "+14155550101", "lastName": "Lovelace"}]) == (
+        "accounts row 1 (firstName: missing or empty); nothing was sent"
+    )
+
+
+def test_row_that_is_not_a_row() -> None:
+    assert failure([ADA, "Ada Lovelace +14155550101"]) == (
+        "accounts row 2 (row: expected an object or a tuple, got str); nothing was sent"
+    )
+
+
+# -- skipping -----------------------------------------------------------------------------------------------
+
+
+def test_skip_reports_rows_and_reasons() -> None:
+    rows = [ADA, {**ALAN, "phone": "12345"}, {**GRACE, "firstName": ""}, {**GRACE, "phone": ADA["phone"]}, GRACE]
+
+    accounts, report = accounts_of(rows, on_invalid="skip")
+
+    assert accounts == [ADA, GRACE]
+    assert report.skipped == [
+        (2, "phone: not in E.164 format (+<country code><number>); set default_region to accept national numbers"),
+        (3, "firstName: missing or empty"),
+        (4, "phone: duplicate of row 1"),
+    ]
+
+
+def test_operator_logs_skipped_rows_without_personal_data(caplog: pytest.LogCaptureFixture) -> None:
+    rows = [ADA, {**ALAN, "phone": "+1"}, {**GRACE, "lastName": ""}]
+
+    with capture_logs(caplog) as logs:
+        assert body_accounts(campaign(rows, on_invalid="skip")) == [ADA]
+
+    assert "Skipped 2 invalid recipient rows: 2 (phone), 3 (lastName)" in logs.text
+    assert not any(secret in logs.text for secret in PERSONAL)
+
+
+def test_all_rows_invalid_is_an_error() -> None:
+    message = failure([{**ADA, "phone": "nope"}, {**ALAN, "lastName": ""}], on_invalid="skip")
+    assert message == "accounts: no recipients (2 invalid rows skipped); nothing was sent"
+    assert failure([]) == "accounts: no recipients; nothing was sent"
+
+
+def test_fail_is_the_default() -> None:
+    with pytest.raises(CcaiInputError, match="accounts row 2"):
+        body_accounts(campaign([ADA, {**ALAN, "phone": "nope"}]))
+
+
+# -- the body -------------------------------------------------------------------------------------------------
+
+
+def test_large_list_is_valid_json_in_order() -> None:
+    rows = [
+        {"firstName": f"F{i}", "last_name": f"L{i}", "phone": f"+1212{i:07d}", "data": {"i": i}} for i in range(5000)
+    ]
+
+    accounts, report = accounts_of(rows)
+
+    assert report.count == 5000
+    assert accounts == [
+        {"firstName": f"F{i}", "lastName": f"L{i}", "phone": f"+1212{i:07d}", "data": {"i": str(i)}}
+        for i in range(5000)
+    ]
+
+
+def test_rendered_list_literal_through_the_operator() -> None:
+    assert body_accounts(campaign(json.dumps(PEOPLE))) == PEOPLE
+    assert (
+        body_accounts(
+            campaign(
+                repr([tuple(p.values()) for p in PEOPLE]), column_mapping={"firstName": 0, "lastName": 1, "phone": 2}
+            )
+        )
+        == PEOPLE
+    )
