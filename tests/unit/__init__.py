@@ -1,0 +1,66 @@
+"""
+Unit tests: HTTP mocked with ``responses``, no network, no Airflow metadata database.
+
+:func:`capture_logs` collects what the provider logs on both Airflow lines: Airflow 3 sends task and
+hook loggers through structlog (``caplog`` never sees them), and Airflow 2.11's ``airflow.task`` logger
+may be configured not to propagate to the root logger that ``caplog`` listens on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+class CapturedLogs:
+    """Every log message emitted while capturing, from stdlib logging and from structlog."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        self._caplog = caplog
+        self.structlog_events: list[dict[str, Any]] = []
+
+    @property
+    def messages(self) -> list[str]:
+        """One entry per log call: the formatted message (structlog: the whole event dict)."""
+        return [record.getMessage() for record in self._caplog.records] + [
+            repr(event) for event in self.structlog_events
+        ]
+
+    @property
+    def text(self) -> str:
+        """All messages, with any formatted tracebacks."""
+        return "\n".join([self._caplog.text, *(repr(event) for event in self.structlog_events)])
+
+
+@contextlib.contextmanager
+def capture_logs(caplog: pytest.LogCaptureFixture) -> Iterator[CapturedLogs]:
+    """Capture every log record at DEBUG level, whichever logging system Airflow routes it through."""
+    captured = CapturedLogs(caplog)
+    task_logger = logging.getLogger("airflow.task")
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="airflow.task")
+    own_handler = not task_logger.propagate  # Airflow's logging config may stop it reaching the root
+    if own_handler:
+        task_logger.addHandler(caplog.handler)
+    try:
+        try:
+            import structlog
+            import structlog.testing
+        except ImportError:  # Airflow 2.11 does not use structlog
+            yield captured
+            return
+        saved = structlog.get_config()
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+        try:
+            with structlog.testing.capture_logs() as events:
+                captured.structlog_events = events
+                yield captured
+        finally:
+            structlog.configure(**saved)
+    finally:
+        if own_handler:
+            task_logger.removeHandler(caplog.handler)

@@ -1,0 +1,788 @@
+"""Unit tests of :class:`CloudContactHook`: connection parsing, wire format, retries, secrets."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+import requests
+import responses
+import urllib3
+
+from airflow_provider_ccai.exceptions import (
+    CcaiAmbiguousResultError,
+    CcaiApiError,
+    CcaiConnectionError,
+    CcaiRejectedError,
+    CcaiTransientError,
+)
+from airflow_provider_ccai.hooks.ccai import (
+    DEFAULT_API_URL,
+    DEFAULT_FILES_URL,
+    CloudContactHook,
+    public_fields,
+)
+from airflow_provider_ccai.version_compat import AirflowFailException, AirflowNotFoundException
+from tests.conftest import CLIENT_ID, UNIT_API_URL, UNIT_FILES_URL, connection_json
+from tests.unit import CapturedLogs, capture_logs
+
+API_KEY = "unit-test-api-key-XYZ"
+SIGNATURE = "5f0e8d2c9a1b7e3f4d6c8b0a2e4f6a8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a"
+SECURITY_TOKEN = "FQoGZXIvYXdzSECRETSESSIONTOKEN0123456789"
+CREDENTIAL = "AKIAEXAMPLEACCESSKEY/20250101/us-east-1/s3/aws4_request"
+SIGNED_QUERY = (
+    "X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    "&X-Amz-Credential=AKIAEXAMPLEACCESSKEY%2F20250101%2Fus-east-1%2Fs3%2Faws4_request"
+    "&X-Amz-Date=20250101T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=content-type%3Bhost"
+    f"&X-Amz-Security-Token={SECURITY_TOKEN}&X-Amz-Signature={SIGNATURE}"
+)
+S3 = "https://ccai-bucket.s3.test"
+SIGNED_URL = f"{S3}/{CLIENT_ID}/campaign/pic.png?{SIGNED_QUERY}"
+SIGNED_URL_2 = f"{S3}/{CLIENT_ID}/campaign/pic.png?{SIGNED_QUERY.replace(SIGNATURE, 'f' * 64)}"
+#: values that must never reach an exception message or a log record (an access key id alone is not secret)
+SECRETS = (API_KEY, SIGNATURE, "f" * 64, SECURITY_TOKEN, CREDENTIAL, SIGNED_QUERY)
+
+CREATE_URL = f"{UNIT_API_URL}/clients/{CLIENT_ID}/campaigns/direct"
+LIST_URL = f"{UNIT_API_URL}/clients/{CLIENT_ID}/campaigns"
+STORED_URL = f"{UNIT_API_URL}/clients/{CLIENT_ID}/storedUrl"
+UPLOAD_URL = f"{UNIT_FILES_URL}/upload/url"
+STATS = {"errorCount": 0, "pendingCount": 1, "sendingCount": 2, "sentCount": 3, "totalCount": 6}
+PAYLOAD = {
+    "accounts": [{"firstName": "Ann", "lastName": "Lee", "phone": "+15550001111"}],
+    "message": "Hi ${firstName}",
+    "title": "Weekly offer",
+}
+EXPIRED_BODY = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    "<Message>Request has expired</Message><X-Amz-Expires>86400</X-Amz-Expires></Error>"
+)
+
+
+def refused() -> requests.ConnectionError:
+    """What ``requests`` raises when nothing listens on the port: the request never left."""
+    return requests.ConnectionError(
+        urllib3.exceptions.NewConnectionError(
+            None, "Failed to establish a new connection: [Errno 111] Connection refused"
+        )
+    )
+
+
+def dropped() -> requests.ConnectionError:
+    """What ``requests`` raises when the server resets the connection after the request was sent."""
+    return requests.ConnectionError(
+        urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer"))
+    )
+
+
+@pytest.fixture
+def http() -> Iterator[responses.RequestsMock]:
+    """Every request goes to ``responses``; an unregistered URL fails instead of reaching a network."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        yield mocked
+
+
+@pytest.fixture(autouse=True)
+def sleeps(mocker: Any) -> mock.MagicMock:
+    """No test really sleeps; tenacity's ``sleep`` ends in ``time.sleep``."""
+    return mocker.patch("time.sleep")
+
+
+@pytest.fixture
+def hook(ccai_conn: dict[str, str]) -> CloudContactHook:
+    return CloudContactHook(max_attempts=3, backoff_initial=0, backoff_max=0)
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[CapturedLogs]:
+    with capture_logs(caplog) as captured:
+        yield captured
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, value: dict[str, Any] | str) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_CCAI_DEFAULT", value if isinstance(value, str) else json.dumps(value))
+
+
+def assert_no_secrets(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text
+
+
+# -- connection -------------------------------------------------------------------------------------
+
+
+def test_connection_attributes() -> None:
+    assert CloudContactHook.conn_name_attr == "ccai_conn_id"
+    assert CloudContactHook.default_conn_name == "ccai_default"
+    assert CloudContactHook.conn_type == "ccai"
+    assert CloudContactHook.hook_name == "CloudContactAI"
+    assert CloudContactHook().ccai_conn_id == "ccai_default"
+    assert CloudContactHook("other").ccai_conn_id == "other"
+
+
+def test_init_looks_nothing_up_and_settings_are_read_once(mocker: Any, ccai_conn: dict[str, str]) -> None:
+    lookup = mocker.patch.object(CloudContactHook, "get_connection", wraps=CloudContactHook.get_connection)
+    session = mocker.patch.object(requests, "Session", wraps=requests.Session)
+    hook = CloudContactHook(timeout=5, connect_timeout=2, max_attempts=2, backoff_initial=0, backoff_max=0)
+    assert lookup.call_count == 0
+    assert session.call_count == 0
+    assert hook.client_id == CLIENT_ID
+    assert hook.settings.api_key == API_KEY
+    assert hook.file_key("a.png") == f"{CLIENT_ID}/campaign/a.png"
+    assert lookup.call_args_list == [mock.call("ccai_default")]
+    assert session.call_count == 0
+
+
+def test_missing_connection_names_the_conn_id(mocker: Any, http: responses.RequestsMock) -> None:
+    mocker.patch.object(
+        CloudContactHook, "get_connection", side_effect=AirflowNotFoundException("The conn_id isn't defined")
+    )
+    with pytest.raises(CcaiConnectionError, match="'my_ccai' is not defined") as raised:
+        CloudContactHook("my_ccai").list_campaigns()
+    assert "AIRFLOW_CONN_MY_CCAI" in str(raised.value)
+    assert isinstance(raised.value, AirflowFailException)
+    assert len(http.calls) == 0
+
+
+BAD_CONNECTIONS = {
+    "no login": ({"login": ""}, r"no client id: set its 'login'"),
+    "blank login": ({"login": "   "}, r"no client id: set its 'login'"),
+    "non-numeric client id": ({"login": "acme"}, r"'login' \(Client ID\) must be the numeric"),
+    "negative client id": ({"login": "-12"}, r"'login' \(Client ID\) must be the numeric"),
+    "no API key": ({"api_key": ""}, r"no API key: set its 'password'"),
+    "garbage host": ({"host": "not a url"}, r"host must be an http\(s\) URL, got 'not a url'"),
+    "host without scheme": ({"host": "core.ccai.test/api"}, r"host must be an http\(s\) URL"),
+    "host scheme only": ({"host": "https://"}, r"host must be an http\(s\) URL"),
+    "ftp host": ({"host": "ftp://core.ccai.test"}, r"host must be an http\(s\) URL"),
+    "garbage files_url": ({"files_url": "files.ccai.test"}, r"files_url must be an http\(s\) URL"),
+    "text timeout": ({"timeout": "soon"}, r"timeout must be a positive number, got 'soon'"),
+    "zero timeout": ({"timeout": 0}, r"timeout must be a positive number, got 0"),
+    "negative timeout": ({"timeout": "-3"}, r"timeout must be a positive number"),
+    "bad connect_timeout": ({"connect_timeout": "x"}, r"connect_timeout must be a positive number"),
+    "zero max_attempts": ({"max_attempts": "0"}, r"max_attempts must be a positive number"),
+}
+
+
+@pytest.mark.parametrize(("change", "expected"), BAD_CONNECTIONS.values(), ids=BAD_CONNECTIONS.keys())
+def test_bad_connection_fails_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, http: responses.RequestsMock, change: dict[str, Any], expected: str
+) -> None:
+    fields: dict[str, Any] = {"host": UNIT_API_URL, "files_url": UNIT_FILES_URL, "api_key": API_KEY}
+    fields.update(change)
+    set_connection(monkeypatch, connection_json(**fields))
+    with pytest.raises(CcaiConnectionError, match=expected) as raised:
+        CloudContactHook().list_campaigns()
+    assert "'ccai_default'" in str(raised.value)
+    assert isinstance(raised.value, AirflowFailException)
+    assert_no_secrets(str(raised.value))
+    assert len(http.calls) == 0
+
+
+def test_hook_arguments_are_validated_like_extras(ccai_conn: dict[str, str], http: responses.RequestsMock) -> None:
+    with pytest.raises(CcaiConnectionError, match="timeout must be a positive number, got -1"):
+        CloudContactHook(timeout=-1).list_campaigns()
+    assert len(http.calls) == 0
+
+
+def test_defaults_when_host_and_extras_are_empty(monkeypatch: pytest.MonkeyPatch, http: responses.RequestsMock) -> None:
+    set_connection(monkeypatch, {"conn_type": "ccai", "login": CLIENT_ID, "password": API_KEY})
+    http.get(f"{DEFAULT_API_URL}/clients/{CLIENT_ID}/campaigns", json=[])
+    http.post(f"{DEFAULT_FILES_URL}/upload/url", json={"signedS3Url": SIGNED_URL})
+    hook = CloudContactHook()
+    assert DEFAULT_API_URL == "https://core.cloudcontactai.com/api"
+    assert DEFAULT_FILES_URL == "https://files.cloudcontactai.com"
+    assert (hook.settings.api_url, hook.settings.files_url) == (DEFAULT_API_URL, DEFAULT_FILES_URL)
+    assert hook.settings.max_attempts == 5
+    assert hook.list_campaigns() == []
+    assert hook.request_upload_url("a.png", "image/png") == SIGNED_URL
+    assert [call.request.req_kwargs["timeout"] for call in http.calls] == [(10.0, 30.0), (10.0, 30.0)]
+
+
+def test_trailing_slash_on_host_is_ignored(monkeypatch: pytest.MonkeyPatch, http: responses.RequestsMock) -> None:
+    set_connection(monkeypatch, connection_json(UNIT_API_URL + "/", UNIT_FILES_URL + "/", API_KEY))
+    http.get(LIST_URL, json=[])
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    hook = CloudContactHook()
+    hook.list_campaigns()
+    hook.request_upload_url("a.png", "image/png")
+    assert [call.request.url for call in http.calls] == [LIST_URL, UPLOAD_URL]
+
+
+def test_timeout_spy_on_session_request(mocker: Any, ccai_conn: dict[str, str], http: responses.RequestsMock) -> None:
+    http.get(LIST_URL, json=[])
+    spy = mocker.spy(requests.Session, "request")
+    CloudContactHook().list_campaigns()
+    assert spy.call_count == 1
+    assert spy.call_args.kwargs["timeout"] == (10.0, 30.0)
+    assert spy.call_args.kwargs["allow_redirects"] is False
+
+
+@pytest.mark.parametrize(
+    ("extra", "arguments", "expected"),
+    [
+        ({"timeout": "45"}, {}, (10.0, 45.0)),
+        ({"timeout": 45, "connect_timeout": 3}, {}, (3.0, 45.0)),
+        ({"timeout": "45", "connect_timeout": "3"}, {"timeout": 7}, (3.0, 7.0)),
+        ({}, {"timeout": 7, "connect_timeout": 1.5}, (1.5, 7.0)),
+    ],
+)
+def test_timeout_extras_and_arguments(
+    monkeypatch: pytest.MonkeyPatch,
+    http: responses.RequestsMock,
+    extra: dict[str, Any],
+    arguments: dict[str, Any],
+    expected: tuple[float, float],
+) -> None:
+    set_connection(monkeypatch, connection_json(UNIT_API_URL, UNIT_FILES_URL, API_KEY, **extra))
+    http.get(LIST_URL, json=[])
+    CloudContactHook(**arguments).list_campaigns()
+    assert http.calls[0].request.req_kwargs["timeout"] == expected
+
+
+def test_max_attempts_extra(monkeypatch: pytest.MonkeyPatch, http: responses.RequestsMock) -> None:
+    set_connection(monkeypatch, connection_json(UNIT_API_URL, UNIT_FILES_URL, API_KEY, max_attempts="2"))
+    http.get(LIST_URL, status=503)
+    with pytest.raises(CcaiTransientError):
+        CloudContactHook(backoff_initial=0, backoff_max=0).list_campaigns()
+    assert len(http.calls) == 2
+
+
+def test_one_session_per_hook(mocker: Any, hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.get(LIST_URL, json=[])
+    http.get(STORED_URL, json={"storedUrl": ""})
+    spy = mocker.spy(requests.Session, "request")
+    hook.list_campaigns()
+    hook.is_file_stored(hook.file_key("a.png"))
+    hook.list_campaigns()
+    assert hook.get_conn() is hook.session
+    assert [call.args[0] for call in spy.call_args_list] == [hook.session] * 3
+    assert CloudContactHook().session is not hook.session
+
+
+# -- wire format ------------------------------------------------------------------------------------
+
+
+def test_request_upload_url(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    assert hook.request_upload_url("pic.png", "image/png") == SIGNED_URL
+    (call,) = http.calls
+    assert call.request.method == "POST"
+    assert call.request.url == UPLOAD_URL
+    assert json.loads(call.request.body) == {
+        "fileName": "pic.png",
+        "fileType": "image/png",
+        "fileBasePath": f"{CLIENT_ID}/campaign",
+        "publicFile": True,
+    }
+    assert call.request.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert call.request.headers["Content-Type"] == "application/json"
+
+
+def test_request_upload_url_private(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    hook.request_upload_url("pic.gif", "image/gif", public=False)
+    assert json.loads(http.calls[0].request.body)["publicFile"] is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"signedS3Url": ""}, {"signedS3Url": "not-a-url"}, {"signedS3Url": 5}, ["x"]],
+    ids=["no field", "empty", "not a url", "number", "list"],
+)
+def test_request_upload_url_without_signed_url(hook: CloudContactHook, http: responses.RequestsMock, body: Any) -> None:
+    http.post(UPLOAD_URL, json=body)
+    with pytest.raises(CcaiApiError, match="no signedS3Url"):
+        hook.request_upload_url("pic.png", "image/png")
+    assert len(http.calls) == 1
+
+
+def test_put_to_signed_url(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.put(SIGNED_URL, status=200)
+    content = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    hook.put_to_signed_url(SIGNED_URL, content, "image/png")
+    (call,) = http.calls
+    assert call.request.method == "PUT"
+    assert call.request.url == SIGNED_URL
+    assert call.request.body == content
+    assert call.request.headers["Content-Type"] == "image/png"
+    assert "Authorization" not in call.request.headers
+
+
+@pytest.mark.parametrize(
+    ("key", "encoded"),
+    [
+        (f"{CLIENT_ID}/campaign/a.png", f"fileKey={CLIENT_ID}%2Fcampaign%2Fa.png"),
+        (f"{CLIENT_ID}/campaign/a b&c=d.png", f"fileKey={CLIENT_ID}%2Fcampaign%2Fa+b%26c%3Dd.png"),
+    ],
+)
+def test_is_file_stored_encodes_the_key(
+    hook: CloudContactHook, http: responses.RequestsMock, key: str, encoded: str
+) -> None:
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/a.png"})
+    assert hook.is_file_stored(key) is True
+    (call,) = http.calls
+    assert call.request.url == f"{STORED_URL}?{encoded}"
+    assert call.request.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+@pytest.mark.parametrize("body", [{"storedUrl": ""}, {"storedUrl": None}, {}, []])
+def test_is_file_stored_false(hook: CloudContactHook, http: responses.RequestsMock, body: Any) -> None:
+    http.get(STORED_URL, json=body)
+    assert hook.is_file_stored(f"{CLIENT_ID}/campaign/a.png") is False
+
+
+@pytest.mark.parametrize("payload", [PAYLOAD, json.dumps(PAYLOAD).encode()], ids=["dict", "bytes"])
+def test_create_campaign(hook: CloudContactHook, http: responses.RequestsMock, payload: Any) -> None:
+    http.post(CREATE_URL, json={"id": 99, "status": "PENDING", "title": "Weekly offer"})
+    assert hook.create_campaign(payload) == {"id": 99, "status": "PENDING", "title": "Weekly offer"}
+    (call,) = http.calls
+    assert call.request.method == "POST"
+    assert call.request.url == CREATE_URL
+    assert call.request.headers["ForceNewCampaign"] == "true"
+    assert call.request.headers["Content-Type"] == "application/json"
+    assert call.request.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert json.loads(call.request.body) == PAYLOAD
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ([{"id": 2, "title": "b"}, {"id": 1, "title": "a"}], [{"id": 2, "title": "b"}, {"id": 1, "title": "a"}]),
+        ({"content": [{"id": 3}], "totalPages": 1}, [{"id": 3}]),
+        ([{"id": 4}, "junk", 5], [{"id": 4}]),
+        ({"unexpected": True}, []),
+    ],
+    ids=["list", "paged", "junk items", "unknown shape"],
+)
+def test_list_campaigns(hook: CloudContactHook, http: responses.RequestsMock, body: Any, expected: Any) -> None:
+    http.get(LIST_URL, json=body)
+    assert hook.list_campaigns() == expected
+    assert http.calls[0].request.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+def test_get_campaign_stats(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.get(f"{UNIT_API_URL}/v2/messages/campaign/99/stats", json={**STATS, "extra": "ignored"})
+    assert hook.get_campaign_stats(99) == STATS
+    assert http.calls[0].request.method == "GET"
+
+
+def test_get_campaign_stats_bad_shape(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.get(f"{UNIT_API_URL}/v2/messages/campaign/99/stats", json={"sentCount": "3"})
+    with pytest.raises(CcaiApiError, match="unexpected stats shape"):
+        hook.get_campaign_stats(99)
+
+
+def test_cancel_campaign(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.delete(f"{UNIT_API_URL}/campaigns/99", status=204)
+    assert hook.cancel_campaign(99) is None
+    (call,) = http.calls
+    assert (call.request.method, call.request.url) == ("DELETE", f"{UNIT_API_URL}/campaigns/99")
+    assert call.request.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+def test_test_connection_ok(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.get(STORED_URL, json={"storedUrl": ""})
+    assert hook.test_connection() == (True, f"Connected to CCAI as client {CLIENT_ID}.")
+    assert len(http.calls) == 1
+
+
+def test_test_connection_rejected_does_not_raise(
+    hook: CloudContactHook, http: responses.RequestsMock, logs: CapturedLogs
+) -> None:
+    http.get(STORED_URL, status=401, json={"error": "Unauthorized", "token": API_KEY})
+    ok, reason = hook.test_connection()
+    assert ok is False
+    assert "HTTP 401" in reason
+    assert len(http.calls) == 1
+    assert_no_secrets(reason, logs.text)
+
+
+def test_test_connection_bad_connection_does_not_raise(
+    monkeypatch: pytest.MonkeyPatch, http: responses.RequestsMock
+) -> None:
+    set_connection(monkeypatch, connection_json("not a url", UNIT_FILES_URL, API_KEY))
+    ok, reason = CloudContactHook().test_connection()
+    assert ok is False
+    assert "host" in reason
+    assert len(http.calls) == 0
+
+
+# -- retries ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_safe_calls_retry_transient_statuses(
+    hook: CloudContactHook, http: responses.RequestsMock, status: int, logs: CapturedLogs
+) -> None:
+    http.get(LIST_URL, status=status, body="busy")
+    with pytest.raises(CcaiTransientError) as raised:
+        hook.list_campaigns()
+    assert len(http.calls) == hook.settings.max_attempts == 3
+    assert raised.value.status == status
+    assert not isinstance(raised.value, AirflowFailException)
+    assert "retrying" in logs.text
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_safe_calls_recover_after_transient_statuses(
+    hook: CloudContactHook, http: responses.RequestsMock, status: int
+) -> None:
+    http.get(LIST_URL, status=status)
+    http.get(LIST_URL, status=status)
+    http.get(LIST_URL, json=[{"id": 1}])
+    assert hook.list_campaigns() == [{"id": 1}]
+    assert len(http.calls) == 3
+
+
+TRANSPORT_FAILURES = {
+    "refused": refused,
+    "dropped": dropped,
+    "connect timeout": lambda: requests.ConnectTimeout("connect timed out"),
+    "read timeout": lambda: requests.ReadTimeout("read timed out"),
+}
+
+
+@pytest.mark.parametrize("failure", TRANSPORT_FAILURES.values(), ids=TRANSPORT_FAILURES.keys())
+def test_safe_calls_retry_transport_failures(
+    hook: CloudContactHook, http: responses.RequestsMock, failure: Any
+) -> None:
+    http.get(STORED_URL, body=failure())
+    with pytest.raises(CcaiTransientError) as raised:
+        hook.is_file_stored(hook.file_key("a.png"))
+    assert len(http.calls) == 3
+    assert raised.value.status is None
+    assert not isinstance(raised.value, AirflowFailException)
+
+
+def test_safe_call_retries_malformed_json(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.get(LIST_URL, body="<html>oops</html>", content_type="text/html")
+    http.get(LIST_URL, json=[])
+    assert hook.list_campaigns() == []
+    assert len(http.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"), [("7", 7.0), ("0.5", 0.5), ("3600", 60.0)], ids=["7 s", "fraction", "capped"]
+)
+def test_retry_after_is_honoured_and_capped(
+    hook: CloudContactHook, http: responses.RequestsMock, sleeps: mock.MagicMock, header: str, expected: float
+) -> None:
+    http.get(LIST_URL, status=429, headers={"Retry-After": header})
+    http.get(LIST_URL, json=[])
+    assert hook.list_campaigns() == []
+    assert len(http.calls) == 2
+    assert sleeps.call_args_list == [mock.call(expected)]
+
+
+def test_backoff_is_exponential_and_capped(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, sleeps: mock.MagicMock, mocker: Any
+) -> None:
+    mocker.patch("random.uniform", side_effect=lambda low, high: high)  # the top of each jitter range
+    http.get(LIST_URL, status=503)
+    with pytest.raises(CcaiTransientError):
+        CloudContactHook(max_attempts=5, backoff_initial=1, backoff_max=4).list_campaigns()
+    assert len(http.calls) == 5
+    assert [call.args[0] for call in sleeps.call_args_list] == [1, 2, 4, 4]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+@pytest.mark.parametrize("call", ["list", "stats", "stored", "upload url", "create", "cancel"])
+def test_rejections_are_not_retried(
+    hook: CloudContactHook, http: responses.RequestsMock, status: int, call: str
+) -> None:
+    http.get(LIST_URL, status=status, json={"error": "no"})
+    http.get(f"{UNIT_API_URL}/v2/messages/campaign/5/stats", status=status)
+    http.get(STORED_URL, status=status)
+    http.post(UPLOAD_URL, status=status)
+    http.post(CREATE_URL, status=status, json={"error": "no"})
+    http.delete(f"{UNIT_API_URL}/campaigns/5", status=status)
+    action = {
+        "list": hook.list_campaigns,
+        "stats": lambda: hook.get_campaign_stats(5),
+        "stored": lambda: hook.is_file_stored("1234/campaign/a.png"),
+        "upload url": lambda: hook.request_upload_url("a.png", "image/png"),
+        "create": lambda: hook.create_campaign(PAYLOAD),
+        "cancel": lambda: hook.cancel_campaign(5),
+    }[call]
+    with pytest.raises(CcaiRejectedError) as raised:
+        action()
+    assert len(http.calls) == 1
+    assert raised.value.status == status
+    assert f"HTTP {status}" in str(raised.value)
+    assert isinstance(raised.value, AirflowFailException)
+
+
+# -- create_campaign: never sent twice ---------------------------------------------------------------
+
+AMBIGUOUS = {
+    "read timeout": {"body": requests.ReadTimeout("read timed out")},
+    "connection reset after sending": {"body": dropped()},
+    "500": {"status": 500, "json": {"error": "internal"}},
+    "502": {"status": 502, "body": "bad gateway"},
+    "503": {"status": 503, "body": "unavailable"},
+    "504": {"status": 504, "body": "gateway timeout"},
+    "malformed JSON 200": {"status": 200, "body": "{not json", "content_type": "application/json"},
+    "200 without id": {"status": 200, "json": {"status": "PENDING"}},
+    "200 with text id": {"status": 200, "json": {"id": "99"}},
+}
+
+
+@pytest.mark.parametrize("response", AMBIGUOUS.values(), ids=AMBIGUOUS.keys())
+def test_create_is_never_resent_when_it_may_have_arrived(
+    hook: CloudContactHook, http: responses.RequestsMock, response: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, **response)
+    http.post(CREATE_URL, json={"id": 1})
+    with pytest.raises(CcaiAmbiguousResultError) as raised:
+        hook.create_campaign(PAYLOAD)
+    assert len(http.calls) == 1
+    assert not isinstance(raised.value, AirflowFailException)
+
+
+RESENDABLE = {
+    "connection refused": {"body": refused()},
+    "connect timeout": {"body": requests.ConnectTimeout("connect timed out")},
+    "429": {"status": 429, "headers": {"Retry-After": "2"}},
+}
+
+
+@pytest.mark.parametrize("response", RESENDABLE.values(), ids=RESENDABLE.keys())
+def test_create_is_retried_when_it_never_arrived(
+    hook: CloudContactHook, http: responses.RequestsMock, response: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, **response)
+    http.post(CREATE_URL, json={"id": 42})
+    assert hook.create_campaign(PAYLOAD)["id"] == 42
+    assert len(http.calls) == 2
+    assert [json.loads(call.request.body) for call in http.calls] == [PAYLOAD, PAYLOAD]
+
+
+@pytest.mark.parametrize("response", RESENDABLE.values(), ids=RESENDABLE.keys())
+def test_create_gives_up_after_max_attempts_as_transient(
+    hook: CloudContactHook, http: responses.RequestsMock, response: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, **response)
+    with pytest.raises(CcaiTransientError) as raised:
+        hook.create_campaign(PAYLOAD)
+    assert not isinstance(raised.value, CcaiAmbiguousResultError)
+    assert not isinstance(raised.value, AirflowFailException)
+    assert len(http.calls) == 3
+
+
+# -- upload_file ----------------------------------------------------------------------------------
+
+
+def test_upload_file(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    assert hook.upload_file(b"GIF89a...", "pic.gif", "image/gif") == f"{CLIENT_ID}/campaign/pic.gif"
+    assert [call.request.method for call in http.calls] == ["POST", "PUT"]
+    assert http.calls[1].request.body == b"GIF89a..."
+    assert http.calls[1].request.headers["Content-Type"] == "image/gif"
+
+
+def test_upload_file_gets_one_fresh_url_after_expiry(
+    hook: CloudContactHook, http: responses.RequestsMock, logs: CapturedLogs
+) -> None:
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL_2})
+    http.put(SIGNED_URL, status=403, body=EXPIRED_BODY, content_type="application/xml")
+    http.put(SIGNED_URL_2, status=200)
+    assert hook.upload_file(b"\x89PNG\r\n\x1a\nxx", "pic.png", "image/png") == f"{CLIENT_ID}/campaign/pic.png"
+    assert [(call.request.method, call.request.url) for call in http.calls] == [
+        ("POST", UPLOAD_URL),
+        ("PUT", SIGNED_URL),
+        ("POST", UPLOAD_URL),
+        ("PUT", SIGNED_URL_2),
+    ]
+    assert http.calls[3].request.body == b"\x89PNG\r\n\x1a\nxx"
+    assert "expired" in logs.text
+    assert_no_secrets(logs.text)
+
+
+def test_upload_file_second_expiry_fails(
+    hook: CloudContactHook, http: responses.RequestsMock, logs: CapturedLogs
+) -> None:
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL_2})
+    http.put(SIGNED_URL, status=403, body=EXPIRED_BODY)
+    http.put(SIGNED_URL_2, status=403, body=EXPIRED_BODY)
+    with pytest.raises(CcaiRejectedError, match="Request has expired") as raised:
+        hook.upload_file(b"\x89PNG\r\n\x1a\nxx", "pic.png", "image/png")
+    assert [call.request.method for call in http.calls] == ["POST", "PUT", "POST", "PUT"]
+    assert_no_secrets(str(raised.value), logs.text)
+
+
+def test_upload_file_other_403_is_not_retried(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL, status=403, body="<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+    with pytest.raises(CcaiRejectedError, match="HTTP 403"):
+        hook.upload_file(b"\x89PNG\r\n\x1a\nxx", "pic.png", "image/png")
+    assert [call.request.method for call in http.calls] == ["POST", "PUT"]
+
+
+# -- secrets, truncation and redaction in errors and logs -------------------------------------------
+
+SIGNATURE_MISMATCH = (
+    f"<Error><Code>SignatureDoesNotMatch</Code><AWSAccessKeyId>AKIAEXAMPLEACCESSKEY</AWSAccessKeyId>"
+    f"<SignatureProvided>{SIGNATURE}</SignatureProvided>"
+    f"<CanonicalRequest>PUT /1234/campaign/pic.png X-Amz-Credential=AKIAEXAMPLEACCESSKEY%2F20250101"
+    f"&amp;X-Amz-Security-Token={SECURITY_TOKEN}</CanonicalRequest></Error>"
+)
+
+
+def _put(hook: CloudContactHook) -> Any:
+    return hook.put_to_signed_url(SIGNED_URL, b"\x89PNG\r\n\x1a\n", "image/png")
+
+
+FAILING_PATHS: dict[str, tuple[str, str, dict[str, Any], Any, type[Exception]]] = {
+    "401 echoing the key": (
+        "GET",
+        LIST_URL,
+        {"status": 401, "json": {"error": f"bad key {API_KEY}", "authorization": f"Bearer {API_KEY}"}},
+        lambda hook: hook.list_campaigns(),
+        CcaiRejectedError,
+    ),
+    "create 400 echoing the key": (
+        "POST",
+        CREATE_URL,
+        {"status": 400, "body": f"Authorization: Bearer {API_KEY} is not allowed to send"},
+        lambda hook: hook.create_campaign(PAYLOAD),
+        CcaiRejectedError,
+    ),
+    "create 500 echoing the key": (
+        "POST",
+        CREATE_URL,
+        {"status": 500, "json": {"apiKey": API_KEY, "trace": f"key={API_KEY}"}},
+        lambda hook: hook.create_campaign(PAYLOAD),
+        CcaiAmbiguousResultError,
+    ),
+    "create read timeout": (
+        "POST",
+        CREATE_URL,
+        {"body": requests.ReadTimeout(f"HTTPSConnectionPool: Read timed out. {API_KEY}")},
+        lambda hook: hook.create_campaign(PAYLOAD),
+        CcaiAmbiguousResultError,
+    ),
+    "PUT signature mismatch": ("PUT", SIGNED_URL, {"status": 403, "body": SIGNATURE_MISMATCH}, _put, CcaiRejectedError),
+    "PUT expired": ("PUT", SIGNED_URL, {"status": 403, "body": EXPIRED_BODY}, _put, CcaiRejectedError),
+    "PUT 500 retried": (
+        "PUT",
+        SIGNED_URL,
+        {"status": 500, "body": f"<Error><Message>We encountered an internal error</Message>{SIGNED_QUERY}</Error>"},
+        _put,
+        CcaiTransientError,
+    ),
+    "PUT connection dropped": (
+        "PUT",
+        SIGNED_URL,
+        {"body": requests.ConnectionError(f"Max retries exceeded with url: /pic.png?{SIGNED_QUERY}")},
+        _put,
+        CcaiTransientError,
+    ),
+    "PUT refused": ("PUT", SIGNED_URL, {"body": refused()}, _put, CcaiTransientError),
+    "upload url 500 echoing the signed URL": (
+        "POST",
+        UPLOAD_URL,
+        {"status": 500, "json": {"signedS3Url": SIGNED_URL, "error": "oops"}},
+        lambda hook: hook.request_upload_url("pic.png", "image/png"),
+        CcaiTransientError,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "response", "action", "error"), FAILING_PATHS.values(), ids=FAILING_PATHS.keys()
+)
+def test_secrets_never_reach_errors_or_logs(
+    hook: CloudContactHook,
+    http: responses.RequestsMock,
+    logs: CapturedLogs,
+    method: str,
+    url: str,
+    response: dict[str, Any],
+    action: Any,
+    error: type[Exception],
+) -> None:
+    http.add(method, url, **response)
+    with pytest.raises(error) as raised:
+        action(hook)
+    assert_no_secrets(str(raised.value), repr(raised.value), raised.value.detail, logs.text)
+    if method == "PUT":
+        assert str(raised.value).startswith(f"CCAI PUT {S3}/{CLIENT_ID}/campaign/pic.png failed")
+
+
+def test_retry_warnings_carry_no_secrets(
+    hook: CloudContactHook, http: responses.RequestsMock, logs: CapturedLogs
+) -> None:
+    http.put(SIGNED_URL, status=503, body=f"slow down {SIGNED_URL}")
+    with pytest.raises(CcaiTransientError):
+        _put(hook)
+    assert [message for message in logs.messages if "retrying" in message] == [
+        message for message in logs.messages if "HTTP 503" in message
+    ]
+    assert len([message for message in logs.messages if "retrying" in message]) == 2  # attempts 1 and 2
+    assert_no_secrets(logs.text)
+
+
+def test_error_bodies_are_truncated(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.get(LIST_URL, status=400, body="x" * 5000)
+    with pytest.raises(CcaiRejectedError) as raised:
+        hook.list_campaigns()
+    assert len(raised.value.detail) <= 203
+    assert len(str(raised.value)) < 300
+
+
+@pytest.mark.parametrize("phone", ["+15551234567", "+44 20 7946 0958", "555-123-4567"])
+def test_phone_numbers_in_error_bodies_are_redacted(
+    hook: CloudContactHook, http: responses.RequestsMock, phone: str
+) -> None:
+    http.post(CREATE_URL, status=422, json={"error": f"invalid recipient {phone}", "row": 3})
+    with pytest.raises(CcaiRejectedError) as raised:
+        hook.create_campaign(PAYLOAD)
+    assert phone not in str(raised.value)
+    assert "<phone>" in str(raised.value)
+    assert "invalid recipient" in str(raised.value)
+
+
+# -- public_fields ----------------------------------------------------------------------------------
+
+
+def test_public_fields_drops_key_like_fields_and_recipients() -> None:
+    campaign = {
+        "id": 12345,
+        "title": "MMS Content Test",
+        "pictureFileKey": "1234/campaign/a.png",
+        "fileKey": None,
+        "accounts": [{"phone": "+15550001111"}],
+        "client": {"id": 6789, "apiKey": "secret", "accountId": 101112, "webhookToken": "t"},
+        "secretKey": "s",
+        "status": "PENDING",
+    }
+    cleaned = public_fields(campaign)
+    assert cleaned == {
+        "id": 12345,
+        "title": "MMS Content Test",
+        "pictureFileKey": "1234/campaign/a.png",
+        "fileKey": None,
+        "client": {"id": 6789, "accountId": 101112},
+        "status": "PENDING",
+    }
+    assert campaign["client"]["apiKey"] == "secret"  # the input is not modified
+
+
+def test_public_fields_cleans_lists_of_objects() -> None:
+    campaign = {"id": 1, "campaignResources": [{"name": "r", "apiKey": "secret", "token": "t"}, "plain"]}
+    assert public_fields(campaign) == {"id": 1, "campaignResources": [{"name": "r"}, "plain"]}
+
+
+def test_refused_and_dropped_are_told_apart() -> None:
+    from airflow_provider_ccai.hooks.ccai import _connection_refused
+
+    assert _connection_refused(refused()) is True
+    assert _connection_refused(dropped()) is False
+    assert re.search("refused", str(refused()))

@@ -1,0 +1,748 @@
+"""Unit tests of the upload and campaign operators: ``execute`` called directly, HTTP mocked, no database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+import requests
+import responses
+
+from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.hooks.ccai import CloudContactHook
+from airflow_provider_ccai.operators.ccai import (
+    CcaiCreateCampaignOperator,
+    CcaiUploadFileOperator,
+    RenderedRecipients,
+)
+from airflow_provider_ccai.utils.images import MAX_MMS_BYTES
+from airflow_provider_ccai.version_compat import AirflowException, AirflowFailException
+from tests.conftest import CLIENT_ID, UNIT_API_URL, UNIT_FILES_URL
+from tests.unit import CapturedLogs, capture_logs
+
+API_KEY = "unit-test-api-key-XYZ"
+CREATE_URL = f"{UNIT_API_URL}/clients/{CLIENT_ID}/campaigns/direct"
+LIST_URL = f"{UNIT_API_URL}/clients/{CLIENT_ID}/campaigns"
+STORED_URL = f"{UNIT_API_URL}/clients/{CLIENT_ID}/storedUrl"
+UPLOAD_URL = f"{UNIT_FILES_URL}/upload/url"
+SIGNED_URL = f"https://ccai-bucket.s3.test/{CLIENT_ID}/campaign/x?X-Amz-Signature={'a' * 64}"
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64))
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(64))
+GIF = b"GIF89a\x01\x00\x01\x00" + bytes(range(64))
+
+PHONES = ("+15550001111", "+15550002222", "+15550003333")
+ACCOUNTS = [
+    {"firstName": "Ann", "lastName": "Lee", "phone": PHONES[0]},
+    {
+        "first_name": "Bob",
+        "last_name": "Ray",
+        "phone": PHONES[1],
+        "data": {"city": "Miami", "offer": "20% off"},
+        "message_data": "ref-1",
+    },
+    {"firstName": "Cy", "lastName": "Fox", "phone": PHONES[2], "messageData": '{"trackingId":"abc"}'},
+]
+WIRE_ACCOUNTS = [
+    {"firstName": "Ann", "lastName": "Lee", "phone": PHONES[0]},
+    {
+        "firstName": "Bob",
+        "lastName": "Ray",
+        "phone": PHONES[1],
+        "data": {"city": "Miami", "offer": "20% off"},
+        "messageData": "ref-1",
+    },
+    {"firstName": "Cy", "lastName": "Fox", "phone": PHONES[2], "messageData": '{"trackingId":"abc"}'},
+]
+MESSAGE = "Hi ${firstName} ${lastName}, enjoy ${offer} in ${city}!"
+TITLE = "Weekly offer"
+NOW = datetime.now(timezone.utc)
+
+
+# -- fixtures ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def http() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        yield mocked
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(mocker: Any) -> mock.MagicMock:
+    mocker.patch.object(CcaiCreateCampaignOperator, "LOOKUP_INTERVAL", 0)
+    return mocker.patch("time.sleep")
+
+
+@pytest.fixture
+def context(mocker: Any) -> dict[str, Any]:
+    return {"ti": mocker.MagicMock(try_number=1), "dag_run": mocker.MagicMock(start_date=NOW - timedelta(hours=1))}
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[CapturedLogs]:
+    with capture_logs(caplog) as captured:
+        yield captured
+
+
+def calls(http: responses.RequestsMock, method: str, url: str | None = None) -> list[Any]:
+    return [
+        call
+        for call in http.calls
+        if call.request.method == method and (url is None or call.request.url.split("?")[0] == url)
+    ]
+
+
+def campaign_op(**overrides: Any) -> CcaiCreateCampaignOperator:
+    arguments: dict[str, Any] = {"task_id": "campaign", "accounts": ACCOUNTS, "message": MESSAGE, "title": TITLE}
+    arguments.update(overrides)
+    return CcaiCreateCampaignOperator(**arguments)
+
+
+def listed(campaign_id: int, created: datetime, title: str = TITLE, message: str = MESSAGE) -> dict[str, Any]:
+    return {
+        "id": campaign_id,
+        "title": title,
+        "message": message,
+        "status": "SENT",
+        "createdDate": created.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def assert_no_phone(*texts: str) -> None:
+    for text in texts:
+        for phone in (*PHONES, "5550009999", "+15550009999", "15550001111"):
+            assert phone not in text
+
+
+class FakeTaskStateStore:
+    """The Airflow 3.3 ``task_state_store`` interface the operator uses: ``get`` and ``set``."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values = dict(values)
+
+    def get(self, key: str) -> Any:
+        return self.values.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = json.loads(json.dumps(value))  # what a real store keeps is JSON
+
+
+# -- construction -----------------------------------------------------------------------------------
+
+
+def test_construction_does_no_lookup_and_no_io(mocker: Any, tmp_path: Path, http: responses.RequestsMock) -> None:
+    lookup = mocker.patch.object(CloudContactHook, "get_connection", side_effect=AssertionError("looked up"))
+    stat = mocker.spy(os, "stat")
+    missing = str(tmp_path / "not-there.png")
+    upload = CcaiUploadFileOperator(task_id="upload", file_path=missing)
+    campaign = campaign_op(accounts=str(tmp_path / "not-there.csv"), picture_file_key="999/campaign/a.png")
+    assert upload.file_path == missing
+    assert campaign.picture_file_key == "999/campaign/a.png"
+    assert lookup.call_count == 0
+    assert not [call for call in stat.call_args_list if "not-there" in str(call.args[0])]
+    assert len(http.calls) == 0
+
+
+def test_template_fields() -> None:
+    assert tuple(CcaiUploadFileOperator.template_fields) == ("file_path", "file_name", "mime_type")
+    assert tuple(CcaiCreateCampaignOperator.template_fields) == (
+        "accounts",
+        "message",
+        "title",
+        "picture_file_key",
+        "sender_phone",
+        "scheduled_timestamp",
+        "scheduled_timezone",
+    )
+    assert tuple(CcaiUploadFileOperator.template_ext) == ()
+    assert tuple(CcaiCreateCampaignOperator.template_ext) == ()
+
+
+# -- CcaiUploadFileOperator -------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, content: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return str(path)
+
+
+BAD_UPLOADS = {
+    "missing file": (lambda tmp: str(tmp / "nope.png"), {}, r"file_path: .* does not exist"),
+    "directory": (lambda tmp: str(tmp), {}, r"file_path: .* is not a regular file"),
+    "empty file": (lambda tmp: _write(tmp, "empty.png", b""), {}, r"file_path: .* is empty"),
+    "over 1 MiB": (
+        lambda tmp: _write(tmp, "big.png", PNG + bytes(MAX_MMS_BYTES + 1 - len(PNG))),
+        {},
+        r"file_path: .* is 1,048,577 bytes; the limit is 1,048,576 bytes",
+    ),
+    "text named .png": (
+        lambda tmp: _write(tmp, "fake.png", b"hello, I am not a picture"),
+        {},
+        r"file_path: .* is not a JPEG, PNG or GIF",
+    ),
+    "pdf": (lambda tmp: _write(tmp, "a.png", b"%PDF-1.7 ..."), {}, r"file_path: .* is not a JPEG, PNG or GIF"),
+    "mime_type contradicts PNG": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"mime_type": "image/jpeg"},
+        r"mime_type: 'image/jpeg' does not match the file's content \(image/png\)",
+    ),
+    "mime_type contradicts GIF": (
+        lambda tmp: _write(tmp, "a.gif", GIF),
+        {"mime_type": "image/png"},
+        r"mime_type: 'image/png' does not match",
+    ),
+    "unsupported mime_type": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"mime_type": "video/mp4"},
+        r"mime_type: 'video/mp4' does not match",
+    ),
+    "file_name with slash": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": "../other/a.png"},
+        r"file_name: .* must be a plain file name without slashes",
+    ),
+    "file_name with backslash": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": "dir\\a.png"},
+        r"file_name: .* without slashes",
+    ),
+    "file_name blank": (lambda tmp: _write(tmp, "a.png", PNG), {"file_name": "  "}, r"file_name: "),
+    "file_name dot-dot": (lambda tmp: _write(tmp, "a.png", PNG), {"file_name": ".."}, r"file_name: "),
+}
+
+
+@pytest.mark.parametrize(("make_path", "arguments", "expected"), BAD_UPLOADS.values(), ids=BAD_UPLOADS.keys())
+def test_upload_bad_input_fails_before_any_request(
+    tmp_path: Path,
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    make_path: Any,
+    arguments: dict[str, Any],
+    expected: str,
+) -> None:
+    http.get(STORED_URL, json={"storedUrl": ""})
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    op = CcaiUploadFileOperator(task_id="upload", file_path=make_path(tmp_path), **arguments)
+    with pytest.raises(CcaiInputError, match=expected) as raised:
+        op.execute(context)
+    assert isinstance(raised.value, AirflowFailException)
+    assert len(http.calls) == 0
+
+
+def test_upload_file_of_exactly_the_limit_is_accepted(
+    tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    content = PNG + bytes(MAX_MMS_BYTES - len(PNG))
+    http.get(STORED_URL, json={"storedUrl": ""})
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    key = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, "max.png", content)).execute(context)
+    assert key == f"{CLIENT_ID}/campaign/{hashlib.md5(content).hexdigest()}.png"
+    assert calls(http, "PUT")[0].request.body == content
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "mime_type", "ext"),
+    [
+        (PNG, "picture.bin", "image/png", "png"),
+        (JPEG, "picture.png", "image/jpeg", "jpg"),
+        (GIF, "picture.jpg", "image/gif", "gif"),
+        (b"GIF87a" + bytes(10), "old.gif", "image/gif", "gif"),
+    ],
+    ids=["png", "jpeg named .png", "gif named .jpg", "gif87a"],
+)
+def test_upload_detects_the_type_by_content(
+    tmp_path: Path,
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    content: bytes,
+    name: str,
+    mime_type: str,
+    ext: str,
+) -> None:
+    http.get(STORED_URL, json={"storedUrl": ""})
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    key = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, name, content)).execute(context)
+    file_name = f"{hashlib.md5(content).hexdigest()}.{ext}"
+    assert key == f"{CLIENT_ID}/campaign/{file_name}"
+    (request_url,) = calls(http, "POST", UPLOAD_URL)
+    assert json.loads(request_url.request.body)["fileName"] == file_name
+    assert json.loads(request_url.request.body)["fileType"] == mime_type
+    assert calls(http, "PUT")[0].request.headers["Content-Type"] == mime_type
+
+
+@pytest.mark.parametrize(
+    ("content", "mime_type"),
+    [(JPEG, "image/jpg"), (JPEG, "image/jpeg"), (PNG, " IMAGE/PNG "), (GIF, "image/gif")],
+)
+def test_upload_accepts_a_matching_mime_type(
+    tmp_path: Path,
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    content: bytes,
+    mime_type: str,
+) -> None:
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/x"})
+    op = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, "a", content), mime_type=mime_type)
+    assert op.execute(context).startswith(f"{CLIENT_ID}/campaign/")
+
+
+def test_upload_skips_a_stored_file(
+    tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/1234/campaign/x.png"})
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    md5 = hashlib.md5(PNG).hexdigest()
+    key = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, "a.png", PNG)).execute(context)
+    assert key == f"{CLIENT_ID}/campaign/{md5}.png"
+    (stored,) = http.calls
+    assert stored.request.method == "GET"
+    assert stored.request.url == f"{STORED_URL}?fileKey={CLIENT_ID}%2Fcampaign%2F{md5}.png"
+
+
+def test_upload_uploads_a_new_file(
+    tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.get(STORED_URL, json={"storedUrl": ""})
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    md5 = hashlib.md5(PNG).hexdigest()
+    key = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, "a.png", PNG)).execute(context)
+    assert key == f"{CLIENT_ID}/campaign/{md5}.png"
+    assert [call.request.method for call in http.calls] == ["GET", "POST", "PUT"]
+    assert json.loads(http.calls[1].request.body) == {
+        "fileName": f"{md5}.png",
+        "fileType": "image/png",
+        "fileBasePath": f"{CLIENT_ID}/campaign",
+        "publicFile": True,
+    }
+    put = http.calls[2].request
+    assert put.body == PNG
+    assert put.headers["Content-Type"] == "image/png"
+    assert "Authorization" not in put.headers
+
+
+def test_upload_with_file_name_always_uploads_under_that_name(
+    tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/x"})
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    op = CcaiUploadFileOperator(
+        task_id="upload", file_path=_write(tmp_path, "a.png", PNG), file_name="Weekly Offer.PNG", public=False
+    )
+    assert op.execute(context) == f"{CLIENT_ID}/campaign/Weekly Offer.PNG"
+    assert [call.request.method for call in http.calls] == ["POST", "PUT"]
+    body = json.loads(http.calls[0].request.body)
+    assert (body["fileName"], body["fileType"], body["publicFile"]) == ("Weekly Offer.PNG", "image/png", False)
+    assert http.calls[1].request.body == PNG
+
+
+# -- CcaiCreateCampaignOperator: the request ---------------------------------------------------------
+
+
+def test_campaign_body_and_result(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], logs: CapturedLogs
+) -> None:
+    response = {
+        "id": 12345,
+        "status": "PENDING",
+        "title": TITLE,
+        "message": MESSAGE,
+        "pictureFileKey": f"{CLIENT_ID}/campaign/a.png",
+        "fileKey": None,
+        "client": {"id": 6789, "apiKey": "leaked-key", "accountId": 1},
+        "accounts": [{"phone": PHONES[0]}],
+        "createdDate": NOW.isoformat(),
+    }
+    http.post(CREATE_URL, json=response)
+    op = campaign_op(picture_file_key=f"{CLIENT_ID}/campaign/a.png", sender_phone="+15550009999")
+    assert op.execute(context) == 12345
+    (create,) = http.calls
+    assert json.loads(create.request.body) == {
+        "accounts": WIRE_ACCOUNTS,
+        "message": MESSAGE,
+        "title": TITLE,
+        "pictureFileKey": f"{CLIENT_ID}/campaign/a.png",
+        "senderPhone": "+15550009999",
+    }
+    assert create.request.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert create.request.headers["ForceNewCampaign"] == "true"
+
+    context["ti"].xcom_push.assert_called_once()
+    pushed = context["ti"].xcom_push.call_args.kwargs
+    assert pushed["key"] == "campaign"
+    value = pushed["value"]
+    assert value["id"] == 12345
+    assert value["pictureFileKey"] == f"{CLIENT_ID}/campaign/a.png"
+    assert "accounts" not in value
+
+    def names(item: Any) -> Iterator[str]:
+        if isinstance(item, dict):
+            for name, nested in item.items():
+                yield name
+                yield from names(nested)
+        elif isinstance(item, list):
+            for nested in item:
+                yield from names(nested)
+
+    secret_like = [n for n in names(value) if re.search("(?i)key|token|secret", n)]
+    assert sorted(secret_like) == ["fileKey", "pictureFileKey"]
+    assert "leaked-key" not in json.dumps(value)
+    assert_no_phone(json.dumps(value))
+    assert "12345" in logs.text  # the log is captured ...
+    assert_no_phone(logs.text)  # ... and holds no recipient
+
+
+def test_campaign_message_variables_reach_the_body_untouched(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, json={"id": 1})
+    op = campaign_op(message="${firstName}, {{ not rendered here }} ${ offer } $${x}")
+    op.execute(context)
+    assert json.loads(http.calls[0].request.body)["message"] == "${firstName}, {{ not rendered here }} ${ offer } $${x}"
+
+
+@pytest.mark.parametrize(
+    "accounts",
+    [str(ACCOUNTS), json.dumps(ACCOUNTS), "\n  " + str(ACCOUNTS) + "\n", tuple(ACCOUNTS)],
+    ids=["python literal (xcom_pull rendered)", "json text", "padded text", "tuple"],
+)
+def test_campaign_accepts_rendered_lists(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], accounts: Any
+) -> None:
+    http.post(CREATE_URL, json={"id": 7})
+    assert campaign_op(accounts=accounts).execute(context) == 7
+    assert json.loads(http.calls[0].request.body)["accounts"] == WIRE_ACCOUNTS
+
+
+def test_campaign_scheduled(ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]) -> None:
+    http.post(CREATE_URL, json={"id": 8})
+    op = campaign_op(scheduled_timestamp="2099-07-01T09:00:00", scheduled_timezone="America/New_York")
+    op.execute(context)
+    body = json.loads(http.calls[0].request.body)
+    assert body["scheduledTimestamp"] == "2099-07-01T13:00:00.000Z"
+    assert body["scheduledTimezone"] == "America/New_York"
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        ("2099-01-02T03:04:05.678Z", "2099-01-02T03:04:05.678Z"),
+        ("2099-01-02T03:04:05+02:00", "2099-01-02T01:04:05.000Z"),
+        (datetime(2099, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "2099-01-02T03:04:05.000Z"),
+    ],
+)
+def test_campaign_scheduled_with_offset(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], timestamp: Any, expected: str
+) -> None:
+    http.post(CREATE_URL, json={"id": 8})
+    campaign_op(scheduled_timestamp=timestamp).execute(context)
+    body = json.loads(http.calls[0].request.body)
+    assert (body["scheduledTimestamp"], body["scheduledTimezone"]) == (expected, "UTC")
+
+
+BAD_CAMPAIGNS = {
+    "empty list": ({"accounts": []}, r"accounts: no recipients"),
+    "empty text": ({"accounts": "  "}, r"accounts: empty"),
+    "one object": ({"accounts": ACCOUNTS[0]}, r"accounts: expected a list of recipients, got one object"),
+    "number": ({"accounts": 42}, r"accounts: expected a list .*got int"),
+    "None": ({"accounts": None}, r"accounts: expected a list .*got NoneType"),
+    "unparsable literal": ({"accounts": "[{'phone': "}, r"accounts: rendered text is neither"),
+    "row missing phone": (
+        {"accounts": [ACCOUNTS[0], {"firstName": "B", "lastName": "R"}]},
+        r"accounts row 2 \(phone",
+    ),
+    "phone not E.164": (
+        {"accounts": [{"firstName": "A", "lastName": "L", "phone": "5550009999"}]},
+        r"accounts row 1 \(phone: .*E\.164",
+    ),
+    "phone garbage": ({"accounts": [{"firstName": "A", "lastName": "L", "phone": "+1abc"}]}, r"accounts row 1 \(phone"),
+    "row missing firstName": (
+        {"accounts": [ACCOUNTS[0], {"lastName": "R", "phone": "+15550009999"}]},
+        r"accounts row 2 \(firstName",
+    ),
+    "row missing lastName": (
+        {"accounts": [{"firstName": "A", "phone": "+15550009999"}]},
+        r"accounts row 1 \(lastName",
+    ),
+    "row not an object": ({"accounts": [ACCOUNTS[0], "+15550009999"]}, r"accounts row 2"),
+    "duplicate phone": (
+        {"accounts": [*ACCOUNTS, {"firstName": "D", "lastName": "Up", "phone": PHONES[0]}]},
+        r"accounts row 4 \(phone: duplicate of row 1\)",
+    ),
+    "empty message": ({"message": ""}, r"message: must not be empty"),
+    "blank message": ({"message": " \n "}, r"message: must not be empty"),
+    "message not text": ({"message": None}, r"message: expected a string, got NoneType"),
+    "empty title": ({"title": ""}, r"title: must not be empty"),
+    "title not text": ({"title": 2024}, r"title: expected a string, got int"),
+    "bad scheduled_timestamp": ({"scheduled_timestamp": "next tuesday"}, r"scheduled_timestamp: .* is not an ISO 8601"),
+    "scheduled_timestamp number": ({"scheduled_timestamp": 1700000000}, r"scheduled_timestamp: expected ISO 8601"),
+    "naive timestamp": ({"scheduled_timestamp": "2099-01-01T10:00:00"}, r"scheduled_timestamp: has no UTC offset"),
+    "naive datetime": ({"scheduled_timestamp": datetime(2099, 1, 1, 10)}, r"scheduled_timestamp: has no UTC offset"),
+    "past timestamp": ({"scheduled_timestamp": "2001-01-01T00:00:00Z"}, r"scheduled_timestamp: .* is in the past"),
+    "unknown timezone": (
+        {"scheduled_timestamp": "2099-01-01T10:00:00", "scheduled_timezone": "Mars/Olympus_Mons"},
+        r"scheduled_timezone: 'Mars/Olympus_Mons' is not a known time zone",
+    ),
+    "timezone without timestamp": ({"scheduled_timezone": "UTC"}, r"scheduled_timezone: given without"),
+    "sender_phone not E.164": ({"sender_phone": "5550009999"}, r"sender_phone: not in E\.164"),
+    "sender_phone not text": ({"sender_phone": 15550009999}, r"sender_phone: expected a string"),
+    "picture_file_key of another client": (
+        {"picture_file_key": "999/campaign/a.png"},
+        r"picture_file_key: '999/campaign/a.png' belongs to another client; .* start with '1234/'",
+    ),
+    "picture_file_key not a key": ({"picture_file_key": "a.png"}, r"picture_file_key: 'a.png' is not a CCAI file key"),
+    "on_invalid unknown": ({"on_invalid": "maybe"}, r"on_invalid: expected 'fail' or 'skip'"),
+}
+
+
+@pytest.mark.parametrize(("overrides", "expected"), BAD_CAMPAIGNS.values(), ids=BAD_CAMPAIGNS.keys())
+def test_campaign_bad_input_fails_before_any_request(
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    logs: CapturedLogs,
+    overrides: dict[str, Any],
+    expected: str,
+) -> None:
+    http.post(CREATE_URL, json={"id": 1})
+    http.get(LIST_URL, json=[])
+    with pytest.raises(CcaiInputError, match=expected) as raised:
+        campaign_op(**overrides).execute(context)
+    assert isinstance(raised.value, AirflowFailException)
+    assert len(http.calls) == 0
+    context["ti"].xcom_push.assert_not_called()
+    assert_no_phone(str(raised.value), logs.text)
+
+
+def test_campaign_skip_mode_logs_rows_not_numbers(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], logs: CapturedLogs
+) -> None:
+    http.post(CREATE_URL, json={"id": 3})
+    accounts = [*ACCOUNTS, {"firstName": "X", "lastName": "Y", "phone": "5550009999"}]
+    assert campaign_op(accounts=accounts, on_invalid="skip").execute(context) == 3
+    assert json.loads(http.calls[0].request.body)["accounts"] == WIRE_ACCOUNTS
+    assert "Skipped 1 invalid recipient rows: 4 (phone)" in logs.text
+    assert_no_phone(logs.text)
+
+
+# -- CcaiCreateCampaignOperator: at most one campaign -----------------------------------------------
+
+
+def test_lost_response_is_resolved_by_looking(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], logs: CapturedLogs
+) -> None:
+    http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
+    older = listed(501, NOW - timedelta(days=3))
+    looks: list[int] = []
+
+    def campaigns(request: Any) -> tuple[int, dict[str, str], str]:
+        # the third look finds the campaign, created (by CCAI's clock) after the lost request was sent
+        looks.append(1)
+        found = [older] if len(looks) < 3 else [listed(555, datetime.now(timezone.utc)), older]
+        return 200, {}, json.dumps(found)
+
+    http.add_callback("GET", LIST_URL, callback=campaigns)
+    assert campaign_op().execute(context) == 555
+    assert len(calls(http, "POST", CREATE_URL)) == 1
+    assert len(calls(http, "GET", LIST_URL)) == 3
+    assert context["ti"].xcom_push.call_args.kwargs["value"]["id"] == 555
+    assert "looking for the campaign" in logs.text
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"body": requests.ReadTimeout("read timed out")},
+        {"status": 502, "body": "bad gateway"},
+        {"status": 200, "body": "not json"},
+    ],
+    ids=["read timeout", "502", "malformed 200"],
+)
+@pytest.mark.parametrize(
+    "campaigns",
+    [
+        [],
+        [listed(9, NOW + timedelta(minutes=1), title="Another title")],
+        [listed(9, NOW + timedelta(minutes=1), message="Another message")],
+        [listed(9, NOW - timedelta(days=1))],
+    ],
+    ids=["nothing", "other title", "other message", "older"],
+)
+def test_lost_response_without_a_campaign_fails_retryably(
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    failure: dict[str, Any],
+    campaigns: list[dict[str, Any]],
+) -> None:
+    http.post(CREATE_URL, **failure)
+    http.get(LIST_URL, json=campaigns)
+    with pytest.raises(AirflowException, match="probably not created") as raised:
+        campaign_op().execute(context)
+    assert not isinstance(raised.value, AirflowFailException)
+    assert len(calls(http, "POST", CREATE_URL)) == 1
+    assert len(calls(http, "GET", LIST_URL)) == CcaiCreateCampaignOperator.LOOKUP_ATTEMPTS
+    context["ti"].xcom_push.assert_not_called()
+
+
+def test_first_try_does_not_look_before_sending(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, json={"id": 10})
+    http.get(LIST_URL, json=[listed(9, NOW)])
+    assert campaign_op().execute(context) == 10
+    assert [call.request.method for call in http.calls] == ["POST"]
+
+
+def test_retry_finds_the_earlier_tries_campaign(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    start = NOW - timedelta(minutes=30)
+    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(444, start + timedelta(minutes=1)), listed(300, start - timedelta(days=7))])
+    assert campaign_op().execute(context) == 444
+    assert calls(http, "POST") == []
+    assert context["ti"].xcom_push.call_args.kwargs["value"]["id"] == 444
+
+
+def test_retry_sends_when_no_earlier_campaign_exists(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    start = NOW - timedelta(minutes=30)
+    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(300, start - timedelta(days=7))])
+    assert campaign_op().execute(context) == 999
+    assert [call.request.method for call in http.calls] == ["GET", "POST"]
+
+
+def test_task_state_store_with_an_id_sends_nothing(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    store = FakeTaskStateStore(ccai_campaign={"campaign_id": 77})
+    context = {
+        "ti": mocker.MagicMock(try_number=2),
+        "dag_run": mocker.MagicMock(start_date=NOW),
+        "task_state_store": store,
+    }
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(77, NOW)])
+    assert campaign_op().execute(context) == 77
+    assert calls(http, "POST") == []
+    assert context["ti"].xcom_push.call_args.kwargs["value"]["id"] == 77
+
+
+def test_task_state_store_records_the_submission_and_the_id(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], mocker: Any
+) -> None:
+    store = FakeTaskStateStore()
+    seen_before_post: list[Any] = []
+
+    def create(request: Any) -> tuple[int, dict[str, str], str]:
+        seen_before_post.append(store.get(CcaiCreateCampaignOperator.STATE_KEY))
+        return 200, {}, json.dumps({"id": 31})
+
+    http.add_callback("POST", CREATE_URL, callback=create)
+    context["task_state_store"] = store
+    assert campaign_op().execute(context) == 31
+    assert list(seen_before_post[0]) == ["submitted_at"]
+    state = store.get(CcaiCreateCampaignOperator.STATE_KEY)
+    assert state["campaign_id"] == 31
+    assert state["submitted_at"] == seen_before_post[0]["submitted_at"]
+
+
+def test_task_state_store_with_only_a_submission_looks_first(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    submitted = NOW - timedelta(minutes=2)
+    store = FakeTaskStateStore(ccai_campaign={"submitted_at": submitted.isoformat()})
+    context = {
+        "ti": mocker.MagicMock(try_number=2),
+        "dag_run": mocker.MagicMock(start_date=NOW),
+        "task_state_store": store,
+    }
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(66, submitted + timedelta(seconds=1))])
+    assert campaign_op().execute(context) == 66
+    assert calls(http, "POST") == []
+    assert store.get(CcaiCreateCampaignOperator.STATE_KEY)["campaign_id"] == 66
+
+
+def test_task_state_store_empty_on_a_retry_sends_without_looking(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    context = {
+        "ti": mocker.MagicMock(try_number=3),
+        "dag_run": mocker.MagicMock(start_date=NOW - timedelta(hours=1)),
+        "task_state_store": FakeTaskStateStore(),
+    }
+    http.post(CREATE_URL, json={"id": 12})
+    http.get(LIST_URL, json=[listed(11, NOW)])
+    assert campaign_op().execute(context) == 12
+    assert [call.request.method for call in http.calls] == ["POST"]
+
+
+def test_rejected_create_is_not_looked_up(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, status=400, json={"error": "bad"})
+    http.get(LIST_URL, json=[])
+    with pytest.raises(AirflowFailException, match="HTTP 400"):
+        campaign_op().execute(context)
+    assert [call.request.method for call in http.calls] == ["POST"]
+
+
+# -- RenderedRecipients -----------------------------------------------------------------------------
+
+
+def test_rendered_accounts_hide_phone_numbers(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    op = campaign_op()
+    op.render_template_fields(context)
+    assert isinstance(op.accounts, RenderedRecipients)
+    assert str(op.accounts) == repr(op.accounts) == "<recipients: 3 rows, not shown>"
+    assert op.message == MESSAGE  # ${...} is not Jinja
+    op.render_template_fields(context)  # rendering twice does not wrap twice
+    assert isinstance(op.accounts.value, list)
+    http.post(CREATE_URL, json={"id": 5})
+    assert op.execute(context) == 5
+    assert json.loads(http.calls[0].request.body)["accounts"] == WIRE_ACCOUNTS
+
+
+def test_rendered_xcom_text_hides_phone_numbers(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    op = campaign_op(accounts="{{ recipients }}")
+    op.render_template_fields({**context, "recipients": ACCOUNTS})
+    assert op.accounts.value == str(ACCOUNTS)  # what Jinja makes of an XCom list
+    assert_no_phone(str(op.accounts), repr(op.accounts))
+    assert str(op.accounts).startswith("<recipients: ")
+    assert f"{len(op.accounts.value)} rows" not in str(op.accounts)  # characters are not rows
+    http.post(CREATE_URL, json={"id": 6})
+    assert op.execute(context) == 6
+    assert json.loads(http.calls[0].request.body)["accounts"] == WIRE_ACCOUNTS
+
+
+def test_rendered_file_path_is_shown(tmp_path: Path) -> None:
+    assert str(RenderedRecipients(str(tmp_path / "recipients.csv"))) == str(tmp_path / "recipients.csv")
+    assert str(RenderedRecipients("s3://bucket/recipients.csv")) == "s3://bucket/recipients.csv"

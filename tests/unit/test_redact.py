@@ -1,0 +1,91 @@
+"""Unit tests of :mod:`airflow_provider_ccai.utils.redact`."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_ccai.utils.redact import MAX_EXCERPT, redact, strip_query
+
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXZhbHVl"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ('{"apiKey":"abc123def"}', "abc123def"),
+        ('{"api_key": "abc123def"}', "abc123def"),
+        ('{"token":"abc123def"}', "abc123def"),
+        ('{"accessToken" : "abc123def"}', "abc123def"),
+        ('{"clientSecret":"abc123def"}', "abc123def"),
+        ('{"password":"abc123def"}', "abc123def"),
+        ('{"Authorization":"abc123def"}', "abc123def"),
+        ('{"signedS3Url":"https://b.s3.test/k?X-Amz-Signature=abc123def"}', "abc123def"),
+        ('{"storedUrl":"https://cdn.test/abc123def.png"}', "abc123def"),
+        ("Authorization: Bearer abc123def", "abc123def"),
+        ("bearer abc123def", "abc123def"),
+        (f"key was {JWT} here", JWT),
+        (f"key was {JWT} here", "c2lnbmF0dXJlLXZhbHVl"),
+        ("https://b.s3.test/k.png?X-Amz-Signature=abc123def&x=1", "abc123def"),
+        ("X-Amz-Credential=AKIAEXAMPLE%2F20250101%2Fus-east-1", "AKIAEXAMPLE"),
+        ("x-amz-signature=abc123def", "abc123def"),
+        ("X-Amz-Security-Token=abc123def&X-Amz-Date=1", "abc123def"),
+        ("<CanonicalRequest>X-Amz-Security-Token=abc123def</CanonicalRequest>", "abc123def"),
+    ],
+)
+def test_secret_shapes_are_redacted(text: str, secret: str) -> None:
+    cleaned = redact(text)
+    assert secret not in cleaned
+    assert "***" in cleaned
+
+
+def test_literal_secrets_are_redacted_anywhere() -> None:
+    cleaned = redact("the key my-plain-api-key was rejected (my-plain-api-key)", ("my-plain-api-key", ""))
+    assert cleaned == "the key *** was rejected (***)"
+
+
+@pytest.mark.parametrize(
+    "phone", ["+15551234567", "15551234567", "+1 (555) 123-4567", "+44 20 7946 0958", "555-123-4567", "+1.555.123.4567"]
+)
+def test_phone_numbers_are_redacted(phone: str) -> None:
+    cleaned = redact(f'{{"error":"recipient {phone} is invalid"}}')
+    assert phone not in cleaned
+    assert "<phone>" in cleaned
+    assert "recipient" in cleaned and "is invalid" in cleaned
+
+
+def test_short_numbers_are_kept() -> None:
+    assert redact("HTTP 404: campaign 42 not found") == "HTTP 404: campaign 42 not found"
+
+
+def test_whitespace_is_collapsed() -> None:
+    assert redact("<Error>\n  <Code>AccessDenied</Code>\n\t</Error>") == "<Error> <Code>AccessDenied</Code> </Error>"
+
+
+def test_long_text_is_truncated() -> None:
+    cleaned = redact("x" * 5000)
+    assert cleaned == "x" * MAX_EXCERPT + "..."
+    assert MAX_EXCERPT == 200
+    assert redact("abcdef", limit=3) == "abc..."
+    assert redact("x" * MAX_EXCERPT) == "x" * MAX_EXCERPT
+
+
+def test_secrets_are_removed_before_truncation() -> None:
+    secret = "s" * 30
+    cleaned = redact("a" * 190 + secret, (secret,))
+    assert "s" not in cleaned.replace("***", "")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "https://b.s3.test/1234/campaign/a.png?X-Amz-Signature=abc&X-Amz-Date=1",
+            "https://b.s3.test/1234/campaign/a.png",
+        ),
+        ("https://b.s3.test/a.png#frag", "https://b.s3.test/a.png"),
+        ("https://core.ccai.test/api", "https://core.ccai.test/api"),
+        ("not a url?secret=1", "not a url"),
+    ],
+)
+def test_strip_query(url: str, expected: str) -> None:
+    assert strip_query(url) == expected
