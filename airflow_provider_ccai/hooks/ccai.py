@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from collections.abc import Callable, Mapping
@@ -232,7 +233,7 @@ class CloudContactHook(BaseHook):
             number = float(value)
         except (TypeError, ValueError):
             number = 0.0
-        if number <= 0:
+        if not math.isfinite(number) or number <= 0:
             raise CcaiConnectionError(
                 f"Connection {self.ccai_conn_id!r}: {field} must be a positive number, got {value!r}."
             )

@@ -71,3 +71,32 @@ def test_second_run_reuses_the_stored_image_and_creates_a_second_campaign(weekly
     assert campaigns[0]["id"] != campaigns[1]["id"]
     assert campaigns[0]["pictureFileKey"] == campaigns[1]["pictureFileKey"]
     assert xcoms(weekly_dag.dag_id, second.run_id)[("send_weekly_mms", "return_value")] in {c["id"] for c in campaigns}
+
+
+def test_sensor_example_waits_in_the_trigger_until_the_campaign_is_sent(airflow_db, sandbox):
+    from airflow_provider_ccai.example_dags.example_ccai_campaign_sensor import dag
+
+    run = dag.test()
+
+    assert run.state == "success"
+    [campaign] = sandbox.campaigns()
+    stats = xcoms(dag.dag_id, run.run_id)[("wait_until_sent", "return_value")]
+    assert stats == {"errorCount": 0, "pendingCount": 0, "sendingCount": 0, "sentCount": 2, "totalCount": 2}
+    assert [r["endpoint"] for r in sandbox.requests_seen()].count("stats") >= 1
+    assert campaign["stats"]["sentCount"] == 2
+
+
+def test_notifier_example_texts_on_call_only_when_something_fails(airflow_db, sandbox):
+    from airflow_provider_ccai.example_dags.example_ccai_notifier import dag
+
+    quiet = dag.test()
+    assert quiet.state == "success"
+    assert sandbox.campaigns() == []
+
+    failing = dag.test(run_conf={"fail": True})
+
+    assert failing.state == "failed"
+    alerts = sandbox.campaigns()
+    assert len(alerts) == 2  # the task's own callback and the DAG-level one
+    assert {account["phone"] for alert in alerts for account in alert["accounts"]} == {"+15555550199"}
+    assert any("flaky_step" in alert["message"] and failing.run_id in alert["message"] for alert in alerts)
