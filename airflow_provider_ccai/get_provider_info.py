@@ -63,15 +63,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.hooks.ccai"]}],
-        "operators": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.operators.ccai"]}
-        ],
-        "sensors": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.sensors.ccai"]}
-        ],
-        "triggers": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.triggers.ccai"]}
-        ],
+        "operators": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.operators.ccai"]}],
+        "sensors": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.sensors.ccai"]}],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_ccai.triggers.ccai"]}],
         "notifications": ["airflow_provider_ccai.notifications.ccai.CcaiNotifier"],
         "connection-types": [
             {

@@ -27,10 +27,14 @@ _LOCATIONS: dict[str, tuple[str, str]] = {
     "mask_secret": ("airflow.sdk.log", "airflow.utils.log.secrets_masker"),
 }
 
-if TYPE_CHECKING:
-    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
-    from airflow.sdk.log import mask_secret
+if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ resolves each name per Airflow version
+    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator  # noqa: F401
+    from airflow.sdk.exceptions import (  # noqa: F401
+        AirflowException,
+        AirflowFailException,
+        AirflowNotFoundException,
+    )
+    from airflow.sdk.log import mask_secret  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

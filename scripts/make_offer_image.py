@@ -11,7 +11,8 @@ import zlib
 from pathlib import Path
 
 WIDTH, HEIGHT = 320, 200
-TARGET = Path(__file__).resolve().parent.parent / "airflow_provider_ccai" / "example_dags" / "assets" / "weekly_offer.png"
+REPO = Path(__file__).resolve().parent.parent
+TARGET = REPO / "airflow_provider_ccai" / "example_dags" / "assets" / "weekly_offer.png"
 
 
 def pixel(x: int, y: int) -> tuple[int, int, int]:

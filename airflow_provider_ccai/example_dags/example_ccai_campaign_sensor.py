@@ -19,7 +19,7 @@ try:
     from airflow.sdk import DAG, task
 except ImportError:  # Airflow 2.11
     from airflow import DAG  # type: ignore[assignment]
-    from airflow.decorators import task  # type: ignore[no-redef]
+    from airflow.decorators import task  # type: ignore[no-redef,attr-defined]
 
 with DAG(
     dag_id="example_ccai_campaign_sensor",

@@ -17,7 +17,7 @@ try:
     from airflow.sdk import DAG, task
 except ImportError:  # Airflow 2.11
     from airflow import DAG  # type: ignore[assignment]
-    from airflow.decorators import task  # type: ignore[no-redef]
+    from airflow.decorators import task  # type: ignore[no-redef,attr-defined]
 
 ON_CALL = ["+15555550199"]  # fictional 555 number
 

@@ -20,7 +20,7 @@ try:
     from airflow.sdk import DAG, task
 except ImportError:  # Airflow 2.11
     from airflow import DAG  # type: ignore[assignment]
-    from airflow.decorators import task  # type: ignore[no-redef]
+    from airflow.decorators import task  # type: ignore[no-redef,attr-defined]
 
 OFFER_IMAGE = str(Path(__file__).parent / "assets" / "weekly_offer.png")
 

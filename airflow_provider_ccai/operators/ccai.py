@@ -321,9 +321,10 @@ class CcaiCreateCampaignOperator(BaseOperator):
         """
         store = context.get("task_state_store")
         state = store.get(self.STATE_KEY) if store is not None else None
-        if isinstance(state, dict) and state.get("campaign_id"):
-            self.log.info("An earlier try created campaign %s; not sending again", state["campaign_id"])
-            return self._known_campaign(hook, int(state["campaign_id"]))
+        recorded_id = state.get("campaign_id") if isinstance(state, dict) else None
+        if isinstance(recorded_id, int):
+            self.log.info("An earlier try created campaign %s; not sending again", recorded_id)
+            return self._known_campaign(hook, recorded_id)
         window_start = self._earlier_try_window(state, context)
         if window_start is not None:
             found = hook.find_campaign(title=self.title, message=self.message, created_after=window_start)
@@ -338,12 +339,13 @@ class CcaiCreateCampaignOperator(BaseOperator):
             campaign = hook.create_campaign(body)
         except CcaiAmbiguousResultError as error:
             self.log.warning("%s; looking for the campaign instead of sending again", error)
-            campaign = self._look_for(hook, submitted_at)
-            if campaign is None:
+            found = self._look_for(hook, submitted_at)
+            if found is None:
                 raise AirflowException(
                     f"{error}. No campaign titled {self.title!r} appeared, so it was probably not created; "
                     "a retry of this task looks again before sending."
                 ) from None
+            campaign = found
         self._remember(store, submitted_at, campaign)
         return campaign
 
@@ -369,9 +371,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 title=self.title, message=self.message, created_after=submitted_at - self.CLOCK_SKEW
             )
             if found is not None:
-                self.log.info(
-                    "Found campaign %s created by the request whose response was lost", found.get("id")
-                )
+                self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
                 return found
         return None
 
@@ -381,9 +381,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
     def _remember(self, store: Any, submitted_at: datetime, campaign: dict[str, Any]) -> None:
         if store is not None:
-            store.set(
-                self.STATE_KEY, {"submitted_at": submitted_at.isoformat(), "campaign_id": int(campaign["id"])}
-            )
+            store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat(), "campaign_id": int(campaign["id"])})
 
 
 def _required_text(value: Any, field: str) -> str:
@@ -405,9 +403,7 @@ def _parse_list_literal(text: str) -> list[Any]:
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
-            raise CcaiInputError(
-                "accounts: rendered text is neither a JSON list nor a Python list literal"
-            ) from None
+            raise CcaiInputError("accounts: rendered text is neither a JSON list nor a Python list literal") from None
     if not isinstance(value, list):
         raise CcaiInputError(f"accounts: expected a list, got {type(value).__name__}")
     return value
@@ -442,9 +438,7 @@ def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:
         )
     if when.tzinfo is None:
         if tz is None:
-            raise CcaiInputError(
-                "scheduled_timestamp: has no UTC offset; add one (e.g. 'Z') or set scheduled_timezone"
-            )
+            raise CcaiInputError("scheduled_timestamp: has no UTC offset; add one (e.g. 'Z') or set scheduled_timezone")
         when = when.replace(tzinfo=tz)
     when = when.astimezone(timezone.utc)
     if when < datetime.now(timezone.utc):

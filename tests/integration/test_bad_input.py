@@ -138,7 +138,10 @@ def bad_input_table():
     if len(_rows) == len(CASES):
         rows = [_rows[case.name] for case in CASES]
         sent = sum(int(row[3]) for row in rows)
-        totals = f"Bad inputs tried: {len(rows)}; requests sent: {sent}; failures Airflow would retry: 0 (every one is an AirflowFailException)."
+        totals = (
+            f"Bad inputs tried: {len(rows)}; requests sent: {sent}; "
+            "failures Airflow would retry: 0 (every one is an AirflowFailException)."
+        )
         columns = ["Bad input", "Operator", "Error names", "Requests seen by CCAI", "Retried by Airflow"]
         reliability_report.check_or_update("bad-input", reliability_report.render(columns, rows), totals)
 

@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import jsonschema
+
 from airflow_provider_ccai.get_provider_info import CONN_FIELDS, get_provider_info
 from airflow_provider_ccai.hooks.ccai import CloudContactHook
 
