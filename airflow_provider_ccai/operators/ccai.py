@@ -36,6 +36,8 @@ class CcaiUploadFileOperator(BaseOperator):
     :param public: whether the stored file is publicly readable (MMS pictures must be).
     :param file_conn_id: Airflow connection for an object-storage ``file_path``.
     :param ccai_conn_id: the ``ccai`` connection.
+    :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
+        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``.
     """
 
     template_fields: Sequence[str] = ("file_path", "file_name", "mime_type")
@@ -51,6 +53,7 @@ class CcaiUploadFileOperator(BaseOperator):
         public: bool = True,
         file_conn_id: str | None = None,
         ccai_conn_id: str = "ccai_default",
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -60,6 +63,7 @@ class CcaiUploadFileOperator(BaseOperator):
         self.public = public
         self.file_conn_id = file_conn_id
         self.ccai_conn_id = ccai_conn_id
+        self.hook_params = hook_params or {}
 
     def execute(self, context: Context) -> str:
         """Validate the image, skip it if already stored, else upload it; return the file key."""
@@ -88,7 +92,7 @@ class CcaiUploadFileOperator(BaseOperator):
                 f"mime_type: {self.mime_type!r} does not match the file's content ({detected}); allowed: {allowed}"
             )
         file_name = self._file_name(content, extension_for(detected))
-        hook = CloudContactHook(self.ccai_conn_id)
+        hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)
         file_key = hook.file_key(file_name)
         if self.file_name is None and hook.is_file_stored(file_key):
             self.log.info("File %s is already stored in CCAI; not uploading it again", file_key)
@@ -151,6 +155,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
     :param unmapped_columns: ``"ignore"`` (default) or ``"data"``: columns not mapped become ``${variables}``.
     :param accounts_conn_id: Airflow connection for an object-storage ``accounts`` URI.
     :param ccai_conn_id: the ``ccai`` connection.
+    :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
+        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``.
     """
 
     template_fields: Sequence[str] = (
@@ -189,6 +195,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         unmapped_columns: str = "ignore",
         accounts_conn_id: str | None = None,
         ccai_conn_id: str = "ccai_default",
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -205,6 +212,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         self.unmapped_columns = unmapped_columns
         self.accounts_conn_id = accounts_conn_id
         self.ccai_conn_id = ccai_conn_id
+        self.hook_params = hook_params or {}
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Render as usual, then hide the recipients from the rendered-template view."""
@@ -217,7 +225,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         from airflow_provider_ccai.hooks.ccai import CloudContactHook, public_fields
 
         body, recipient_count = self._build_body()
-        hook = CloudContactHook(self.ccai_conn_id)
+        hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)
         if self.picture_file_key and not str(self.picture_file_key).startswith(f"{hook.client_id}/"):
             raise CcaiInputError(
                 f"picture_file_key: {self.picture_file_key!r} belongs to another client; "

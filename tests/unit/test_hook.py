@@ -786,3 +786,30 @@ def test_refused_and_dropped_are_told_apart() -> None:
     assert _connection_refused(refused()) is True
     assert _connection_refused(dropped()) is False
     assert re.search("refused", str(refused()))
+
+
+def test_api_key_is_registered_with_the_secrets_masker_when_read(ccai_conn, mocker):
+    masked = mocker.patch("airflow_provider_ccai.hooks.ccai.mask_secret")
+    hook = CloudContactHook()
+    assert masked.call_count == 0  # nothing is read in __init__
+
+    assert hook.settings.api_key == ccai_conn["api_key"]
+    masked.assert_called_once_with(ccai_conn["api_key"])
+
+
+def test_operator_hook_params_override_connection_extras(ccai_conn, mocker):
+    from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator
+
+    hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
+    hook_class.return_value.client_id = "1234"
+    hook_class.return_value.create_campaign.return_value = {"id": 5, "status": "PENDING"}
+    operator = CcaiCreateCampaignOperator(
+        task_id="send",
+        accounts=[{"firstName": "A", "lastName": "B", "phone": "+15555550101"}],
+        message="m",
+        title="t",
+        hook_params={"timeout": 60, "max_attempts": 2},
+    )
+    operator.execute({"ti": mocker.MagicMock(try_number=1)})
+
+    hook_class.assert_called_once_with("ccai_default", timeout=60, max_attempts=2)
