@@ -297,6 +297,7 @@ def test_fault(case: Case, fault_dags, sandbox, mocker, capfd, caplog):
     secrets = [SANDBOX_KEY, *signatures]
     leaks = [s for s in secrets if s in published] + [p for p in PHONES if p in caplog.text + output.out + output.err]
     leaks += [p for p in PHONES if p in _rendered_fields(case.dag_id, run.run_id)]
+    assert "CCAI" in published  # the capture holds the provider's own log lines, so the check below bites
     assert leaks == []
 
     summary = ", ".join(f"{endpoint} {count}" for endpoint, count in seen.items() if count)
