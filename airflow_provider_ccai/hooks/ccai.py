@@ -34,6 +34,10 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_BACKOFF = 30.0
 MAX_RETRY_AFTER = 60.0
 
+_STATUS_HINTS = {
+    401: "CCAI rejected the API key (check the connection's API Key); ",
+    403: "this API key may not act for this client (check the connection's Client ID); ",
+}
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 REJECTED_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 415, 422})
 
@@ -605,7 +609,7 @@ def _raise_for_status(
     """Raise the :class:`CcaiApiError` subclass that says what a non-2xx status means for retrying."""
     if 200 <= status < 300:
         return
-    detail = redact(text, (api_key, *extra_secrets))
+    detail = _STATUS_HINTS.get(status, "") + redact(text, (api_key, *extra_secrets))
     if status in RETRYABLE_STATUSES:
         raise CcaiTransientError(call, status, detail, _retry_after(headers))
     if status in REJECTED_STATUSES or 400 <= status < 500:
