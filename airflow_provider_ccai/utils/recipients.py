@@ -20,7 +20,7 @@ import io
 import json
 import re
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import IO, Any, Literal
@@ -75,12 +75,13 @@ class _PhoneSet:
     #: 2**64 / golden ratio; the product's middle bits spread out numbers that share their last digits.
     _MULTIPLIER = 0x9E3779B97F4A7C15
 
-    def __init__(self, bits: int = 10) -> None:
-        self._allocate(bits)
+    def __init__(self, expected: int = 0) -> None:
+        self._allocate(max(10, (2 * expected).bit_length()))
 
     def _allocate(self, bits: int) -> None:
-        self._numbers = array("q", bytes(8 << bits))
-        self._rows = array("i", bytes(4 << bits))
+        # array * n fills in place; array(bytes(...)) would first build a temporary as big as the table
+        self._numbers = array("q", [0]) * (1 << bits)
+        self._rows = array("i", [0]) * (1 << bits)
         self._mask = (1 << bits) - 1
         self._limit = 1 << (bits - 1)
         self._size = 0
@@ -239,7 +240,7 @@ class _MappingReader:
         self._unmapped_to_data = unmapped_to_data
         self._report = report
 
-    def __call__(self, row: Mapping[Any, Any]) -> tuple[Any, Any, Any, str]:
+    def read(self, row: Mapping[Any, Any]) -> tuple[Any, Any, Any, str]:
         first, last, phone, data, message_data = (_first(row, names) for names in self._sources)
         extra = [key for key in row if key not in self._used]
         if extra and not self._unmapped_to_data:
@@ -259,28 +260,40 @@ def _first(row: Mapping[Any, Any], names: tuple[str, ...]) -> Any:
 
 
 class _SequenceReader:
-    """Read list/tuple rows by position: SQL rows with ``column_mapping`` positions, or CSV rows by header."""
+    """
+    Read list/tuple rows by position: SQL rows with ``column_mapping`` positions, or CSV rows by header.
+
+    :param positions: wire field -> position; ``data`` here is a cell holding an object of variables.
+    :param data_columns: (position, name) of the columns sent as variables (``unmapped_columns="data"``).
+    """
 
     def __init__(self, positions: dict[str, int], data_columns: list[tuple[int, str]]) -> None:
-        self._names_and_phone = itemgetter(*(positions[wire] for wire in REQUIRED_FIELDS))
+        self._cells = itemgetter(*(positions[wire] for wire in REQUIRED_FIELDS), *(i for i, _ in data_columns))
         self._data = positions.get("data")
         self._message_data = positions.get("messageData")
-        self._data_columns = [(index, _variable_key(name), name) for index, name in data_columns]
-        self._plain = self._data is None and self._message_data is None and not data_columns
+        self._variables = [(_variable_key(name), name) for _, name in data_columns]
+        # A CSV's variables are all text: one format string makes the whole "data" object.
+        keys = ",".join(key + "%s" for key, _ in self._variables)
+        self._text_variables = f',"data":{{{keys}}}' if keys else ""
 
-    def __call__(self, row: Sequence[Any]) -> tuple[Any, Any, Any, str]:
+    def read(self, row: Sequence[Any]) -> tuple[Any, Any, Any, str]:
         try:
-            first, last, phone = self._names_and_phone(row)
-            if self._plain:
-                return first, last, phone, ""
+            first, last, phone, *cells = self._cells(row)
             data = _variables(row[self._data]) if self._data is not None else {}
             message_data = row[self._message_data] if self._message_data is not None else None
-            variables = [_variable_key(key) + _variable(value, key) for key, value in data.items()] if data else []
-            variables += [
-                key + _variable(row[index], name) for index, key, name in self._data_columns if name not in data
-            ]
         except IndexError:
             raise _InvalidRow(f"row: has only {len(row)} fields") from None
+        if not data and message_data is None:
+            try:
+                return first, last, phone, self._text_variables % tuple(map(_quote, cells))
+            except TypeError:  # a cell that is not text: encode them one by one below
+                pass
+        variables = [_variable_key(key) + _variable(value, key) for key, value in data.items()]
+        variables += [
+            key + _variable(cell, name)
+            for (key, name), cell in zip(self._variables, cells, strict=True)
+            if name not in data
+        ]
         return first, last, phone, _tail(variables, message_data)
 
 
@@ -320,12 +333,12 @@ class _Layout:
                 raise CcaiInputError(
                     f"column_mapping: {', '.join(positions)} are positions, but the rows are objects; use key names"
                 )
-            return _MappingReader(self.sources, self.unmapped_to_data, self.report)  # type: ignore[arg-type]
+            return _MappingReader(self.sources, self.unmapped_to_data, self.report).read  # type: ignore[arg-type]
         if isinstance(row, (list, tuple)):
             columns = self.columns if self.columns is not None else getattr(type(row), "_fields", None)
             if columns is not None:
-                return self._by_header(list(columns))
-            return self._by_position()
+                return self._by_header(list(columns)).read
+            return self._by_position().read
         raise _InvalidRow(f"row: expected an object or a tuple, got {type(row).__name__}")
 
     def _by_header(self, columns: list[str]) -> _SequenceReader:
@@ -395,6 +408,7 @@ def write_accounts(
     default_region: str | None = None,
     on_invalid: OnInvalid = "fail",
     unmapped_columns: str = "ignore",
+    expected_rows: int | None = None,
 ) -> RecipientReport:
     """
     Validate ``rows`` and write them to ``out`` as a JSON array of CCAI accounts.
@@ -409,6 +423,8 @@ def write_accounts(
     :param on_invalid: ``"fail"`` raises on the first invalid or duplicate row; ``"skip"`` leaves it out
         and reports its number.
     :param unmapped_columns: ``"ignore"`` or ``"data"`` (columns not mapped become ``${variables}``).
+    :param expected_rows: a guess at the number of rows, to size the duplicate check once rather than
+        growing it; default: ``len(rows)`` when ``rows`` has one.
     :return: the count of accounts written and the rows skipped.
     :raises CcaiInputError: on the first invalid row (``on_invalid="fail"``), on options that do not fit
         the rows, or when no valid row is left.
@@ -420,7 +436,10 @@ def write_accounts(
     report = RecipientReport()
     layout = _Layout(column_mapping, columns, unmapped_columns == "data", report)
     normalise = _PhoneNormaliser(default_region).normalise
-    seen = _PhoneSet()
+    is_e164 = E164.fullmatch
+    if expected_rows is None:
+        expected_rows = len(rows) if isinstance(rows, Sized) else 0
+    seen = _PhoneSet(expected_rows)
     skip = on_invalid == "skip"
     reader_type: type | None = None
     read: _Reader
@@ -433,7 +452,8 @@ def write_accounts(
                 read = layout.reader_for(row)
                 reader_type = type(row)
             first, last, phone, tail = read(row)
-            phone = normalise(phone)
+            if type(phone) is not str or not is_e164(phone):
+                phone = normalise(phone)
             account = (
                 f'{{"firstName":{_name(first, "firstName")},"lastName":{_name(last, "lastName")},'
                 f'"phone":"{phone}"{tail}}}'
@@ -477,13 +497,17 @@ def write_accounts_from_file(
     """
     from airflow_provider_ccai.utils.sources import open_source
 
-    handle, _ = open_source(path, "accounts", conn_id=conn_id)
+    handle, size = open_source(path, "accounts", conn_id=conn_id)
     with handle:
         rows, columns = rows_from_file(handle, path)
+        if not isinstance(rows, Sized):
+            # Guess the rows of CSV and JSON Lines at 64 bytes each: most rows are shorter, so a low guess
+            # grows the duplicate check once at most, and a high one costs little next to the body.
+            options.setdefault("expected_rows", size // 64)
         return write_accounts(rows, out, columns=columns, **options)
 
 
-def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterator[Any], list[str] | None]:
+def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[str] | None]:
     """
     Return the rows of a CSV (header line), JSON (array of objects) or JSON Lines file, chosen by ``name``.
 
@@ -508,7 +532,7 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterator[Any], list[st
             raise CcaiInputError(f"accounts: {name!r} is not valid JSON") from None
         if not isinstance(data, list):
             raise CcaiInputError(f"accounts: {name!r} must hold a JSON array of objects")
-        return iter(data), None
+        return data, None
     return _json_lines(text), None
 
 

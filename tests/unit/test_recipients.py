@@ -240,12 +240,25 @@ def test_tuples_cannot_send_unnamed_columns_as_data() -> None:
 
 
 def test_named_tuples_are_read_by_name() -> None:
-    Row = namedtuple("Row", ["mobile", "first_name", "last_name", "city"])
-    rows = [Row("+14155550101", "Ada", "Lovelace", "London")]
+    Row = namedtuple("Row", ["mobile", "first_name", "last_name", "city", "visits"])
+    rows = [Row("+14155550101", "Ada", "Lovelace", "London", "2"), Row("+442079460018", "Alan", "Turing", None, 3)]
 
     accounts, _ = accounts_of(rows, column_mapping={"phone": "mobile"}, unmapped_columns="data")
 
-    assert accounts == [{**ADA, "data": {"city": "London"}}]
+    assert accounts == [
+        {**ADA, "data": {"city": "London", "visits": "2"}},
+        {**ALAN, "data": {"city": "", "visits": "3"}},
+    ]
+
+
+def test_tuples_with_data_and_message_data_positions() -> None:
+    rows = [("+14155550101", "Ada", "Lovelace", {"offer": 20}, "m-1"), ("+442079460018", "Alan", "Turing", None, None)]
+
+    accounts, _ = accounts_of(
+        rows, column_mapping={"phone": 0, "firstName": 1, "lastName": 2, "data": 3, "messageData": 4}
+    )
+
+    assert accounts == [{**ADA, "data": {"offer": "20"}, "messageData": "m-1"}, ALAN]
 
 
 def test_named_tuple_data_field_wins_over_a_column_of_the_same_name() -> None:
@@ -388,17 +401,30 @@ def test_duplicates_after_normalisation_name_both_rows() -> None:
     assert message == "accounts row 3 (phone: duplicate of row 1); nothing was sent"
 
 
-def test_phone_set_grows_past_its_initial_capacity() -> None:
+@pytest.mark.parametrize("sized", [False, True], ids=["generator: set grows from 1,024 slots", "list: set presized"])
+def test_duplicate_after_thousands_of_numbers(sized: bool) -> None:
     rows = [(f"+1415{n * 1999 % 10**7:07d}", "First", "Last") for n in range(5000)]
     rows.append(rows[4321])
     mapping = {"phone": 0, "firstName": 1, "lastName": 2}
 
-    message = failure(rows, column_mapping=mapping)
+    def given() -> Any:
+        return list(rows) if sized else (row for row in rows)
+
+    message = failure(given(), column_mapping=mapping)
     assert message == "accounts row 5001 (phone: duplicate of row 4322); nothing was sent"
 
-    accounts, report = accounts_of(rows, column_mapping=mapping, on_invalid="skip")
+    accounts, report = accounts_of(given(), column_mapping=mapping, on_invalid="skip")
     assert report.count == 5000 and report.skipped == [(5001, "phone: duplicate of row 4322")]
     assert len({account["phone"] for account in accounts}) == 5000
+
+
+def test_phone_set_sizes() -> None:
+    assert len(_PhoneSet()._numbers) == 1024
+    assert len(_PhoneSet(1_000_000)._numbers) == 2**21
+    phones = _PhoneSet(3)
+    for row in range(1, 1200):
+        phones.add(f"+1212{row:07d}", row)
+    assert len(phones._numbers) == 4096 and len(phones) == 1199
 
 
 def test_phone_set_keeps_every_number_and_its_row() -> None:
