@@ -309,6 +309,7 @@ class CloudContactHook(BaseHook):
             response.headers,
             settings.api_key,
             extra_secrets=_query_values(url),
+            credentials_used=authorised,
         )
         return response
 
@@ -605,11 +606,13 @@ def _raise_for_status(
     api_key: str,
     *,
     extra_secrets: tuple[str, ...] = (),
+    credentials_used: bool = True,
 ) -> None:
     """Raise the :class:`CcaiApiError` subclass that says what a non-2xx status means for retrying."""
     if 200 <= status < 300:
         return
-    detail = _STATUS_HINTS.get(status, "") + redact(text, (api_key, *extra_secrets))
+    hint = _STATUS_HINTS.get(status, "") if credentials_used else ""  # a signed-URL PUT carries no key
+    detail = hint + redact(text, (api_key, *extra_secrets))
     if status in RETRYABLE_STATUSES:
         raise CcaiTransientError(call, status, detail, _retry_after(headers))
     if status in REJECTED_STATUSES or 400 <= status < 500:

@@ -813,3 +813,18 @@ def test_operator_hook_params_override_connection_extras(ccai_conn, mocker):
     operator.execute({"ti": mocker.MagicMock(try_number=1)})
 
     hook_class.assert_called_once_with("ccai_default", timeout=60, max_attempts=2)
+
+
+@responses.activate
+def test_auth_hints_name_the_connection_field_but_not_for_the_signed_url_put(ccai_conn):
+    from airflow_provider_ccai.exceptions import CcaiRejectedError
+
+    hook = CloudContactHook()
+    responses.add(responses.GET, f"{ccai_conn['api_url']}/clients/1234/campaigns", status=401, body="{}")
+    responses.add(responses.PUT, "https://bucket.test/1234/campaign/a.png", status=403, body="<Error/>")
+
+    with pytest.raises(CcaiRejectedError, match=r"rejected the API key \(check the connection's API Key\)"):
+        hook.list_campaigns()
+    with pytest.raises(CcaiRejectedError) as put_error:
+        hook.put_to_signed_url("https://bucket.test/1234/campaign/a.png?X-Amz-Signature=abc", b"x", "image/png")
+    assert "Client ID" not in str(put_error.value) and "API Key" not in str(put_error.value)
