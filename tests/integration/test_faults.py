@@ -253,16 +253,31 @@ def fault_dags(airflow_db, sandbox, monkeypatch):
     return bag.dags
 
 
-def _rendered_fields(dag_id: str, run_id: str) -> str:
+def _query(sql: str, *params: str) -> list[tuple]:
     from airflow.configuration import conf
 
     path = conf.get("database", "sql_alchemy_conn").removeprefix("sqlite:///")
     with sqlite3.connect(path) as db:
-        rows = db.execute(
-            "SELECT rendered_fields FROM rendered_task_instance_fields WHERE dag_id = ? AND run_id = ?",
-            (dag_id, run_id),
-        ).fetchall()
-    return " ".join(str(row[0]) for row in rows)
+        return db.execute(sql, params).fetchall()
+
+
+def _rendered_fields(dag_id: str, run_id: str) -> str:
+    sql = "SELECT rendered_fields FROM rendered_task_instance_fields WHERE dag_id = ? AND run_id = ?"
+    return " ".join(str(row[0]) for row in _query(sql, dag_id, run_id))
+
+
+def _task_state_store(dag_id: str, run_id: str) -> dict[str, Any]:
+    """What the campaign task kept in Airflow 3.3's task state store ({} on Airflow 2.11)."""
+    if not _airflow_3():
+        return {}
+    sql = "SELECT key, value FROM task_state_store WHERE dag_id = ? AND run_id = ?"
+    return {key: json.loads(value) for key, value in _query(sql, dag_id, run_id)}
+
+
+def _airflow_3() -> bool:
+    from airflow_provider_ccai.version_compat import AIRFLOW_V_3_0_PLUS
+
+    return AIRFLOW_V_3_0_PLUS
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
@@ -290,6 +305,9 @@ def test_fault(case: Case, fault_dags, sandbox, mocker, capfd, caplog):
     if case.dag_id == CAMPAIGN and case.state == "success":
         assert values[("send", "return_value")] == campaigns[0]["id"]
         assert values[("send", "campaign")]["id"] == campaigns[0]["id"]
+        stored = _task_state_store(case.dag_id, run.run_id)
+        assert stored in ({}, {"ccai_campaign": {"submitted_at": mocker.ANY, "campaign_id": campaigns[0]["id"]}})
+        assert bool(stored) is _airflow_3()
 
     signatures = [re.search(r"X-Amz-Signature=([^&]+)", url).group(1) for url in signed_urls.spy_return_list]
     output = capfd.readouterr()
