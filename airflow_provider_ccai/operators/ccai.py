@@ -83,10 +83,8 @@ class CcaiUploadFileOperator(BaseOperator):
                 f"file_path: {self.file_path!r} is not a JPEG, PNG or GIF image (checked by content); "
                 "CCAI MMS accepts only those"
             )
-        if self.mime_type is not None and self.mime_type.strip().lower() not in (
-            detected,
-            *(["image/jpg"] if detected == "image/jpeg" else []),
-        ):
+        declared = str(self.mime_type).strip().lower() if self.mime_type is not None else detected
+        if declared.replace("image/jpg", "image/jpeg") != detected:
             allowed = ", ".join(MMS_IMAGE_TYPES)
             raise CcaiInputError(
                 f"mime_type: {self.mime_type!r} does not match the file's content ({detected}); allowed: {allowed}"
