@@ -390,8 +390,8 @@ class CloudContactHook(BaseHook):
         """
         call = f"PUT {strip_query(signed_url)}"
         hide_signed_urls_in_http_logs()
-        for signature in re.findall(r"(?i)X-Amz-(?:Signature|Security-Token|Credential)=([^&]+)", signed_url):
-            mask_secret(signature)
+        for value in _query_values(signed_url):  # signature, token, credential: mask them in Airflow's logs too
+            mask_secret(value)
         self._call_safe("PUT", signed_url, call, authorised=False, data=content, headers={"Content-Type": file_type})
 
     def upload_file(self, content: bytes, file_name: str, file_type: str, public: bool = True) -> str:
