@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -98,9 +96,10 @@ class CcaiNotifier(BaseNotifier):
     def build_payload(self) -> dict[str, Any]:
         """Return the ``campaigns/direct`` body for the rendered fields, or raise naming the bad field."""
         from airflow_provider_ccai.utils.recipients import E164
+        from airflow_provider_ccai.utils.validation import required_text
 
-        message = self._text(self.message, "message")
-        title = self._text(self.title, "title")
+        message = required_text(self.message, "message").strip()
+        title = required_text(self.title, "title").strip()
         phones = _phone_list(self.phones)
         if not phones:
             raise CcaiInputError("phones: no phone numbers given; nothing was sent")
@@ -123,14 +122,6 @@ class CcaiNotifier(BaseNotifier):
             "title": title,
         }
 
-    @staticmethod
-    def _text(value: Any, field: str) -> str:
-        if not isinstance(value, str):
-            raise CcaiInputError(f"{field}: expected a string, got {type(value).__name__}; nothing was sent")
-        if not value.strip():
-            raise CcaiInputError(f"{field}: must not be empty; nothing was sent")
-        return value.strip()
-
 
 def _phone_list(value: Any) -> list[Any]:
     """Return ``phones`` as a list: a list/tuple as is, a string split on separators or parsed as a list."""
@@ -139,16 +130,9 @@ def _phone_list(value: Any) -> list[Any]:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                try:
-                    parsed = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise CcaiInputError("phones: rendered text looks like a list but is not one") from None
-            if not isinstance(parsed, list):
-                raise CcaiInputError(f"phones: expected a list, got {type(parsed).__name__}")
-            return parsed
+            from airflow_provider_ccai.utils.validation import parse_list_literal
+
+            return parse_list_literal(text, "phones")
         return [part for part in _SEPARATORS.split(text) if part]
     raise CcaiInputError(f"phones: expected a list of E.164 numbers or a string, got {type(value).__name__}")
 

@@ -247,19 +247,20 @@ class CcaiCreateCampaignOperator(BaseOperator):
         import json
 
         from airflow_provider_ccai.utils.recipients import E164, write_accounts
+        from airflow_provider_ccai.utils.validation import required_text
 
-        message = _required_text(self.message, "message")
-        title = _required_text(self.title, "title")
+        message = required_text(self.message, "message")
+        title = required_text(self.title, "title")
         fields: dict[str, Any] = {"message": message, "title": title}
         if self.picture_file_key not in (None, ""):
-            key = _required_text(self.picture_file_key, "picture_file_key")
+            key = required_text(self.picture_file_key, "picture_file_key")
             if any(char.isspace() for char in key) or "/campaign/" not in key:
                 raise CcaiInputError(
                     f"picture_file_key: {key!r} is not a CCAI file key ('<client id>/campaign/<file name>')"
                 )
             fields["pictureFileKey"] = key
         if self.sender_phone not in (None, ""):
-            sender = _required_text(self.sender_phone, "sender_phone")
+            sender = required_text(self.sender_phone, "sender_phone")
             if not E164.fullmatch(sender):
                 raise CcaiInputError("sender_phone: not in E.164 format (+<country code><number>)")
             fields["senderPhone"] = sender
@@ -292,11 +293,13 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
     def _rows(self) -> Any:
         """Return the recipient rows (a list), or the path/URI of a recipients file, that ``accounts`` gives."""
+        from airflow_provider_ccai.utils.validation import parse_list_literal
+
         accounts = self.accounts.value if isinstance(self.accounts, RenderedRecipients) else self.accounts
         if isinstance(accounts, str):
             text = accounts.strip()
             if text.startswith("["):
-                return _parse_list_literal(text)
+                return parse_list_literal(text, "accounts")
             if not text:
                 raise CcaiInputError("accounts: empty; expected a list of recipients or a file path/URI")
             return text
@@ -388,31 +391,6 @@ class CcaiCreateCampaignOperator(BaseOperator):
     def _remember(self, store: Any, submitted_at: datetime, campaign: dict[str, Any]) -> None:
         if store is not None:
             store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat(), "campaign_id": int(campaign["id"])})
-
-
-def _required_text(value: Any, field: str) -> str:
-    if not isinstance(value, str):
-        raise CcaiInputError(f"{field}: expected a string, got {type(value).__name__}")
-    if not value.strip():
-        raise CcaiInputError(f"{field}: must not be empty")
-    return value
-
-
-def _parse_list_literal(text: str) -> list[Any]:
-    """Parse a list that Jinja rendered to text (JSON, or a Python literal from ``xcom_pull``)."""
-    import ast
-    import json
-
-    try:
-        value = json.loads(text)
-    except ValueError:
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            raise CcaiInputError("accounts: rendered text is neither a JSON list nor a Python list literal") from None
-    if not isinstance(value, list):
-        raise CcaiInputError(f"accounts: expected a list, got {type(value).__name__}")
-    return value
 
 
 def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:

@@ -464,7 +464,7 @@ BAD_CAMPAIGNS = {
     "one object": ({"accounts": ACCOUNTS[0]}, r"accounts: expected a list of recipients, got one object"),
     "number": ({"accounts": 42}, r"accounts: expected a list .*got int"),
     "None": ({"accounts": None}, r"accounts: expected a list .*got NoneType"),
-    "unparsable literal": ({"accounts": "[{'phone': "}, r"accounts: rendered text is neither"),
+    "unparsable literal": ({"accounts": "[{'phone': "}, r"accounts: rendered text looks like a list but is neither"),
     "row missing phone": (
         {"accounts": [ACCOUNTS[0], {"firstName": "B", "lastName": "R"}]},
         r"accounts row 2 \(phone",
