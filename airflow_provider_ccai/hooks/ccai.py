@@ -180,14 +180,19 @@ class CloudContactHook(BaseHook):
         return self._parse_settings(conn, conn.extra_dejson)
 
     async def aget_settings(self) -> CcaiSettings:
-        """Async twin of :attr:`settings` for triggers: looks the connection up without blocking."""
-        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+        """
+        Async twin of :attr:`settings` for triggers: looks the connection up without blocking the loop.
+
+        The key is not registered with the masker here: a synchronous supervisor call from the event loop
+        could deadlock, and Airflow already masks the password of a connection it hands out.
+        """
+        from airflow.providers.common.compat.connection import get_async_connection
 
         try:
             conn = await get_async_connection(self.ccai_conn_id)
         except AirflowNotFoundException:
             raise self._missing_connection() from None
-        return self._parse_settings(conn, await get_async_extra_dejson(conn))
+        return self._parse_settings(conn, await _async_extra(conn), register_key=False)
 
     def _missing_connection(self) -> CcaiConnectionError:
         return CcaiConnectionError(
@@ -195,9 +200,9 @@ class CloudContactHook(BaseHook):
             f"(UI, AIRFLOW_CONN_{self.ccai_conn_id.upper()} or a secrets backend)."
         )
 
-    def _parse_settings(self, conn: Any, extra: dict[str, Any]) -> CcaiSettings:
+    def _parse_settings(self, conn: Any, extra: dict[str, Any], *, register_key: bool = True) -> CcaiSettings:
         api_key = (conn.password or "").strip()
-        if api_key:
+        if api_key and register_key:
             mask_secret(api_key)
         client_id = str(conn.login or "").strip()
         name = self.ccai_conn_id
@@ -591,6 +596,17 @@ def _stats(data: Any, call: str) -> dict[str, int]:
     if not isinstance(data, dict) or not all(isinstance(data.get(key), int) for key in STATS_KEYS):
         raise CcaiApiError(call, 200, "unexpected stats shape")
     return {key: data[key] for key in STATS_KEYS}
+
+
+async def _async_extra(conn: Any) -> dict[str, Any]:
+    """The connection's extra as a dict, read without a synchronous supervisor call on the event loop."""
+    try:
+        from airflow.providers.common.compat.connection import get_async_extra_dejson
+    except ImportError:  # common-compat before 1.23 (the newest release for Python 3.10)
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(lambda: conn.extra_dejson)()
+    return await get_async_extra_dejson(conn)
 
 
 def _connection_refused(error: requests.ConnectionError) -> bool:

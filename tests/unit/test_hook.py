@@ -828,3 +828,23 @@ def test_auth_hints_name_the_connection_field_but_not_for_the_signed_url_put(cca
     with pytest.raises(CcaiRejectedError) as put_error:
         hook.put_to_signed_url("https://bucket.test/1234/campaign/a.png?X-Amz-Signature=abc", b"x", "image/png")
     assert "Client ID" not in str(put_error.value) and "API Key" not in str(put_error.value)
+
+
+@pytest.mark.parametrize("helper_available", [True, False], ids=["common-compat>=1.23", "older common-compat"])
+def test_async_settings_read_the_extra_without_registering_the_key(ccai_conn, monkeypatch, mocker, helper_available):
+    import asyncio
+
+    import airflow.providers.common.compat.connection as compat_connection
+
+    if not helper_available:  # Python 3.10 resolves common-compat 1.20, which lacks get_async_extra_dejson
+        monkeypatch.delattr(compat_connection, "get_async_extra_dejson", raising=False)
+    masked = mocker.patch("airflow_provider_ccai.hooks.ccai.mask_secret")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CCAI_DEFAULT",
+        json.dumps({"conn_type": "ccai", "login": "1234", "password": "k" * 12, "extra": {"timeout": 7}}),
+    )
+
+    settings = asyncio.run(CloudContactHook().aget_settings())
+
+    assert (settings.client_id, settings.read_timeout, settings.api_url) == ("1234", 7.0, DEFAULT_API_URL)
+    assert masked.call_count == 0
