@@ -219,24 +219,28 @@ class CcaiCreateCampaignOperator(BaseOperator):
             self.accounts = RenderedRecipients(self.accounts)
 
     def execute(self, context: Context) -> int:
-        """Validate everything, then create the campaign once; return its id."""
+        """Return the campaign an earlier try recorded, or validate everything and create it once."""
         from airflow_provider_ccai.hooks.ccai import CloudContactHook, public_fields
 
-        body, recipient_count = self._build_body()
         hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)
-        if self.picture_file_key and not str(self.picture_file_key).startswith(f"{hook.client_id}/"):
-            raise CcaiInputError(
-                f"picture_file_key: {self.picture_file_key!r} belongs to another client; "
-                f"keys of this connection start with '{hook.client_id}/'"
+        store = context.get("task_state_store")
+        state = store.get(self.STATE_KEY) if store is not None else None
+        recorded_id = state.get("campaign_id") if isinstance(state, dict) else None
+        if isinstance(recorded_id, int):  # Airflow 3.3+: nothing to validate or send again
+            self.log.info("An earlier try created campaign %s; not sending again", recorded_id)
+            campaign = self._known_campaign(hook, recorded_id)
+        else:
+            body, recipient_count = self._build_body()
+            if self.picture_file_key and not str(self.picture_file_key).startswith(f"{hook.client_id}/"):
+                raise CcaiInputError(
+                    f"picture_file_key: {self.picture_file_key!r} belongs to another client; "
+                    f"keys of this connection start with '{hook.client_id}/'"
+                )
+            campaign = self._create_once(hook, body, store, state, context)
+            self.log.info(
+                "CCAI campaign %s: status %s, %d recipients", campaign["id"], campaign.get("status"), recipient_count
             )
-        campaign = self._create_once(hook, body, context)
         context["ti"].xcom_push(key="campaign", value=public_fields(campaign))
-        self.log.info(
-            "CCAI campaign %s: status %s, %d recipients",
-            campaign["id"],
-            campaign.get("status"),
-            recipient_count,
-        )
         return int(campaign["id"])
 
     # -- validation and the request body -----------------------------------------------------------
@@ -319,21 +323,18 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
     # -- at most one campaign per task instance ---------------------------------------------------
 
-    def _create_once(self, hook: CloudContactHook, body: bytes, context: Context) -> dict[str, Any]:
+    def _create_once(
+        self, hook: CloudContactHook, body: bytes, store: Any, state: Any, context: Context
+    ) -> dict[str, Any]:
         """
-        Create the campaign unless an earlier try of this task instance already did; return it.
+        Create the campaign unless an earlier try of this task instance may have; return it.
 
-        Airflow 3.3+: before sending, the submission time is written to the task state store, and the
-        campaign id after; a retry that finds an id returns it, one that finds only a submission time
-        looks the campaign up. Airflow 2.11: a retry looks for a campaign with this title and message
-        created since the DAG run started. A create whose outcome is unknown is resolved by looking.
+        Airflow 3.3+: before sending, the submission time is written to the task state store (``store``,
+        whose current value is ``state``), and the campaign id after; a retry that finds only a
+        submission time looks the campaign up. Airflow 2.11: a retry looks for a campaign with this title
+        and message created since the DAG run started. A create whose outcome is unknown is resolved by
+        looking.
         """
-        store = context.get("task_state_store")
-        state = store.get(self.STATE_KEY) if store is not None else None
-        recorded_id = state.get("campaign_id") if isinstance(state, dict) else None
-        if isinstance(recorded_id, int):
-            self.log.info("An earlier try created campaign %s; not sending again", recorded_id)
-            return self._known_campaign(hook, recorded_id)
         window_start = self._earlier_try_window(state, context)
         if window_start is not None:
             found = hook.find_campaign(title=self.title, message=self.message, created_after=window_start)

@@ -651,6 +651,19 @@ def test_task_state_store_with_an_id_sends_nothing(
     assert context["ti"].xcom_push.call_args.kwargs["value"]["id"] == 77
 
 
+def test_recorded_campaign_is_returned_even_when_its_schedule_time_has_passed(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """A retry that starts after the schedule time must not fail on input it no longer sends."""
+    store = FakeTaskStateStore(ccai_campaign={"submitted_at": NOW.isoformat(), "campaign_id": 78})
+    context = {"ti": mocker.MagicMock(try_number=2), "task_state_store": store}
+    http.get(LIST_URL, json=[listed(78, NOW)])
+    operator = campaign_op(scheduled_timestamp=(NOW - timedelta(minutes=5)).isoformat())
+
+    assert operator.execute(context) == 78
+    assert calls(http, "POST") == []
+
+
 def test_task_state_store_records_the_submission_and_the_id(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], mocker: Any
 ) -> None:
