@@ -97,3 +97,19 @@ def log_tail(path: Any, chars: int = 3000) -> str:
         return Path(path).read_text(errors="replace")[-chars:]
     except OSError:
         return ""
+
+
+def private_home(migrated_home: Any, home: Any) -> dict[str, str]:
+    """
+    Copy the session's migrated ``AIRFLOW_HOME`` (database and config) to ``home``; return env vars using it.
+
+    :param migrated_home: the ``airflow_db`` fixture's directory.
+    :param home: an empty directory for the copy.
+    """
+    import shutil
+    from pathlib import Path
+
+    source, home = Path(migrated_home), Path(home)
+    shutil.copy(source / "airflow.db", home / "airflow.db")
+    shutil.copy(source / "airflow.cfg", home / "airflow.cfg")
+    return {"AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}"}

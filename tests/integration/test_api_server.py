@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ import requests
 
 from airflow_provider_ccai.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from tests.conftest import CLIENT_ID
-from tests.integration.airflow_support import free_port, log_tail, stop_processes
+from tests.integration.airflow_support import free_port, log_tail, private_home, stop_processes
 
 pytestmark = pytest.mark.integration
 
@@ -69,13 +68,10 @@ def _wait_until_healthy(server: ApiServer) -> None:
 def api_server(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """``airflow api-server`` on a private copy of the migrated home, SimpleAuthManager with all users admin."""
     home = tmp_path_factory.mktemp("api-server-home")
-    shutil.copy(airflow_db / "airflow.db", home / "airflow.db")
-    shutil.copy(airflow_db / "airflow.cfg", home / "airflow.cfg")
     port = free_port()
     env = {
         **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        **private_home(airflow_db, home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,10 +17,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.conftest import REPO, SANDBOX_KEY, connection_json
+from tests.integration.airflow_support import free_port, log_tail, private_home, stop_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.scheduler]
 
@@ -31,12 +28,6 @@ DAG_ID = "ccai_every_minute"
 DAGS = REPO / "tests" / "dags" / "scheduled"
 MAX_WAIT_SECONDS = 420
 POLL_SECONDS = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _airflow_3() -> bool:
@@ -50,8 +41,7 @@ def scheduler_home(airflow_db: Path, tmp_path: Path) -> Path:
     """A private copy of the migrated database, so the scheduler's state does not leak into other tests."""
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(airflow_db / "airflow.db", home / "airflow.db")
-    shutil.copy(airflow_db / "airflow.cfg", home / "airflow.cfg")
+    private_home(airflow_db, home)
     return home
 
 
@@ -76,7 +66,7 @@ def _environment(home: Path, sandbox) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     if _airflow_3():
-        port = _free_port()
+        port = free_port()
         env.update(
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__API__HOST="127.0.0.1",
@@ -110,32 +100,7 @@ def airflow_processes(scheduler_home: Path, sandbox) -> Iterator[tuple[Path, lis
     try:
         yield scheduler_home, processes
     finally:
-        _stop(processes)
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM every process and descendant, wait, then SIGKILL whatever is left."""
-    family: list[psutil.Process] = []
-    for process in processes:
-        try:
-            parent = psutil.Process(process.pid)
-            family += [parent, *parent.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-    for member in family:
-        try:
-            member.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(family, timeout=20)
-    for member in alive:
-        try:
-            member.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=10)
-    for process in processes:
-        process.wait(timeout=10)
+        stop_processes(processes)
 
 
 def _runs(home: Path) -> list[tuple[str, str]]:
@@ -152,9 +117,7 @@ def _task_states(home: Path, run_id: str) -> dict[str, str]:
 
 
 def _logs(home: Path) -> str:
-    return "\n".join(
-        f"--- {log.name} ---\n" + log.read_text(errors="replace")[-3000:] for log in sorted(home.glob("*.log"))
-    )
+    return "\n".join(f"--- {log.name} ---\n{log_tail(log)}" for log in sorted(home.glob("*.log")))
 
 
 def test_scheduler_completes_two_runs_and_second_uploads_nothing(airflow_processes, sandbox):
@@ -170,7 +133,7 @@ def test_scheduler_completes_two_runs_and_second_uploads_nothing(airflow_process
             break
         assert all(process.poll() is None for process in processes), _logs(home)
         time.sleep(POLL_SECONDS)
-    _stop(processes)
+    stop_processes(processes)
 
     finished = [run_id for run_id, state in runs if state == "success"]
     assert len(finished) >= 2 and not any(state == "failed" for _, state in runs), f"{runs}\n{_logs(home)}"
