@@ -16,6 +16,7 @@ import inspect
 import json
 import re
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -44,9 +45,8 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(REPO))
 
 
-def _prose_lines(text: str) -> list[tuple[int, str]]:
-    """Return ``(line number, line)`` outside fenced code blocks, with inline code removed."""
-    lines: list[tuple[int, str]] = []
+def _outside_fences(text: str) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, line)`` for every line outside fenced code blocks."""
     fence: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         match = FENCE.match(line)
@@ -57,8 +57,12 @@ def _prose_lines(text: str) -> list[tuple[int, str]]:
             if match and match["fence"].startswith(fence[0] * len(fence)) and not match["info"].strip():
                 fence = None
             continue
-        lines.append((number, INLINE_CODE.sub("", line)))
-    return lines
+        yield number, line
+
+
+def _prose_lines(text: str) -> list[tuple[int, str]]:
+    """Return ``(line number, line)`` outside fenced code blocks, with inline code removed."""
+    return [(number, INLINE_CODE.sub("", line)) for number, line in _outside_fences(text)]
 
 
 # -- 1. snippets equal the example-DAG regions ---------------------------------------------------------
@@ -141,16 +145,7 @@ def github_slug(heading: str) -> str:
 def _anchors(page: Path) -> set[str]:
     anchors: set[str] = set()
     seen: dict[str, int] = {}
-    fence: str | None = None
-    for line in page.read_text(encoding="utf-8").splitlines():
-        match = FENCE.match(line)
-        if fence is None and match:
-            fence = match["fence"]
-            continue
-        if fence is not None:
-            if match and match["fence"].startswith(fence[0] * len(fence)) and not match["info"].strip():
-                fence = None
-            continue
+    for _, line in _outside_fences(page.read_text(encoding="utf-8")):
         anchors.update(m["id"] for m in HTML_ANCHOR.finditer(line))
         heading = HEADING.match(line)
         if heading:
