@@ -78,13 +78,6 @@ def dropped() -> requests.ConnectionError:
     )
 
 
-@pytest.fixture
-def http() -> Iterator[responses.RequestsMock]:
-    """Every request goes to ``responses``; an unregistered URL fails instead of reaching a network."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
-        yield mocked
-
-
 @pytest.fixture(autouse=True)
 def sleeps(mocker: Any) -> mock.MagicMock:
     """No test really sleeps; tenacity's ``sleep`` ends in ``time.sleep``."""

@@ -70,12 +70,6 @@ NOW = datetime.now(timezone.utc)
 # -- fixtures ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def http() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
-        yield mocked
-
-
 @pytest.fixture(autouse=True)
 def no_sleep(mocker: Any) -> mock.MagicMock:
     mocker.patch.object(CcaiCreateCampaignOperator, "LOOKUP_INTERVAL", 0)

@@ -7,12 +7,10 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-import responses
 
 from airflow_provider_ccai.exceptions import CcaiInputError
 from airflow_provider_ccai.sensors.ccai import CcaiCampaignSensor
@@ -36,13 +34,6 @@ def stats(pending: int = 0, sending: int = 0, sent: int = 0, error: int = 0) -> 
         "sentCount": sent,
         "totalCount": pending + sending + sent + error,
     }
-
-
-@pytest.fixture
-def http(ccai_conn: dict[str, str]) -> Iterator[responses.RequestsMock]:
-    """Mocked CCAI API; a request nobody registered fails the test."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def stats_url(ccai_conn: dict[str, str], campaign_id: int) -> str:
@@ -136,7 +127,7 @@ def test_rendered_string_campaign_id_is_accepted(http, ccai_conn):
 @pytest.mark.parametrize(
     "bad", ["abc", "", "0", "-5", "12.5", "{{ ti.xcom_pull('create') }}", 0, -3, True, None, 1.5, {"id": 1}]
 )
-def test_bad_campaign_id_fails_naming_the_field_before_any_request(http, bad):
+def test_bad_campaign_id_fails_naming_the_field_before_any_request(http, ccai_conn, bad):
     sensor = CcaiCampaignSensor(task_id="wait", campaign_id=bad)
 
     with pytest.raises(CcaiInputError, match=r"^campaign_id: expected a positive integer"):
