@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     except ImportError:
         from airflow.utils.context import Context  # type: ignore[no-redef, attr-defined]
 
-STATS_KEYS = ("errorCount", "pendingCount", "sendingCount", "sentCount", "totalCount")
 #: Extra time the scheduler allows a deferred sensor beyond ``timeout``; the trigger's own deadline
 #: normally ends the wait first, with a clearer message.
 DEFERRAL_GRACE = timedelta(seconds=60)
@@ -129,6 +128,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
         :param context: the task context.
         :param event: the trigger's event payload.
         """
+        from airflow_provider_ccai.hooks.ccai import STATS_KEYS
         from airflow_provider_ccai.triggers.ccai import describe_stats
 
         if not isinstance(event, Mapping):
