@@ -52,6 +52,8 @@ class CcaiNotifier(BaseNotifier):
         :data:`DEFAULT_MESSAGE`. (templated)
     :param title: campaign title shown in CCAI. (templated)
     :param ccai_conn_id: the ``ccai`` connection.
+    :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
+        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``.
     """
 
     template_fields: Sequence[str] = ("phones", "message", "title")
@@ -62,12 +64,14 @@ class CcaiNotifier(BaseNotifier):
         message: str = DEFAULT_MESSAGE,
         title: str = DEFAULT_TITLE,
         ccai_conn_id: str = "ccai_default",
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.phones = phones
         self.message = message
         self.title = title
         self.ccai_conn_id = ccai_conn_id
+        self.hook_params = hook_params or {}
 
     def get_template_env(self, dag: Any = None) -> Any:
         """
@@ -90,7 +94,7 @@ class CcaiNotifier(BaseNotifier):
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
 
         payload = self.build_payload()
-        campaign = CloudContactHook(self.ccai_conn_id).create_campaign(payload)
+        campaign = CloudContactHook(self.ccai_conn_id, **self.hook_params).create_campaign(payload)
         self.log.info("Sent CCAI alert campaign %s to %d phone(s)", campaign.get("id"), len(payload["accounts"]))
 
     def build_payload(self) -> dict[str, Any]:

@@ -61,6 +61,9 @@ class CcaiCampaignSensor(BaseSensorOperator):
         :class:`~airflow_provider_ccai.operators.ccai.CcaiCreateCampaignOperator`. (templated)
     :param max_error_ratio: largest acceptable ``errorCount / totalCount``, between 0 and 1; default 0.1.
     :param ccai_conn_id: the ``ccai`` connection.
+    :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
+        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``. Passed to the trigger
+        when deferrable, which accepts numbers only.
     :param deferrable: wait in the triggerer; default ``[operators] default_deferrable`` (``False``).
     """
 
@@ -74,6 +77,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
         campaign_id: int | str | Any,
         max_error_ratio: float = 0.1,
         ccai_conn_id: str = "ccai_default",
+        hook_params: dict[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -87,6 +91,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
         self.campaign_id: Any = campaign_id
         self.max_error_ratio: float = float(max_error_ratio)
         self.ccai_conn_id: str = ccai_conn_id
+        self.hook_params: dict[str, Any] = hook_params or {}
         self.deferrable: bool = deferrable
 
     def execute(self, context: Context) -> Any:
@@ -102,6 +107,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
                 campaign_id=campaign_id,
                 ccai_conn_id=self.ccai_conn_id,
                 poke_interval=self.poke_interval,
+                hook_params=self.hook_params,
                 deadline=time.time() + self.timeout,
             ),
             method_name="execute_complete",
@@ -114,7 +120,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
         from airflow_provider_ccai.triggers.ccai import campaign_finished, describe_stats
 
         campaign_id = self._campaign_id()
-        stats = CloudContactHook(self.ccai_conn_id).get_campaign_stats(campaign_id)
+        stats = CloudContactHook(self.ccai_conn_id, **self.hook_params).get_campaign_stats(campaign_id)
         self.log.info("%s", describe_stats(campaign_id, stats))
         if not campaign_finished(stats):
             return False

@@ -37,6 +37,27 @@ def describe_stats(campaign_id: object, stats: Mapping[str, int]) -> str:
     )
 
 
+def _checked_hook_params(hook_params: object) -> dict[str, Any]:
+    """
+    Return a copy of ``hook_params`` if it maps names to numbers (primitives, as it is serialised), else raise.
+
+    :param hook_params: the trigger's ``hook_params`` argument; ``None`` means ``{}``.
+    """
+    if hook_params is None:
+        return {}
+    example = '(e.g. {"timeout": 60, "max_attempts": 3})'
+    if not isinstance(hook_params, Mapping):
+        raise ValueError(
+            f"hook_params: expected a dict of names to numbers {example}, got {type(hook_params).__name__}"
+        )
+    for name, value in hook_params.items():
+        if not isinstance(name, str):
+            raise ValueError(f"hook_params: keys must be strings {example}, got {type(name).__name__}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"hook_params[{name!r}]: expected a number {example}, got {type(value).__name__}")
+    return dict(hook_params)
+
+
 class CcaiCampaignTrigger(BaseTrigger):
     """
     Poll a campaign's stats until nothing is pending or sending, or until a deadline passes.
@@ -58,6 +79,9 @@ class CcaiCampaignTrigger(BaseTrigger):
     :param poke_interval: seconds between two stats requests.
     :param deadline: Unix time (seconds) after which the trigger gives up with a ``timeout`` event;
         default 7 days from creation (kept when the trigger is serialised).
+    :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
+        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``. Names and numbers only
+        (``ValueError`` otherwise), as they are serialised.
     """
 
     def __init__(
@@ -66,12 +90,14 @@ class CcaiCampaignTrigger(BaseTrigger):
         ccai_conn_id: str = "ccai_default",
         poke_interval: float = 60.0,
         deadline: float | None = None,
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.campaign_id = int(campaign_id)
         self.ccai_conn_id = ccai_conn_id
         self.poke_interval = float(poke_interval)
         self.deadline = float(deadline) if deadline is not None else time.time() + DEFAULT_TRIGGER_TIMEOUT
+        self.hook_params: dict[str, Any] = _checked_hook_params(hook_params)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the primitive keyword arguments that rebuild this trigger."""
@@ -82,6 +108,7 @@ class CcaiCampaignTrigger(BaseTrigger):
                 "ccai_conn_id": self.ccai_conn_id,
                 "poke_interval": self.poke_interval,
                 "deadline": self.deadline,
+                "hook_params": dict(self.hook_params),
             },
         )
 
@@ -91,7 +118,7 @@ class CcaiCampaignTrigger(BaseTrigger):
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
         from airflow_provider_ccai.utils.redact import redact
 
-        hook = CloudContactHook(self.ccai_conn_id)
+        hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)
         while True:
             try:
                 stats = await hook.aget_campaign_stats(self.campaign_id)

@@ -177,12 +177,51 @@ def test_a_rejected_key_is_reported_without_the_key(sandbox, dag, monkeypatch):
     assert sent_campaigns(sandbox) == []
 
 
+# -- hook_params ----------------------------------------------------------------------------------
+
+
+def test_hook_params_are_passed_to_the_hook(dag, mocker):
+    hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
+    hook_class.return_value.create_campaign.return_value = {"id": 5}
+    notifier = CcaiNotifier(phones=[ON_CALL], ccai_conn_id="ccai_other", hook_params={"timeout": 60, "max_attempts": 2})
+    notifier.render_template_fields(task_context(dag))
+
+    notifier.notify(task_context(dag))
+
+    hook_class.assert_called_once_with("ccai_other", timeout=60, max_attempts=2)
+    hook_class.return_value.create_campaign.assert_called_once()
+
+
+def test_without_hook_params_the_hook_gets_only_the_connection(dag, mocker):
+    hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
+    hook_class.return_value.create_campaign.return_value = {"id": 5}
+    notifier = CcaiNotifier(phones=[ON_CALL])
+    notifier.render_template_fields(task_context(dag))
+
+    notifier.notify(task_context(dag))
+
+    hook_class.assert_called_once_with("ccai_default")
+
+
+def test_hook_params_override_the_connections_attempts(sandbox, dag):
+    """A 429 on create is retried by default; with max_attempts=1 the notifier sends one request and fails."""
+    sandbox.add_fault("create_campaign", "status", times=5, status=429)
+    notifier = send_ccai_notification(phones=[ON_CALL], hook_params={"max_attempts": 1})
+    notifier.render_template_fields(task_context(dag))
+
+    with pytest.raises(CcaiApiError, match="429"):
+        notifier.notify(task_context(dag))
+    creates = [entry for entry in sandbox.requests_seen() if entry["endpoint"] == "create_campaign"]
+    assert [entry["status"] for entry in creates] == [429]
+    assert sent_campaigns(sandbox) == []
+
+
 # -- construction ---------------------------------------------------------------------------------
 
 
 def test_creating_the_notifier_looks_nothing_up():
     with mock.patch.object(BaseHook, "get_connection") as get_connection:
-        notifier = CcaiNotifier(phones=[ON_CALL], ccai_conn_id="does_not_exist")
+        notifier = CcaiNotifier(phones=[ON_CALL], ccai_conn_id="does_not_exist", hook_params={"timeout": 60})
     assert get_connection.call_count == 0
     assert notifier.phones == [ON_CALL] and notifier.ccai_conn_id == "does_not_exist"
 

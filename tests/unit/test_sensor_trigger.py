@@ -166,6 +166,35 @@ def test_execute_polls_until_done_and_returns_stats(http, ccai_conn):
     assert len(http.calls) == 3
 
 
+def test_poke_hook_params_override_the_connections_attempts(http, ccai_conn):
+    http.get(stats_url(ccai_conn, 77), status=503)
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77, hook_params={"max_attempts": 1})
+
+    with pytest.raises(AirflowException, match="503"):
+        sensor.poke({})
+    assert len(http.calls) == 1
+
+
+def test_poke_passes_hook_params_to_the_hook(mocker):
+    hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
+    hook_class.return_value.get_campaign_stats.return_value = stats(sent=3)
+    sensor = CcaiCampaignSensor(
+        task_id="wait", campaign_id=77, ccai_conn_id="ccai_other", hook_params={"timeout": 60, "connect_timeout": 5}
+    )
+
+    assert sensor.poke({}).is_done
+    hook_class.assert_called_once_with("ccai_other", timeout=60, connect_timeout=5)
+
+
+def test_sensor_without_hook_params_builds_the_hook_from_the_connection_only(mocker):
+    hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
+    hook_class.return_value.get_campaign_stats.return_value = stats(sent=3)
+
+    CcaiCampaignSensor(task_id="wait", campaign_id=77).poke({})
+
+    hook_class.assert_called_once_with("ccai_default")
+
+
 def test_importing_the_sensor_does_not_import_the_hook():
     code = (
         "import sys, airflow_provider_ccai.sensors.ccai, airflow_provider_ccai.triggers.ccai;"
@@ -196,8 +225,29 @@ def test_deferrable_execute_defers_to_a_serialisable_trigger_without_secrets(htt
     assert kwargs["campaign_id"] == 42 and kwargs["ccai_conn_id"] == "ccai_default"
     assert kwargs["poke_interval"] == 5.0
     assert before + 300 <= kwargs["deadline"] <= after + 300
-    assert all(isinstance(value, (int, float, str)) for value in kwargs.values())
+    assert kwargs["hook_params"] == {}
+    assert all(isinstance(value, (int, float, str)) for name, value in kwargs.items() if name != "hook_params")
     assert ccai_conn["api_key"] not in json.dumps(kwargs)
+    assert len(http.calls) == 0
+
+
+def test_deferrable_sensor_passes_hook_params_to_the_trigger(http, ccai_conn):
+    hook_params = {"timeout": 60, "connect_timeout": 5, "max_attempts": 3}
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=42, deferrable=True, hook_params=hook_params)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["hook_params"] == hook_params
+    assert len(http.calls) == 0
+
+
+def test_deferrable_sensor_with_non_numeric_hook_params_fails_before_deferring(http, ccai_conn):
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=42, deferrable=True, hook_params={"timeout": "60"})
+
+    with pytest.raises(ValueError, match=r"^hook_params\['timeout'\]: expected a number"):
+        sensor.execute({})
     assert len(http.calls) == 0
 
 
@@ -211,6 +261,69 @@ def test_trigger_serialize_round_trips():
     assert type(rebuilt) is CcaiCampaignTrigger
     assert rebuilt.serialize() == (classpath, kwargs)
     assert json.loads(json.dumps(kwargs)) == kwargs
+
+
+def test_trigger_serialize_round_trips_hook_params():
+    hook_params = {"timeout": 60, "connect_timeout": 5.5, "max_attempts": 2, "backoff_initial": 0.5}
+    trigger = CcaiCampaignTrigger(campaign_id=7, deadline=1_900_000_000.5, hook_params=hook_params)
+    classpath, kwargs = trigger.serialize()
+
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**json.loads(json.dumps(kwargs)))
+
+    assert kwargs["hook_params"] == hook_params
+    assert rebuilt.hook_params == hook_params
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_trigger_keeps_its_own_copy_of_hook_params():
+    hook_params = {"timeout": 60}
+    trigger = CcaiCampaignTrigger(campaign_id=7, hook_params=hook_params)
+    hook_params["timeout"] = 1
+    trigger.serialize()[1]["hook_params"]["timeout"] = 2
+
+    assert trigger.serialize()[1]["hook_params"] == {"timeout": 60}
+
+
+def test_trigger_without_hook_params_serialises_an_empty_dict():
+    assert CcaiCampaignTrigger(campaign_id=7).serialize()[1]["hook_params"] == {}
+    assert CcaiCampaignTrigger(campaign_id=7, hook_params=None).hook_params == {}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"timeout": "60"},
+        {"max_attempts": True},
+        {"timeout": None},
+        {"timeout": [60]},
+        {"timeout": {"read": 60}},
+        {1: 60},
+        [("timeout", 60)],
+        "timeout=60",
+        60,
+    ],
+)
+def test_trigger_refuses_hook_params_that_are_not_names_to_numbers(bad):
+    with pytest.raises(ValueError, match=r"^hook_params"):
+        CcaiCampaignTrigger(campaign_id=7, hook_params=bad)
+
+
+def test_trigger_hook_params_error_does_not_show_the_values():
+    with pytest.raises(ValueError) as error:
+        CcaiCampaignTrigger(campaign_id=7, hook_params={"timeout": "secret-looking-value"})
+    assert "secret-looking-value" not in str(error.value)
+
+
+def test_trigger_run_builds_the_hook_with_hook_params(mocker):
+    hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
+    hook_class.return_value.aget_campaign_stats = mocker.AsyncMock(return_value=stats(sent=2))
+    trigger = CcaiCampaignTrigger(7, "ccai_other", poke_interval=0, hook_params={"timeout": 60, "max_attempts": 1})
+
+    event = first_event(trigger, limit=10)
+
+    assert event == {"status": "success", "campaign_id": 7, "stats": stats(sent=2)}
+    hook_class.assert_called_once_with("ccai_other", timeout=60, max_attempts=1)
 
 
 def test_trigger_without_deadline_is_still_bounded():
@@ -327,6 +440,16 @@ def test_trigger_reports_a_bad_api_key_without_the_key(sandbox, monkeypatch):
     assert "401" in event["message"]
     assert wrong_key not in json.dumps(event) and SANDBOX_KEY not in json.dumps(event)
     assert [entry["auth"] for entry in stats_requests(sandbox)] == ["invalid"]
+
+
+def test_trigger_hook_params_override_the_connections_attempts(sandbox):
+    sandbox.add_fault("stats", "status", times=5, status=503)
+    trigger = CcaiCampaignTrigger(1001, "ccai_default", poke_interval=0.1, hook_params={"max_attempts": 1})
+
+    event = first_event(trigger)
+
+    assert event["status"] == "error" and event["reason"] == "failed" and "503" in event["message"]
+    assert [entry["status"] for entry in stats_requests(sandbox)] == [503]
 
 
 def test_trigger_reports_an_unknown_campaign(sandbox):
