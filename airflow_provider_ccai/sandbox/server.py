@@ -64,7 +64,7 @@ FAULT_ACTIONS = (
 )
 _FAULTS_BEFORE_ACTION = ("status", "reset_before", "malformed_json", "reject_put")
 _FAULT_ONLY_FOR = {"expire_url": "upload_url", "reject_put": "put"}
-_FAULT_FIELDS = ("endpoint", "action", "times", "status", "retry_after", "seconds")
+_FAULT_FIELDS = ("endpoint", "action", "times", "status", "retry_after", "seconds", "after")
 
 _AMZ_ALGORITHM = "AWS4-HMAC-SHA256"
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -329,6 +329,7 @@ class _Fault:
     status: int
     retry_after: float | None
     seconds: float
+    after: int
 
 
 @dataclass
@@ -540,8 +541,9 @@ class SandboxServer:
         status: int = 503,
         retry_after: float | None = None,
         seconds: float = 0.0,
+        after: int = 0,
     ) -> None:
-        """Inject a fault into the next ``times`` requests of ``endpoint``.
+        """Inject a fault into the next ``times`` requests of ``endpoint``, after letting ``after`` through.
 
         :param endpoint: one of :data:`ENDPOINTS`.
         :param action: one of :data:`FAULT_ACTIONS`.
@@ -549,9 +551,10 @@ class SandboxServer:
         :param status: status for ``status``/``status_after``.
         :param retry_after: seconds for a ``Retry-After`` header on ``status``/``status_after``.
         :param seconds: sleep before responding for ``delay``.
+        :param after: number of requests of ``endpoint`` served normally before the fault starts.
         :raises ValueError: if an argument is invalid.
         """
-        fault = self._make_fault(endpoint, action, times, status, retry_after, seconds)
+        fault = self._make_fault(endpoint, action, times, status, retry_after, seconds, after)
         with self._lock:
             self._faults.append(fault)
 
@@ -571,7 +574,9 @@ class SandboxServer:
             self._next_seq = 1
 
     @staticmethod
-    def _make_fault(endpoint: Any, action: Any, times: Any, status: Any, retry_after: Any, seconds: Any) -> _Fault:
+    def _make_fault(
+        endpoint: Any, action: Any, times: Any, status: Any, retry_after: Any, seconds: Any, after: Any
+    ) -> _Fault:
         """Validate fault arguments.
 
         :param endpoint: endpoint name.
@@ -580,6 +585,7 @@ class SandboxServer:
         :param status: HTTP status 100-599.
         :param retry_after: None or non-negative number.
         :param seconds: non-negative number.
+        :param after: non-negative int.
         :raises ValueError: naming the invalid argument.
         """
 
@@ -600,16 +606,21 @@ class SandboxServer:
             raise ValueError("retry_after: must be a non-negative number")
         if not is_number(seconds):
             raise ValueError("seconds: must be a non-negative number")
-        return _Fault(endpoint, action, times, status, retry_after, float(seconds))
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ValueError("after: must be a non-negative integer")
+        return _Fault(endpoint, action, times, status, retry_after, float(seconds), after)
 
     def _take_fault(self, endpoint: str) -> _Fault | None:
-        """Consume one use of the first pending fault for ``endpoint``.
+        """Consume one use of the first pending fault for ``endpoint`` (or one request it lets through first).
 
         :param endpoint: endpoint name of the current request.
         """
         with self._lock:
             for fault in self._faults:
                 if fault.endpoint == endpoint:
+                    if fault.after:
+                        fault.after -= 1
+                        return None
                     fault.times -= 1
                     if fault.times == 0:
                         self._faults.remove(fault)
@@ -677,6 +688,7 @@ class SandboxServer:
                         spec.get("status", 503),
                         spec.get("retry_after"),
                         spec.get("seconds", 0.0),
+                        spec.get("after", 0),
                     )
                 )
             except ValueError as exc:

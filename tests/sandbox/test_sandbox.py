@@ -572,6 +572,13 @@ def test_fault_status_with_retry_after_does_not_act(sandbox: SandboxServer, http
     assert [e.get("fault") for e in sandbox.requests_seen()] == ["status", "status", "status", None]
 
 
+def test_fault_after_lets_requests_through_first(sandbox: SandboxServer, http: requests.Session) -> None:
+    sandbox.add_fault("create_campaign", "status", status=500, after=2)
+    assert [create(sandbox, http).status_code for _ in range(4)] == [200, 200, 500, 200]
+    assert len(sandbox.campaigns()) == 3
+    assert [e.get("fault") for e in sandbox.requests_seen()] == [None, None, "status", None]
+
+
 def test_fault_status_sends_retry_after_header(sandbox: SandboxServer, http: requests.Session) -> None:
     sandbox.add_fault("list_campaigns", "status", retry_after=1.5)
     response = http.get(f"{sandbox.api_url}/clients/{CID}/campaigns", headers=auth())
@@ -614,11 +621,12 @@ def test_faults_over_http_control_endpoint(sandbox: SandboxServer, http: request
         faults_url,
         json=[
             {"endpoint": "stats", "action": "status", "status": 500},
-            {"endpoint": "upload_url", "action": "reset_before", "times": 2},
+            {"endpoint": "upload_url", "action": "reset_before", "times": 2, "after": 1},
         ],
     )
     assert added.status_code == 200
-    assert [(f["endpoint"], f["times"]) for f in added.json()["faults"]] == [("stats", 1), ("upload_url", 2)]
+    faults = [(f["endpoint"], f["times"], f["after"]) for f in added.json()["faults"]]
+    assert faults == [("stats", 1, 0), ("upload_url", 2, 1)]
     assert http.post(faults_url, json={"endpoint": "cancel", "action": "delay", "seconds": 0}).status_code == 200
     assert len(http.get(faults_url).json()["faults"]) == 3
     assert http.get(f"{sandbox.api_url}/v2/messages/campaign/1/stats", headers=auth()).status_code == 500
@@ -630,6 +638,8 @@ def test_faults_over_http_control_endpoint(sandbox: SandboxServer, http: request
         {"endpoint": "stats", "action": "expire_url"},
         {"endpoint": "upload_url", "action": "reject_put"},
         {"endpoint": "stats", "action": "status", "times": 0},
+        {"endpoint": "stats", "action": "status", "after": -1},
+        {"endpoint": "stats", "action": "status", "after": True},
         {"endpoint": "stats", "action": "status", "colour": "red"},
         [{"endpoint": "stats", "action": "status"}, "x"],
     ):
@@ -645,6 +655,8 @@ def test_add_fault_rejects_invalid_arguments(sandbox: SandboxServer) -> None:
         sandbox.add_fault("stats", "delay", seconds=-1)
     with pytest.raises(ValueError, match="status"):
         sandbox.add_fault("stats", "status", status=42)
+    with pytest.raises(ValueError, match="after"):
+        sandbox.add_fault("stats", "status", after=1.5)  # type: ignore[arg-type]
 
 
 def test_clear_faults_and_reset(sandbox: SandboxServer, http: requests.Session) -> None:
