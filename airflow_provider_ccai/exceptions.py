@@ -48,3 +48,7 @@ class CcaiTransientError(CcaiApiError):
 
 class CcaiAmbiguousResultError(CcaiApiError):
     """A create request may have reached the server but its outcome is unknown; resolve it by looking."""
+
+
+class CcaiAmbiguousMatchError(AirflowFailException):
+    """Several campaigns could be the one an earlier try created; nothing is sent and a retry cannot decide."""

@@ -480,14 +480,15 @@ class CloudContactHook(BaseHook):
             data = data.get("content", [])
         return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
-    def find_campaign(self, *, title: str, message: str, created_after: datetime) -> dict[str, Any] | None:
+    def find_campaigns(self, *, title: str, message: str, created_after: datetime) -> list[dict[str, Any]]:
         """
-        Return the newest campaign with this title and message created at or after ``created_after``.
+        Return the campaigns with this title and message created at or after ``created_after``, newest first.
 
         :param title: campaign title.
         :param message: campaign message template.
         :param created_after: timezone-aware lower bound for ``createdDate``.
         """
+        matches: list[tuple[datetime, dict[str, Any]]] = []
         for campaign in self.list_campaigns():
             created = _parse_time(campaign.get("createdDate"))
             if (
@@ -496,8 +497,9 @@ class CloudContactHook(BaseHook):
                 and created is not None
                 and created >= created_after
             ):
-                return campaign
-        return None
+                matches.append((created, campaign))
+        matches.sort(key=lambda match: match[0], reverse=True)
+        return [campaign for _, campaign in matches]
 
     def get_campaign_stats(self, campaign_id: int) -> dict[str, int]:
         """

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ccai.exceptions import CcaiAmbiguousResultError, CcaiInputError
+from airflow_provider_ccai.exceptions import CcaiAmbiguousMatchError, CcaiAmbiguousResultError, CcaiInputError
 from airflow_provider_ccai.version_compat import AirflowException, BaseOperator
 
 if TYPE_CHECKING:
@@ -176,6 +176,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
     #: bounded look for a campaign whose create request had an unknown outcome.
     LOOKUP_ATTEMPTS = 3
     LOOKUP_INTERVAL = 2.0
+    #: most candidate campaigns whose recipient counts are compared when several match.
+    MAX_CANDIDATES = 10
 
     def __init__(
         self,
@@ -236,7 +238,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
                     f"picture_file_key: {self.picture_file_key!r} belongs to another client; "
                     f"keys of this connection start with '{hook.client_id}/'"
                 )
-            campaign = self._create_once(hook, body, store, state, context)
+            campaign = self._create_once(hook, body, recipient_count, store, state, context)
             self.log.info(
                 "CCAI campaign %s: status %s, %d recipients", campaign["id"], campaign.get("status"), recipient_count
             )
@@ -324,7 +326,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
     # -- at most one campaign per task instance ---------------------------------------------------
 
     def _create_once(
-        self, hook: CloudContactHook, body: bytes, store: Any, state: Any, context: Context
+        self, hook: CloudContactHook, body: bytes, recipient_count: int, store: Any, state: Any, context: Context
     ) -> dict[str, Any]:
         """
         Create the campaign unless an earlier try of this task instance may have; return it.
@@ -333,11 +335,11 @@ class CcaiCreateCampaignOperator(BaseOperator):
         whose current value is ``state``), and the campaign id after; a retry that finds only a
         submission time looks the campaign up. Airflow 2.11: a retry looks for a campaign with this title
         and message created since the DAG run started. A create whose outcome is unknown is resolved by
-        looking.
+        looking (:meth:`_find_earlier`).
         """
         window_start = self._earlier_try_window(state, context)
         if window_start is not None:
-            found = hook.find_campaign(title=self.title, message=self.message, created_after=window_start)
+            found = self._find_earlier(hook, window_start, recipient_count)
             if found is not None:
                 self.log.info("An earlier try created campaign %s; not sending again", found.get("id"))
                 self._remember(store, window_start, found)
@@ -349,7 +351,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
             campaign = hook.create_campaign(body)
         except CcaiAmbiguousResultError as error:
             self.log.warning("%s; looking for the campaign instead of sending again", error)
-            found = self._look_for(hook, submitted_at)
+            found = self._look_for(hook, submitted_at, recipient_count)
             if found is None:
                 raise AirflowException(
                     f"{error}. No campaign titled {self.title!r} appeared, so it was probably not created; "
@@ -371,19 +373,40 @@ class CcaiCreateCampaignOperator(BaseOperator):
             return None
         return dag_run.start_date - self.CLOCK_SKEW
 
-    def _look_for(self, hook: CloudContactHook, submitted_at: datetime) -> dict[str, Any] | None:
+    def _look_for(self, hook: CloudContactHook, submitted_at: datetime, recipient_count: int) -> dict[str, Any] | None:
         import time
 
         for attempt in range(self.LOOKUP_ATTEMPTS):
             if attempt:
                 time.sleep(self.LOOKUP_INTERVAL)
-            found = hook.find_campaign(
-                title=self.title, message=self.message, created_after=submitted_at - self.CLOCK_SKEW
-            )
+            found = self._find_earlier(hook, submitted_at - self.CLOCK_SKEW, recipient_count)
             if found is not None:
                 self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
                 return found
         return None
+
+    def _find_earlier(self, hook: CloudContactHook, since: datetime, recipient_count: int) -> dict[str, Any] | None:
+        """
+        Return the campaign with this title and message created since ``since``, or ``None`` if there is none.
+
+        When several match, the one with ``recipient_count`` messages is it; if that does not single one out,
+        the task fails without retries and sends nothing: sending again might text everyone twice.
+        """
+        candidates = hook.find_campaigns(title=self.title, message=self.message, created_after=since)
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        checked = candidates[: self.MAX_CANDIDATES]
+        same_size = [c for c in checked if hook.get_campaign_stats(int(c["id"]))["totalCount"] == recipient_count]
+        if len(same_size) == 1 and len(checked) == len(candidates):
+            return same_size[0]
+        ids = ", ".join(str(c.get("id")) for c in candidates)
+        raise CcaiAmbiguousMatchError(
+            f"{len(candidates)} campaigns titled {self.title!r} with this message were created since "
+            f"{since.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC (ids {ids}) and {len(same_size)} of them "
+            f"have {recipient_count} recipients, so this task cannot tell which one an earlier try created. "
+            "Nothing was sent again. Check these campaigns in CCAI; give each mapped or parallel campaign task "
+            "its own title (e.g. with {{ ti.map_index }} or {{ ds }})."
+        )
 
     def _known_campaign(self, hook: CloudContactHook, campaign_id: int) -> dict[str, Any]:
         listed = next((c for c in hook.list_campaigns() if c.get("id") == campaign_id), None)

@@ -328,3 +328,28 @@ def test_fault(case: Case, fault_dags, sandbox, mocker, capfd, caplog):
         str(sum(count - 1 for count in titles.values())),
         str(len(leaks)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "segment_b_state"),
+    [("ccai_fault_same_text_other_size", "success"), ("ccai_fault_same_text_same_size", "failed")],
+    ids=["other recipient count: told apart", "same recipient count: fails, sends nothing"],
+)
+def test_lost_response_beside_a_campaign_with_the_same_text(dag_id, segment_b_state, fault_dags, sandbox):
+    """The lookup sees two candidates; it takes its own by recipient count, or fails without re-sending."""
+    sandbox.add_fault(endpoint="create_campaign", action="reset_after", after=1)
+
+    run = fault_dags[dag_id].test()
+
+    states = task_states(dag_id, run.run_id)
+    campaigns = sandbox.campaigns()
+    creates = [request for request in sandbox.requests_seen() if request["endpoint"] == "create_campaign"]
+    values = xcoms(dag_id, run.run_id)
+    assert states == {"segment_a": ("success", 1), "segment_b": (segment_b_state, 1)}
+    assert len(creates) == len(campaigns) == 2
+    assert Counter(request["endpoint"] for request in sandbox.requests_seen())["stats"] == 2  # one per candidate
+    assert values[("segment_a", "return_value")] == campaigns[0]["id"]
+    if segment_b_state == "success":
+        assert values[("segment_b", "return_value")] == campaigns[1]["id"]
+    else:
+        assert ("segment_b", "return_value") not in values

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 from unittest import mock
 
@@ -355,6 +356,28 @@ def test_list_campaigns(hook: CloudContactHook, http: responses.RequestsMock, bo
     http.get(LIST_URL, json=body)
     assert hook.list_campaigns() == expected
     assert http.calls[0].request.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+def test_find_campaigns_filters_and_orders_newest_first(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    def campaign(campaign_id: int, created: str, title: str = "T", message: str = "M") -> dict[str, Any]:
+        return {"id": campaign_id, "title": title, "message": message, "createdDate": created}
+
+    http.get(
+        LIST_URL,
+        json=[
+            campaign(1, "2026-11-25T10:00:01Z"),
+            campaign(2, "2026-11-25T10:00:03.5Z"),
+            campaign(3, "2026-11-25T10:00:02+00:00"),
+            campaign(4, "2026-11-25T09:59:59Z"),  # too old
+            campaign(5, "2026-11-25T10:00:04Z", title="Other"),
+            campaign(6, "2026-11-25T10:00:04Z", message="Other"),
+            campaign(7, "2026-11-25T10:00:04"),  # no offset: cannot be compared, never matched
+            campaign(8, None),  # type: ignore[arg-type]
+        ],
+    )
+    since = datetime(2026, 11, 25, 10, 0, 0, tzinfo=timezone.utc)
+    found = hook.find_campaigns(title="T", message="M", created_after=since)
+    assert [item["id"] for item in found] == [2, 3, 1]
 
 
 def test_get_campaign_stats(hook: CloudContactHook, http: responses.RequestsMock) -> None:

@@ -16,7 +16,7 @@ import pytest
 import requests
 import responses
 
-from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.exceptions import CcaiAmbiguousMatchError, CcaiInputError
 from airflow_provider_ccai.hooks.ccai import CloudContactHook
 from airflow_provider_ccai.operators.ccai import (
     CcaiCreateCampaignOperator,
@@ -627,6 +627,67 @@ def test_retry_sends_when_no_earlier_campaign_exists(
     http.get(LIST_URL, json=[listed(300, start - timedelta(days=7))])
     assert campaign_op().execute(context) == 999
     assert [call.request.method for call in http.calls] == ["GET", "POST"]
+
+
+def stats_url(campaign_id: int) -> str:
+    return f"{UNIT_API_URL}/v2/messages/campaign/{campaign_id}/stats"
+
+
+def mock_totals(http: responses.RequestsMock, totals: dict[int, int]) -> None:
+    for campaign_id, total in totals.items():
+        counts = {"errorCount": 0, "pendingCount": 0, "sendingCount": 0, "sentCount": total, "totalCount": total}
+        http.get(stats_url(campaign_id), json=counts)
+
+
+def test_retry_tells_several_matching_campaigns_apart_by_recipient_count(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """Two tasks of one run sent the same text to lists of different sizes: the retry takes its own."""
+    start = NOW - timedelta(minutes=30)
+    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(446, start + timedelta(minutes=2)), listed(445, start + timedelta(minutes=1))])
+    mock_totals(http, {446: 40, 445: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 445
+    assert calls(http, "POST") == []
+    assert len(calls(http, "GET", stats_url(446))) == 1
+
+
+@pytest.mark.parametrize(
+    "totals",
+    [{446: 3, 445: 3}, {446: 40, 445: 41}],
+    ids=["both have this task's count", "neither has it"],
+)
+def test_retry_that_cannot_tell_several_campaigns_apart_fails_without_sending(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, totals: dict[int, int]
+) -> None:
+    start = NOW - timedelta(minutes=30)
+    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(446, start + timedelta(minutes=2)), listed(445, start + timedelta(minutes=1))])
+    mock_totals(http, totals)
+
+    with pytest.raises(CcaiAmbiguousMatchError, match=r"ids 446, 445.*Nothing was sent again") as raised:
+        campaign_op().execute(context)
+    assert isinstance(raised.value, AirflowFailException)
+    assert "{{ ti.map_index }}" in str(raised.value)
+    assert_no_phone(str(raised.value))
+    assert calls(http, "POST") == []
+    context["ti"].xcom_push.assert_not_called()
+
+
+def test_lost_response_with_several_candidates_takes_the_one_of_this_size(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
+    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    http.get(LIST_URL, json=[listed(601, later), listed(600, later - timedelta(milliseconds=5))])
+    mock_totals(http, {601: 1, 600: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 600
+    assert len(calls(http, "POST", CREATE_URL)) == 1
+    assert context["ti"].xcom_push.call_args.kwargs["value"]["id"] == 600
 
 
 def test_task_state_store_with_an_id_sends_nothing(

@@ -31,3 +31,17 @@ with DAG("ccai_fault_campaign", schedule=None, start_date=START, default_args=DE
         title="Fault drill {{ run_id }}",
         message="Hi ${firstName}, this is a drill",
     )
+
+# Two tasks of one run send the same text; the second's response is lost, so it must find its own campaign.
+for dag_id, second_segment in (
+    ("ccai_fault_same_text_other_size", RECIPIENTS[:1]),
+    (
+        "ccai_fault_same_text_same_size",
+        [{**row, "phone": row["phone"].replace("+1555555", "+1555556")} for row in RECIPIENTS],
+    ),
+):
+    with DAG(dag_id, schedule=None, start_date=START, default_args=DEFAULTS):
+        common = {"title": "Segment drill {{ run_id }}", "message": "Hi ${firstName}, one text per segment"}
+        segment_a = CcaiCreateCampaignOperator(task_id="segment_a", accounts=RECIPIENTS, **common)
+        segment_b = CcaiCreateCampaignOperator(task_id="segment_b", accounts=second_segment, **common)
+        segment_a >> segment_b
