@@ -8,31 +8,38 @@ providers manager loads hooks). Modelled on ``airflow.providers.common.compat.sd
 
 from __future__ import annotations
 
+from contextlib import suppress
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
 
 AIRFLOW_V_3_0_PLUS = int(AIRFLOW_VERSION.split(".")[0]) >= 3
+_MISSING = object()
 
-#: name -> (Airflow 3 module, Airflow 2.11 module)
+#: name -> (Airflow 3 module, Airflow 2.11 module); on Airflow 3.0/3.1 some names exist only in the second
 _LOCATIONS: dict[str, tuple[str, str]] = {
     "AirflowException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "AirflowFailException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "AirflowNotFoundException": ("airflow.sdk.exceptions", "airflow.exceptions"),
+    "AirflowSensorTimeout": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "BaseHook": ("airflow.sdk", "airflow.hooks.base"),
     "BaseNotifier": ("airflow.sdk", "airflow.notifications.basenotifier"),
     "BaseOperator": ("airflow.sdk", "airflow.models.baseoperator"),
     "BaseSensorOperator": ("airflow.sdk", "airflow.sensors.base"),
+    "PokeReturnValue": ("airflow.sdk", "airflow.sensors.base"),
+    "conf": ("airflow.sdk.configuration", "airflow.configuration"),
     "mask_secret": ("airflow.sdk.log", "airflow.utils.log.secrets_masker"),
 }
 
 if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ resolves each name per Airflow version
-    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator  # noqa: F401
+    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator, PokeReturnValue  # noqa: F401
+    from airflow.sdk.configuration import conf  # noqa: F401
     from airflow.sdk.exceptions import (  # noqa: F401
         AirflowException,
         AirflowFailException,
         AirflowNotFoundException,
+        AirflowSensorTimeout,
     )
     from airflow.sdk.log import mask_secret  # noqa: F401
 
@@ -40,8 +47,13 @@ if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ resolves each name 
 def __getattr__(name: str) -> Any:
     if name not in _LOCATIONS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = _LOCATIONS[name][0 if AIRFLOW_V_3_0_PLUS else 1]
-    value = getattr(import_module(module), name)
+    airflow_3_module, airflow_2_module = _LOCATIONS[name]
+    value = _MISSING
+    if AIRFLOW_V_3_0_PLUS:
+        with suppress(ImportError, AttributeError):
+            value = getattr(import_module(airflow_3_module), name)
+    if value is _MISSING:  # Airflow 2.11, or a name that Airflow 3.0/3.1 keep in the older module
+        value = getattr(import_module(airflow_2_module), name)
     globals()[name] = value
     return value
 

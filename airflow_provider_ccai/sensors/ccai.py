@@ -13,17 +13,11 @@ from airflow_provider_ccai.exceptions import CcaiInputError
 from airflow_provider_ccai.version_compat import (
     AirflowException,
     AirflowFailException,
+    AirflowSensorTimeout,
     BaseSensorOperator,
+    PokeReturnValue,
+    conf,
 )
-
-try:
-    from airflow.sdk import PokeReturnValue
-    from airflow.sdk.configuration import conf
-    from airflow.sdk.exceptions import AirflowSensorTimeout
-except ImportError:  # Airflow 2.11
-    from airflow.configuration import conf  # type: ignore[no-redef]
-    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
-    from airflow.sensors.base import PokeReturnValue  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     try:
