@@ -2,9 +2,9 @@
 Importing the provider's DAG-facing modules must not load heavy libraries: DAG files import them on every parse.
 
 Each check runs in a fresh interpreter. Airflow's own base classes come first: Airflow 3's Task SDK
-already loads ``httpx`` and Airflow 2.11's ``BaseNotifier`` loads ``requests``, which the provider cannot
-avoid; what must not appear is anything the provider module itself adds. ``phonenumbers`` and ``pandas``
-must not be loaded at all.
+already loads ``httpx``, Airflow 2.11's ``BaseNotifier`` loads ``requests`` and Airflow 3.1's database
+models load ``phonenumbers`` (through ``sqlalchemy_utils``), which the provider cannot avoid; what must not
+appear is anything the provider module itself adds.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import sys
 import pytest
 
 HEAVY = ("phonenumbers", "requests", "aiohttp", "httpx", "pandas")
-NEVER = ("phonenumbers", "pandas")
 #: Modules DAG files import; each must exist.
 MODULES = (
     "airflow_provider_ccai.operators.ccai",
@@ -38,12 +37,12 @@ import airflow.triggers.base
 by_airflow = loaded()
 importlib.import_module({module!r})
 {after}
-print(json.dumps({{"by_airflow": sorted(by_airflow), "added": sorted(loaded() - by_airflow), "all": sorted(loaded())}}))
+print(json.dumps({{"by_airflow": sorted(by_airflow), "added": sorted(loaded() - by_airflow)}}))
 """
 
 
 def probe(module: str, after: str = "") -> dict[str, list[str]]:
-    """Import ``module`` in a fresh interpreter; return which heavy libraries Airflow and the module loaded."""
+    """Import ``module`` in a fresh interpreter; return which heavy libraries Airflow, then the module, loaded."""
     completed = subprocess.run(
         [sys.executable, "-c", PROBE.format(heavy=HEAVY, module=module, after=after)],
         capture_output=True,
@@ -60,18 +59,19 @@ def test_module_imports_no_heavy_library(module: str) -> None:
     result = probe(module)
 
     assert result["added"] == [], f"importing {module} loads {result['added']}"
-    assert not set(NEVER) & set(result["all"])
 
 
 def test_probe_notices_a_heavy_import() -> None:
-    """The check above would see a module that imports a heavy library (here: the recipients' phone parser)."""
+    """The check above would see a module that imports a heavy library (the hook, the phone parser)."""
     result = probe(
-        "airflow_provider_ccai.utils.recipients",
+        "airflow_provider_ccai.hooks.ccai",
         after="from airflow_provider_ccai.utils.recipients import _PhoneNormaliser; _PhoneNormaliser('US')",
     )
 
-    assert "phonenumbers" in result["added"]
+    expected = {"requests", "phonenumbers"} - set(result["by_airflow"])
+    assert expected  # no Airflow version loads both by itself, so the probe has something to notice
+    assert expected <= set(result["added"])
 
 
 def test_recipients_module_alone_does_not_load_phonenumbers() -> None:
-    assert "phonenumbers" not in probe("airflow_provider_ccai.utils.recipients")["all"]
+    assert "phonenumbers" not in probe("airflow_provider_ccai.utils.recipients")["added"]
