@@ -1,54 +1,49 @@
 # Two commands do everything on a machine with only Python 3.10+ and make:
 #   make demo   - run the example DAG end to end against the bundled CCAI sandbox (Airflow 3.3)
-#   make test   - lint, type-check and run every test on Airflow 3.3 and on Airflow 2.11
-# Virtual environments live in .venv/ and are reused by later runs.
+#   make test   - lint, type-check and run every test on Airflow 3.3, 3.2, 3.1 and 2.11
+# Each Airflow version gets .venv/airflow-<minor>, pinned by ci/constraints-airflow-<minor>.txt;
+# the virtual environments are reused by later runs.
 
 PYTHON ?= python3
 VENV := .venv
 UV := $(VENV)/tools/bin/uv
-AIRFLOW_3 := 3.3.2
-AIRFLOW_2 := 2.11.2
+AIRFLOW_MINORS := 3.3 3.2 3.1 2.11
+AIRFLOW_3.3 := 3.3.2
+AIRFLOW_3.2 := 3.2.2
+AIRFLOW_3.1 := 3.1.8
+AIRFLOW_2.11 := 2.11.2
+MAIN := $(VENV)/airflow-3.3
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-airflow3 test-airflow2 lint benchmarks clean
+.PHONY: demo test lint benchmarks clean
+.SECONDARY:
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)/tools
 	$(VENV)/tools/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
 
-# $(call venv,<dir>,<airflow version>,<constraints file>)
-define venv
-	test -x $(1)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(1)
-	VIRTUAL_ENV=$(1) $(UV) pip install --quiet -e ".[test,lint]" "apache-airflow==$(2)" -c $(3)
-endef
-
-$(VENV)/af3/.installed: $(UV) pyproject.toml ci/constraints-airflow-3.3.txt
-	$(call venv,$(VENV)/af3,$(AIRFLOW_3),ci/constraints-airflow-3.3.txt)
+$(VENV)/airflow-%/.installed: $(UV) pyproject.toml ci/constraints-airflow-%.txt
+	test -x $(VENV)/airflow-$*/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)/airflow-$*
+	VIRTUAL_ENV=$(VENV)/airflow-$* $(UV) pip install --quiet -e ".[test,lint]" \
+		"apache-airflow==$(AIRFLOW_$*)" -c ci/constraints-airflow-$*.txt
 	touch $@
 
-$(VENV)/af2/.installed: $(UV) pyproject.toml ci/constraints-airflow-2.11.txt
-	$(call venv,$(VENV)/af2,$(AIRFLOW_2),ci/constraints-airflow-2.11.txt)
-	touch $@
+demo: $(MAIN)/.installed
+	$(MAIN)/bin/python scripts/demo.py
 
-demo: $(VENV)/af3/.installed
-	$(VENV)/af3/bin/python scripts/demo.py
+lint: $(MAIN)/.installed
+	$(MAIN)/bin/ruff check airflow_provider_ccai tests scripts benchmarks
+	$(MAIN)/bin/mypy
 
-lint: $(VENV)/af3/.installed
-	$(VENV)/af3/bin/ruff check airflow_provider_ccai tests scripts benchmarks
-	$(VENV)/af3/bin/mypy
+test-airflow-%: $(VENV)/airflow-%/.installed
+	$(VENV)/airflow-$*/bin/python -m pytest $(PYTEST_ARGS)
 
-test-airflow3: $(VENV)/af3/.installed
-	$(VENV)/af3/bin/python -m pytest $(PYTEST_ARGS)
+test: lint $(addprefix test-airflow-,$(AIRFLOW_MINORS))
 
-test-airflow2: $(VENV)/af2/.installed
-	$(VENV)/af2/bin/python -m pytest $(PYTEST_ARGS)
-
-test: lint test-airflow3 test-airflow2
-
-benchmarks: $(VENV)/af3/.installed $(VENV)/af2/.installed
-	$(VENV)/af3/bin/python benchmarks/parse_cost.py
-	$(VENV)/af2/bin/python benchmarks/parse_cost.py
-	$(VENV)/af3/bin/python benchmarks/recipients_scale.py
+benchmarks: $(MAIN)/.installed $(VENV)/airflow-2.11/.installed
+	$(MAIN)/bin/python benchmarks/parse_cost.py
+	$(VENV)/airflow-2.11/bin/python benchmarks/parse_cost.py
+	$(MAIN)/bin/python benchmarks/recipients_scale.py
 
 clean:
 	rm -rf $(VENV)
