@@ -72,7 +72,7 @@ def test_yaml_form_metadata_and_python_form_agree():
 
 
 def test_connection_form_as_airflow_builds_it():
-    """What the UI gets: from conn-fields on Airflow 3 (no hook import), from the hook's widgets on 2.11."""
+    """What the UI gets: Airflow 3 serves it as hook metadata (from conn-fields on 3.2+), 2.11 from the widgets."""
     from airflow_provider_ccai.version_compat import AIRFLOW_V_3_0_PLUS
 
     if AIRFLOW_V_3_0_PLUS:
