@@ -121,7 +121,7 @@ class CloudContactHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form (Airflow 2.11; 3.2+ reads ``conn-fields`` from provider info)."""
+        """Extra fields of the connection form (Airflow 2.11 and 3.1; 3.2+ reads ``conn-fields``)."""
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import IntegerField, StringField

@@ -333,7 +333,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
         Airflow 3.3+: before sending, the submission time is written to the task state store (``store``,
         whose current value is ``state``), and the campaign id after; a retry that finds only a
-        submission time looks the campaign up. Airflow 2.11: a retry looks for a campaign with this title
+        submission time looks the campaign up. Airflow 2.11-3.2: a retry looks for a campaign with this title
         and message created since the DAG run started. A create whose outcome is unknown is resolved by
         looking (:meth:`_find_earlier`).
         """
