@@ -1,11 +1,17 @@
-"""What a user sees of the package: Airflow's CLI finds it, it ships types, and the sandbox stays separate."""
+"""
+What a user sees of the package: Airflow's CLI finds it, it ships types, it resolves Airflow names on every
+supported version, and the sandbox stays separate.
+"""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -59,3 +65,38 @@ def test_provider_code_never_imports_the_sandbox():
         if SANDBOX not in path.parents and any("sandbox" in name for name in _imported_modules(path))
     ]
     assert offenders == []
+
+
+@pytest.fixture
+def compat(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``version_compat`` resolving one test name, ``Marker``, from fake modules; its cached value is dropped after."""
+    from airflow_provider_ccai import version_compat
+
+    yield version_compat
+    vars(version_compat).pop("Marker", None)
+
+
+def _locate_marker(monkeypatch: pytest.MonkeyPatch, compat: Any, modules: dict[str, Any], airflow_3: bool) -> None:
+    monkeypatch.setattr(compat, "_LOCATIONS", {"Marker": tuple(modules)})
+    monkeypatch.setattr(compat, "import_module", modules.__getitem__)
+    monkeypatch.setattr(compat, "AIRFLOW_V_3_0_PLUS", airflow_3)
+
+
+@pytest.mark.parametrize("airflow_3", [True, False], ids=["Airflow 3 without the Task SDK name", "Airflow 2.11"])
+def test_version_compat_falls_back_to_the_older_module(
+    monkeypatch: pytest.MonkeyPatch, compat: Any, airflow_3: bool
+) -> None:
+    """Airflow 3.1's Task SDK lacks e.g. ``AirflowFailException``: the name then comes from ``airflow.exceptions``."""
+    older = object()
+    modules = {"airflow.sdk.exceptions": SimpleNamespace(), "airflow.exceptions": SimpleNamespace(Marker=older)}
+    _locate_marker(monkeypatch, compat, modules, airflow_3)
+
+    assert compat.Marker is older
+
+
+def test_version_compat_prefers_the_task_sdk_on_airflow_3(monkeypatch: pytest.MonkeyPatch, compat: Any) -> None:
+    newer, older = object(), object()
+    modules = {"airflow.sdk": SimpleNamespace(Marker=newer), "airflow.hooks.base": SimpleNamespace(Marker=older)}
+    _locate_marker(monkeypatch, compat, modules, airflow_3=True)
+
+    assert compat.Marker is newer
