@@ -24,6 +24,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiTransientError,
 )
 from airflow_provider_ccai.utils.redact import hide_signed_urls_in_http_logs, redact, strip_query
+from airflow_provider_ccai.utils.validation import parse_iso_datetime
 from airflow_provider_ccai.version_compat import AirflowNotFoundException, BaseHook, mask_secret
 
 DEFAULT_API_URL = "https://core.cloudcontactai.com/api"
@@ -657,7 +658,7 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = parse_iso_datetime(value)
     except ValueError:
         return None
     return parsed if parsed.tzinfo else None

@@ -423,6 +423,8 @@ def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:
         if zone not in (None, ""):
             raise CcaiInputError("scheduled_timezone: given without scheduled_timestamp")
         return {}
+    from airflow_provider_ccai.utils.validation import parse_iso_datetime
+
     tz = None
     if zone not in (None, ""):
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -435,7 +437,7 @@ def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:
         when = timestamp
     elif isinstance(timestamp, str):
         try:
-            when = datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00"))
+            when = parse_iso_datetime(timestamp)
         except ValueError:
             raise CcaiInputError(
                 f"scheduled_timestamp: {timestamp!r} is not an ISO 8601 date-time (e.g. 2026-12-01T15:00:00Z)"

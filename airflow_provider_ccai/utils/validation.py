@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import re
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_ccai.exceptions import CcaiInputError
@@ -21,6 +23,34 @@ def required_text(value: Any, field: str) -> str:
     if not value.strip():
         raise CcaiInputError(f"{field}: must not be empty")
     return value
+
+
+_FRACTION_AND_ZONE = re.compile(
+    r"(?P<time>T\d{2}:\d{2}(?::\d{2})?)(?:[.,](?P<fraction>\d+))?(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_iso_datetime(text: str) -> datetime:
+    """
+    Parse an ISO 8601 date-time the same way on every supported Python.
+
+    Python 3.10's ``datetime.fromisoformat`` accepts neither ``Z`` nor fractions of other than 3 or 6
+    digits (``...:03.5Z``), both of which CCAI and users write; they are normalised first.
+
+    :param text: e.g. ``2026-12-01T15:00:00Z`` or ``2024-09-19T11:52:31.981314Z``.
+    :raises ValueError: when ``text`` is not an ISO 8601 date-time.
+    """
+    text = text.strip()
+    match = _FRACTION_AND_ZONE.search(text)
+    if match:
+        fraction = f".{match['fraction'][:6]:0<6}" if match["fraction"] else ""
+        zone = match["zone"] or ""
+        if zone in ("Z", "z"):
+            zone = "+00:00"
+        elif zone and ":" not in zone:
+            zone = f"{zone[:3]}:{zone[3:]}"
+        text = text[: match.start()] + match["time"] + fraction + zone
+    return datetime.fromisoformat(text)
 
 
 def parse_list_literal(text: str, field: str) -> list[Any]:
