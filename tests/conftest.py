@@ -52,6 +52,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
+def parse_dag_folder(folder: Path) -> Any:
+    """Parse DAG files as the DAG processor does and return the ``DagBag`` (no database needed)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 2.11 and 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    return DagBag(dag_folder=str(folder))
+
+
 def connection_json(host: str, files_url: str, api_key: str, login: str = CLIENT_ID, **extra: Any) -> str:
     """The ``AIRFLOW_CONN_CCAI_DEFAULT`` value a user would set."""
     return json.dumps(

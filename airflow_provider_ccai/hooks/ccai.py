@@ -471,6 +471,21 @@ class CloudContactHook(BaseHook):
             raise CcaiAmbiguousResultError(call, response.status_code, "response has no campaign id")
         return data
 
+    async def acreate_campaign(self, payload: dict[str, Any] | bytes) -> dict[str, Any]:
+        """
+        Async entry to :meth:`create_campaign`, for callbacks that run in the triggerer (Deadline Alerts).
+
+        The connection is read without blocking the event loop; the request itself is the synchronous
+        :meth:`create_campaign`, run in a worker thread, so the never-re-send rule is the same code.
+
+        :param payload: the ``campaigns/direct`` body, as for :meth:`create_campaign`.
+        """
+        import asyncio
+
+        if "settings" not in self.__dict__:
+            self.settings = await self.aget_settings()
+        return await asyncio.to_thread(self.create_campaign, payload)
+
     def list_campaigns(self) -> list[dict[str, Any]]:
         """Return the client's campaigns as CCAI lists them (newest first)."""
         call = f"GET /clients/{self.client_id}/campaigns"

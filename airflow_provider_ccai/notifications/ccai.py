@@ -10,19 +10,26 @@ from airflow_provider_ccai.exceptions import CcaiInputError
 from airflow_provider_ccai.version_compat import BaseNotifier
 
 if TYPE_CHECKING:
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
     try:
         from airflow.sdk import Context
     except ImportError:
         from airflow.utils.context import Context  # type: ignore[no-redef, attr-defined]
 
 #: Default SMS text. Every name is guarded, so it renders in task callbacks (``ti`` set), DAG callbacks
-#: (``reason`` set; ``ti`` may be missing) and with Airflow's ``StrictUndefined`` templates.
+#: (``reason`` set; ``ti`` may be missing), Deadline Alerts (``dag_run`` as a dict and ``deadline``)
+#: and with Airflow's ``StrictUndefined`` templates.
 DEFAULT_MESSAGE = (
-    "Airflow: {{ dag.dag_id if dag is defined and dag else 'unknown DAG' }}"
+    "Airflow: {% if dag is defined and dag %}{{ dag.dag_id }}"
+    "{% elif dag_run is defined and dag_run and dag_run.dag_id is defined %}{{ dag_run.dag_id }}"
+    "{% else %}unknown DAG{% endif %}"
     "{% if reason is defined and reason %} {{ reason }}"
+    "{% elif deadline is defined and deadline %} missed its deadline"
     "{% elif ti is defined and ti %}.{{ ti.task_id }}"
     "{% if ti.state is defined and ti.state %} {{ ti.state }}{% endif %}{% endif %}"
-    "{% if run_id is defined and run_id %}, run {{ run_id }}{% endif %}"
+    "{% if run_id is defined and run_id %}, run {{ run_id }}"
+    "{% elif dag_run is defined and dag_run and dag_run.run_id is defined %}, run {{ dag_run.run_id }}{% endif %}"
     "{% if ti is defined and ti and ti.log_url is defined %} {{ ti.log_url }}{% endif %}"
 )
 DEFAULT_TITLE = "Airflow alert"
@@ -41,6 +48,7 @@ class CcaiNotifier(BaseNotifier):
     dropped) before anything is sent, and errors name the position of a bad phone, never the number.
     The default message names the DAG, the task (task callbacks) or the reason (DAG callbacks), the run
     and the task's log URL. On Airflow 2.11 a failing notification is logged, not raised (``BaseNotifier``).
+    On Airflow 3.1+ it also runs in the triggerer as a Deadline Alert callback (:meth:`async_notify`).
 
     .. code-block:: python
 
@@ -54,6 +62,8 @@ class CcaiNotifier(BaseNotifier):
     :param ccai_conn_id: the ``ccai`` connection.
     :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
         extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``.
+    :param context: the context Airflow 3.1+ passes when the triggerer builds the notifier for a Deadline
+        Alert; leave it unset elsewhere.
     """
 
     template_fields: Sequence[str] = ("phones", "message", "title")
@@ -65,8 +75,12 @@ class CcaiNotifier(BaseNotifier):
         title: str = DEFAULT_TITLE,
         ccai_conn_id: str = "ccai_default",
         hook_params: dict[str, Any] | None = None,
+        context: Context | None = None,
     ) -> None:
-        super().__init__()
+        if context is None:
+            super().__init__()
+        else:  # Airflow 3.1+ (Deadline Alerts); BaseNotifier on 2.11 takes no context
+            super().__init__(context=context)
         self.phones = phones
         self.message = message
         self.title = title
@@ -91,10 +105,24 @@ class CcaiNotifier(BaseNotifier):
 
         :param context: the callback's context (fields are already rendered by ``BaseNotifier``).
         """
+        payload = self.build_payload()
+        self._log_sent(self._hook().create_campaign(payload), payload)
+
+    async def async_notify(self, context: Context) -> None:
+        """
+        Send the same SMS from the triggerer, e.g. as a Deadline Alert callback, without blocking its loop.
+
+        :param context: the context Airflow hands the notifier (fields are already rendered).
+        """
+        payload = self.build_payload()
+        self._log_sent(await self._hook().acreate_campaign(payload), payload)
+
+    def _hook(self) -> CloudContactHook:
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
 
-        payload = self.build_payload()
-        campaign = CloudContactHook(self.ccai_conn_id, **self.hook_params).create_campaign(payload)
+        return CloudContactHook(self.ccai_conn_id, **self.hook_params)
+
+    def _log_sent(self, campaign: dict[str, Any], payload: dict[str, Any]) -> None:
         self.log.info("Sent CCAI alert campaign %s to %d phone(s)", campaign.get("id"), len(payload["accounts"]))
 
     def build_payload(self) -> dict[str, Any]:

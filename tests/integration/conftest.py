@@ -16,7 +16,7 @@ import pytest
 AIRFLOW_3 = int(version("apache-airflow").split(".")[0]) >= 3
 
 #: modules that run only on Airflow 3
-AIRFLOW_3_ONLY = ["test_api_server.py"]
+AIRFLOW_3_ONLY = ["test_api_server.py", "test_deadline_alert.py"]
 
 collect_ignore = [] if AIRFLOW_3 else list(AIRFLOW_3_ONLY)
 

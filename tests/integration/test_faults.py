@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SANDBOX_KEY, TEST_DAGS, connection_json
+from tests.conftest import SANDBOX_KEY, TEST_DAGS, connection_json, parse_dag_folder
 from tests.integration import reliability_report
 from tests.integration.airflow_support import task_states, xcoms
 
@@ -240,15 +240,11 @@ def fault_table():
 @pytest.fixture
 def fault_dags(airflow_db, sandbox, monkeypatch):
     """The fault-suite DAGs, and a connection with short timeouts and three attempts per safe call."""
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 2.11
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
     monkeypatch.setenv(
         "AIRFLOW_CONN_CCAI_DEFAULT",
         connection_json(sandbox.api_url, sandbox.base_url, SANDBOX_KEY, timeout=1, connect_timeout=1, max_attempts=3),
     )
-    bag = DagBag(dag_folder=str(TEST_DAGS / "faults"))
+    bag = parse_dag_folder(TEST_DAGS / "faults")
     assert bag.import_errors == {}
     return bag.dags
 

@@ -6,15 +6,7 @@ import socket
 
 import pytest
 
-from tests.conftest import EXAMPLE_DAGS
-
-
-def _dagbag(folder):
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 2.11
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-    return DagBag(dag_folder=str(folder))
+from tests.conftest import EXAMPLE_DAGS, parse_dag_folder
 
 
 @pytest.fixture
@@ -29,7 +21,7 @@ def no_lookups_no_network(mocker):
 
 def test_example_dags_import_without_errors_lookups_or_network(no_lookups_no_network):
     lookups, connects = no_lookups_no_network
-    bag = _dagbag(EXAMPLE_DAGS)
+    bag = parse_dag_folder(EXAMPLE_DAGS)
 
     assert bag.import_errors == {}
     assert "example_ccai_weekly_mms" in bag.dag_ids
@@ -38,7 +30,7 @@ def test_example_dags_import_without_errors_lookups_or_network(no_lookups_no_net
 
 
 def test_weekly_dag_chains_upload_into_campaign():
-    bag = _dagbag(EXAMPLE_DAGS)
+    bag = parse_dag_folder(EXAMPLE_DAGS)
     dag = bag.dags["example_ccai_weekly_mms"]
 
     assert (getattr(dag.timetable, "expression", None) or dag.timetable.summary) == "0 9 * * MON"

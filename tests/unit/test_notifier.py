@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
 import pytest
 
-from airflow_provider_ccai.exceptions import CcaiApiError, CcaiInputError
+from airflow_provider_ccai.exceptions import CcaiAmbiguousResultError, CcaiApiError, CcaiInputError
 from airflow_provider_ccai.get_provider_info import get_provider_info
 from airflow_provider_ccai.notifications.ccai import (
     DEFAULT_MESSAGE,
@@ -175,6 +176,74 @@ def test_a_rejected_key_is_reported_without_the_key(sandbox, dag, monkeypatch):
         notifier.notify(task_context(dag))
     assert wrong_key not in str(error.value) and SANDBOX_KEY not in str(error.value)
     assert sent_campaigns(sandbox) == []
+
+
+# -- async_notify: the triggerer's entry point (Deadline Alerts on Airflow 3.1+) -------------------
+
+
+def deadline_context() -> dict[str, Any]:
+    """
+    What Airflow 3.1+ passes a Deadline Alert callback: the DAG run as JSON and the deadline.
+
+    ``dag`` is None so that Airflow 2.11's ``render_template_fields`` (which indexes it) can render too;
+    the integration test runs Airflow's own callback trigger with the context exactly as 3.x builds it.
+    """
+    return {
+        "dag": None,
+        "dag_run": {"dag_id": "nightly_etl", "run_id": "scheduled__2026-01-01", "state": "running"},
+        "deadline": {"id": "0192", "deadline_time": "2026-01-01T01:00:00+00:00"},
+    }
+
+
+def test_async_notify_sends_one_campaign_with_the_deadline_message(sandbox):
+    notifier = CcaiNotifier(phones=[ON_CALL, BACKUP, ON_CALL])
+    notifier.render_template_fields(deadline_context())
+
+    asyncio.run(notifier.async_notify(deadline_context()))
+
+    (campaign,) = sent_campaigns(sandbox)
+    assert phones_of(campaign) == [ON_CALL, BACKUP]
+    assert campaign["message"] == "Airflow: nightly_etl missed its deadline, run scheduled__2026-01-01"
+    creates = [entry for entry in sandbox.requests_seen() if entry["endpoint"] == "create_campaign"]
+    assert len(creates) == 1 and creates[0]["auth"] == "ok"
+
+
+def test_async_notify_checks_phones_before_any_request(sandbox):
+    notifier = CcaiNotifier(phones=[ON_CALL, "5555550198"])
+    notifier.render_template_fields(deadline_context())
+
+    with pytest.raises(CcaiInputError, match=r"^phones\[1\]: not in E.164"):
+        asyncio.run(notifier.async_notify(deadline_context()))
+    assert sandbox.requests_seen() == []
+
+
+def test_async_notify_never_resends_after_a_lost_response(sandbox):
+    """CCAI created the campaign and the connection dropped: the async path raises and sends once."""
+    sandbox.add_fault("create_campaign", "reset_after", times=1)
+    notifier = CcaiNotifier(phones=[ON_CALL])
+    notifier.render_template_fields(deadline_context())
+
+    with pytest.raises(CcaiAmbiguousResultError):
+        asyncio.run(notifier.async_notify(deadline_context()))
+    creates = [entry for entry in sandbox.requests_seen() if entry["endpoint"] == "create_campaign"]
+    assert len(creates) == 1
+    assert len(sent_campaigns(sandbox)) == 1
+
+
+def test_async_notify_reads_the_connection_through_the_async_lookup(sandbox, mocker):
+    """The triggerer must not look the connection up synchronously from its loop: one async lookup only."""
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    async_lookup = mocker.spy(CloudContactHook, "aget_settings")
+    sync_lookup = mocker.spy(BaseHook, "get_connection")  # Airflow < 3.3.2 runs it in a worker thread
+    notifier = CcaiNotifier(phones=[ON_CALL])
+    notifier.render_template_fields(deadline_context())
+
+    asyncio.run(notifier.async_notify(deadline_context()))
+
+    assert async_lookup.call_count == 1
+    assert sync_lookup.call_count <= 1
+    assert len(sent_campaigns(sandbox)) == 1
 
 
 # -- hook_params ----------------------------------------------------------------------------------
