@@ -29,7 +29,8 @@ DEFAULT_MESSAGE = (
     "{% elif ti is defined and ti %}.{{ ti.task_id }}"
     "{% if ti.state is defined and ti.state %} {{ ti.state }}{% endif %}{% endif %}"
     "{% if run_id is defined and run_id %}, run {{ run_id }}"
-    "{% elif dag_run is defined and dag_run and dag_run.run_id is defined %}, run {{ dag_run.run_id }}{% endif %}"
+    "{% elif dag_run is defined and dag_run and dag_run.dag_run_id is defined %}"
+    ", run {{ dag_run.dag_run_id }}{% endif %}"
     "{% if ti is defined and ti and ti.log_url is defined %} {{ ti.log_url }}{% endif %}"
 )
 DEFAULT_TITLE = "Airflow alert"

@@ -1,4 +1,4 @@
-"""Reading what real Airflow runs left in the metadata database, on Airflow 3.3 and 2.11 alike."""
+"""Reading what real Airflow runs left in the metadata database, and starting real Airflow processes (3.x and 2.11)."""
 
 from __future__ import annotations
 
@@ -113,3 +113,100 @@ def private_home(migrated_home: Any, home: Any) -> dict[str, str]:
     shutil.copy(source / "airflow.db", home / "airflow.db")
     shutil.copy(source / "airflow.cfg", home / "airflow.cfg")
     return {"AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}"}
+
+
+def process_logs(home: Any) -> str:
+    """Return the tails of every ``*.log`` in ``home``, for assertion messages."""
+    from pathlib import Path
+
+    return "\n".join(f"--- {log.name} ---\n{log_tail(log)}" for log in sorted(Path(home).glob("*.log")))
+
+
+def scheduler_environment(home: Any, sandbox: Any, dags_folder: Any) -> dict[str, str]:
+    """
+    Return the environment for a real scheduler on ``home``'s database, parsing ``dags_folder``.
+
+    Airflow 3: LocalExecutor behind an API server on a free loopback port. Airflow 2.11: SequentialExecutor
+    (the one SQLite allows). ``ccai_default`` points at the sandbox.
+
+    :param home: a private ``AIRFLOW_HOME`` (see :func:`private_home`).
+    :param sandbox: the running sandbox.
+    :param dags_folder: the DAG files to schedule.
+    """
+    import json
+    import os
+    import sys
+    from pathlib import Path
+
+    from airflow import __version__
+
+    from tests.conftest import REPO, SANDBOX_KEY, connection_json
+
+    home = Path(home)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [{"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}}]
+        ),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW_CONN_CCAI_DEFAULT": connection_json(sandbox.api_url, sandbox.base_url, SANDBOX_KEY, timeout=10),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    if int(__version__.split(".")[0]) >= 3:
+        port = free_port()
+        env.update(
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(port),
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+            AIRFLOW__API_AUTH__JWT_SECRET="scheduler-test-jwt-secret-0123456789abcdef",
+            AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
+        )
+    else:
+        env.update(AIRFLOW__CORE__EXECUTOR="SequentialExecutor")
+    return env
+
+
+def start_scheduler(home: Any, env: dict[str, str], *, triggerer: bool = False) -> list[Any]:
+    """
+    Start Airflow's scheduler (and on Airflow 3 the API server and DAG processor); return the processes.
+
+    Each process logs to ``home/<command>.log`` and runs in its own session, for :func:`stop_processes`.
+
+    :param home: the ``AIRFLOW_HOME`` the logs go to.
+    :param env: from :func:`scheduler_environment`.
+    :param triggerer: start a triggerer too (deferred tasks, Deadline Alert callbacks).
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    commands = [["scheduler"]]
+    if env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor":  # Airflow 3
+        commands = [
+            ["api-server", "--host", "127.0.0.1", "--port", env["AIRFLOW__API__PORT"]],
+            ["scheduler"],
+            ["dag-processor"],
+        ]
+    if triggerer:
+        commands.append(["triggerer"])
+    processes = []
+    for command in commands:
+        with open(Path(home) / f"{command[0]}.log", "wb") as log:
+            processes.append(
+                subprocess.Popen(
+                    [airflow, *command], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
+    return processes

@@ -59,7 +59,7 @@ def _state(event: dict[str, Any]) -> str:
 def _scheduler_context() -> dict[str, Any]:
     """The simple context the scheduler adds to a missed deadline's callback kwargs."""
     return {
-        "dag_run": {"dag_id": "example_ccai_deadline_alert", "run_id": RUN_ID, "state": "running"},
+        "dag_run": {"dag_id": "example_ccai_deadline_alert", "dag_run_id": RUN_ID, "state": "running"},
         "deadline": {"id": "019a0000-0000-7000-8000-000000000001", "deadline_time": "2026-01-05T06:00:00+00:00"},
     }
 
@@ -87,3 +87,4 @@ def test_a_bad_phone_fails_the_callback_before_any_request(sandbox):
     assert _state(events[-1]) == "failed"
     assert "phones[0]: not in E.164 format" in events[-1]["body"]
     assert sandbox.requests_seen() == []
+

@@ -190,7 +190,7 @@ def deadline_context() -> dict[str, Any]:
     """
     return {
         "dag": None,
-        "dag_run": {"dag_id": "nightly_etl", "run_id": "scheduled__2026-01-01", "state": "running"},
+        "dag_run": {"dag_id": "nightly_etl", "dag_run_id": "scheduled__2026-01-01", "state": "running"},
         "deadline": {"id": "0192", "deadline_time": "2026-01-01T01:00:00+00:00"},
     }
 
