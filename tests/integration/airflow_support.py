@@ -138,8 +138,6 @@ def scheduler_environment(home: Any, sandbox: Any, dags_folder: Any) -> dict[str
     import sys
     from pathlib import Path
 
-    from airflow import __version__
-
     from tests.conftest import REPO, SANDBOX_KEY, connection_json
 
     home = Path(home)
@@ -162,7 +160,7 @@ def scheduler_environment(home: Any, sandbox: Any, dags_folder: Any) -> dict[str
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
-    if int(__version__.split(".")[0]) >= 3:
+    if _airflow_3():
         port = free_port()
         env.update(
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
@@ -193,7 +191,7 @@ def start_scheduler(home: Any, env: dict[str, str], *, triggerer: bool = False) 
 
     airflow = str(Path(sys.executable).parent / "airflow")
     commands = [["scheduler"]]
-    if env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor":  # Airflow 3
+    if _airflow_3():
         commands = [
             ["api-server", "--host", "127.0.0.1", "--port", env["AIRFLOW__API__PORT"]],
             ["scheduler"],
@@ -210,3 +208,44 @@ def start_scheduler(home: Any, env: dict[str, str], *, triggerer: bool = False) 
                 )
             )
     return processes
+
+
+def dag_runs(home: Any, dag_id: str) -> list[tuple[str, str]]:
+    """
+    Return ``(run_id, state)`` of a DAG's runs in ``home``'s database, oldest first; ``[]`` while it is locked.
+
+    :param home: the ``AIRFLOW_HOME`` a scheduler runs on.
+    :param dag_id: the DAG.
+    """
+    import sqlite3
+    from pathlib import Path
+
+    try:
+        with sqlite3.connect(Path(home) / "airflow.db", timeout=10) as db:
+            return db.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id", (dag_id,)).fetchall()
+    except sqlite3.OperationalError:  # database briefly locked by the scheduler
+        return []
+
+
+def wait_for(done: Any, processes: list[Any], home: Any, *, timeout: float, poll: float) -> None:
+    """
+    Poll ``done()`` until it is true or ``timeout`` seconds pass; fail with the logs if a process died.
+
+    :param done: a callable without arguments.
+    :param processes: from :func:`start_scheduler`.
+    :param home: the ``AIRFLOW_HOME`` holding the process logs.
+    :param timeout: the bound on the wait, in seconds.
+    :param poll: seconds between checks.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not done():
+        assert all(process.poll() is None for process in processes), process_logs(home)
+        time.sleep(poll)
+
+
+def _airflow_3() -> bool:
+    from airflow import __version__
+
+    return int(__version__.split(".")[0]) >= 3

@@ -4,7 +4,8 @@ Integration modules that only mean something on one Airflow major version are no
 Not collected is not skipped: on Airflow 2.11 the webserver builds the connection form from the hook's
 Python methods (covered by ``tests/unit/test_provider_info.py``), so the Airflow 3 API-server test has
 nothing to check there, and Airflow 2.11 has no Deadline Alerts for the two deadline modules to run. The
-version comes from package metadata so that this file imports no Airflow.
+version comes from package metadata so that this file imports no Airflow. The ``scheduler_home`` fixture
+is shared by the real-scheduler tests.
 """
 
 from __future__ import annotations
@@ -34,3 +35,14 @@ def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> 
     if not AIRFLOW_3 and module_path.name in AIRFLOW_3_ONLY:
         return _NotForThisAirflow.from_parent(parent, path=module_path)
     return None
+
+
+@pytest.fixture
+def scheduler_home(airflow_db: Path, tmp_path: Path) -> Path:
+    """A private copy of the migrated database, so a real scheduler's state does not leak into other tests."""
+    from tests.integration.airflow_support import private_home
+
+    home = tmp_path / "home"
+    home.mkdir()
+    private_home(airflow_db, home)
+    return home

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +17,12 @@ import pytest
 
 from tests.conftest import REPO
 from tests.integration.airflow_support import (
-    private_home,
+    dag_runs,
     process_logs,
     scheduler_environment,
     start_scheduler,
     stop_processes,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.scheduler]
@@ -34,26 +34,12 @@ POLL_SECONDS = 3
 
 
 @pytest.fixture
-def scheduler_home(airflow_db: Path, tmp_path: Path) -> Path:
-    """A private copy of the migrated database, so the scheduler's state does not leak into other tests."""
-    home = tmp_path / "home"
-    home.mkdir()
-    private_home(airflow_db, home)
-    return home
-
-
-@pytest.fixture
 def airflow_processes(scheduler_home: Path, sandbox) -> Iterator[tuple[Path, list[subprocess.Popen]]]:
     processes = start_scheduler(scheduler_home, scheduler_environment(scheduler_home, sandbox, DAGS))
     try:
         yield scheduler_home, processes
     finally:
         stop_processes(processes)
-
-
-def _runs(home: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(home / "airflow.db", timeout=10) as db:
-        return db.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id", (DAG_ID,)).fetchall()
 
 
 def _task_states(home: Path, run_id: str) -> dict[str, str]:
@@ -66,17 +52,14 @@ def _task_states(home: Path, run_id: str) -> dict[str, str]:
 
 def test_scheduler_completes_two_runs_and_second_uploads_nothing(airflow_processes, sandbox):
     home, processes = airflow_processes
-    deadline = time.monotonic() + MAX_WAIT_SECONDS
     runs: list[tuple[str, str]] = []
-    while time.monotonic() < deadline:
-        try:
-            runs = _runs(home)
-        except sqlite3.OperationalError:  # database briefly locked by the scheduler
-            runs = []
-        if [state for _, state in runs].count("success") >= 2 or any(state == "failed" for _, state in runs):
-            break
-        assert all(process.poll() is None for process in processes), process_logs(home)
-        time.sleep(POLL_SECONDS)
+
+    def two_finished_or_one_failed() -> bool:
+        runs[:] = dag_runs(home, DAG_ID)
+        states = [state for _, state in runs]
+        return states.count("success") >= 2 or "failed" in states
+
+    wait_for(two_finished_or_one_failed, processes, home, timeout=MAX_WAIT_SECONDS, poll=POLL_SECONDS)
     stop_processes(processes)
 
     finished = [run_id for run_id, state in runs if state == "success"]

@@ -8,19 +8,16 @@ SQLite database. The DAG's only task sleeps well past its 5-second deadline. Onl
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import TEST_DAGS
 from tests.integration.airflow_support import (
-    private_home,
+    dag_runs,
     process_logs,
     scheduler_environment,
     start_scheduler,
     stop_processes,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.scheduler]
@@ -30,30 +27,21 @@ MAX_WAIT_SECONDS = 300
 POLL_SECONDS = 2
 
 
-def _runs(home: Path) -> list[tuple[str, str]]:
-    try:
-        with sqlite3.connect(home / "airflow.db", timeout=10) as db:
-            return db.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ?", (DAG_ID,)).fetchall()
-    except sqlite3.OperationalError:  # database briefly locked by the scheduler
-        return []
-
-
-def test_missed_deadline_texts_on_call_once_from_the_triggerer(airflow_db, tmp_path, sandbox):
-    home = tmp_path / "home"
-    home.mkdir()
-    private_home(airflow_db, home)
+def test_missed_deadline_texts_on_call_once_from_the_triggerer(scheduler_home, sandbox):
+    home = scheduler_home
     processes = start_scheduler(home, scheduler_environment(home, sandbox, TEST_DAGS / "deadline"), triggerer=True)
     try:
-        deadline = time.monotonic() + MAX_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if sandbox.campaigns() and any(state != "running" for _, state in _runs(home)):
-                break
-            assert all(process.poll() is None for process in processes), process_logs(home)
-            time.sleep(POLL_SECONDS)
+        wait_for(
+            lambda: bool(sandbox.campaigns()) and any(state != "running" for _, state in dag_runs(home, DAG_ID)),
+            processes,
+            home,
+            timeout=MAX_WAIT_SECONDS,
+            poll=POLL_SECONDS,
+        )
     finally:
         stop_processes(processes)
 
-    runs = _runs(home)
+    runs = dag_runs(home, DAG_ID)
     assert len(runs) == 1, f"{runs}\n{process_logs(home)}"
     (run_id, state) = runs[0]
     assert state == "success", process_logs(home)
