@@ -94,7 +94,7 @@ def run(method: str, path: str, region: str | None, repeat: int) -> dict[str, An
         command = [sys.executable, __file__, "--measure", method, path]
         if region:
             command += ["--region", region]
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
         if completed.returncode:
             sys.exit(f"{method} on {path} failed:\n{completed.stderr[-3000:]}")
         results.append(json.loads(completed.stdout.strip().splitlines()[-1]))

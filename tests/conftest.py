@@ -46,6 +46,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
     os.environ.pop("AIRFLOW_CONN_CCAI_DEFAULT", None)
+    # Test traffic stays on loopback, also for the Airflow processes tests start: never via a proxy.
+    for name in ("NO_PROXY", "no_proxy"):
+        os.environ[name] = "127.0.0.1,localhost,::1"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -49,7 +49,7 @@ def _run_in_triggerer(callback_path: str, callback_kwargs: dict[str, Any]) -> li
     async def collect() -> list[dict[str, Any]]:
         return [event.payload async for event in trigger.run()]
 
-    return asyncio.run(collect())
+    return asyncio.run(asyncio.wait_for(collect(), timeout=120))  # bounded: a hung callback fails the test
 
 
 def _state(event: dict[str, Any]) -> str:
@@ -87,4 +87,3 @@ def test_a_bad_phone_fails_the_callback_before_any_request(sandbox):
     assert _state(events[-1]) == "failed"
     assert "phones[0]: not in E.164 format" in events[-1]["body"]
     assert sandbox.requests_seen() == []
-

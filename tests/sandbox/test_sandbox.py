@@ -766,6 +766,7 @@ def test_keep_alive_session_reuses_one_connection(sandbox: SandboxServer) -> Non
             f"GET /api/clients/{CID}/campaigns HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n\r\n"
         ).encode()
         conn.sendall(request + request)
+        conn.settimeout(10)  # a missing reply fails the test instead of blocking it
         received = b""
         while received.count(b"\r\n\r\n[]") < 2:
             chunk = conn.recv(65536)

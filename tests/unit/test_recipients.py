@@ -362,13 +362,15 @@ def test_national_numbers_with_default_region() -> None:
     assert accounts == PEOPLE
 
 
-def test_national_number_in_another_region() -> None:
-    accounts, _ = accounts_of([{**ALAN, "phone": "020 7946 0018"}], default_region="GB")
-    assert accounts == [ALAN]
-
-
-def test_international_format_is_parsed_without_default_region() -> None:
-    accounts, _ = accounts_of([{**ALAN, "phone": "+44 (0)20 7946-0018"}])
+@pytest.mark.parametrize(
+    ("phone", "region"),
+    [
+        pytest.param("020 7946 0018", "GB", id="national-in-another-region"),
+        pytest.param("+44 (0)20 7946-0018", None, id="international-format-without-region"),
+    ],
+)
+def test_formatted_number_is_normalised_to_e164(phone: str, region: str | None) -> None:
+    accounts, _ = accounts_of([{**ALAN, "phone": phone}], default_region=region)
     assert accounts == [ALAN]
 
 

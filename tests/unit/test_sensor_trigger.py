@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -52,19 +53,20 @@ def first_event(trigger: CcaiCampaignTrigger, limit: float = 60.0) -> dict[str, 
 # -- sensor: poke ---------------------------------------------------------------------------------
 
 
-def test_poke_not_done_while_messages_are_pending(http, ccai_conn):
-    http.get(stats_url(ccai_conn, 77), json=stats(pending=3, sending=1, sent=6))
+@pytest.mark.parametrize(
+    "counts",
+    [
+        pytest.param({"pending": 3, "sending": 1, "sent": 6}, id="pending"),
+        pytest.param({"sending": 1, "sent": 9}, id="sending"),
+    ],
+)
+def test_poke_not_done_while_messages_are_pending_or_sending(http, ccai_conn, counts):
+    http.get(stats_url(ccai_conn, 77), json=stats(**counts))
     sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77)
 
     assert not sensor.poke({})
     assert len(http.calls) == 1
     assert http.calls[0].request.headers["Authorization"] == f"Bearer {ccai_conn['api_key']}"
-
-
-def test_poke_not_done_while_messages_are_sending(http, ccai_conn):
-    http.get(stats_url(ccai_conn, 77), json=stats(sending=1, sent=9))
-
-    assert not CcaiCampaignSensor(task_id="wait", campaign_id=77).poke({})
 
 
 def test_poke_done_returns_final_stats_for_xcom(http, ccai_conn):
@@ -175,24 +177,22 @@ def test_poke_hook_params_override_the_connections_attempts(http, ccai_conn):
     assert len(http.calls) == 1
 
 
-def test_poke_passes_hook_params_to_the_hook(mocker):
+@pytest.mark.parametrize(
+    ("arguments", "expected_call"),
+    [
+        ({}, mock.call("ccai_default")),
+        (
+            {"ccai_conn_id": "ccai_other", "hook_params": {"timeout": 60, "connect_timeout": 5}},
+            mock.call("ccai_other", timeout=60, connect_timeout=5),
+        ),
+    ],
+)
+def test_poke_builds_the_hook_from_the_connection_and_hook_params(mocker, arguments, expected_call):
     hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
     hook_class.return_value.get_campaign_stats.return_value = stats(sent=3)
-    sensor = CcaiCampaignSensor(
-        task_id="wait", campaign_id=77, ccai_conn_id="ccai_other", hook_params={"timeout": 60, "connect_timeout": 5}
-    )
 
-    assert sensor.poke({}).is_done
-    hook_class.assert_called_once_with("ccai_other", timeout=60, connect_timeout=5)
-
-
-def test_sensor_without_hook_params_builds_the_hook_from_the_connection_only(mocker):
-    hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
-    hook_class.return_value.get_campaign_stats.return_value = stats(sent=3)
-
-    CcaiCampaignSensor(task_id="wait", campaign_id=77).poke({})
-
-    hook_class.assert_called_once_with("ccai_default")
+    assert CcaiCampaignSensor(task_id="wait", campaign_id=77, **arguments).poke({}).is_done
+    assert hook_class.call_args_list == [expected_call]
 
 
 def test_importing_the_sensor_does_not_import_the_hook():
@@ -251,28 +251,21 @@ def test_deferrable_sensor_with_non_numeric_hook_params_fails_before_deferring(h
     assert len(http.calls) == 0
 
 
-def test_trigger_serialize_round_trips():
-    trigger = CcaiCampaignTrigger(campaign_id=7, ccai_conn_id="ccai_other", poke_interval=3, deadline=1_900_000_000.5)
-    classpath, kwargs = trigger.serialize()
-
-    module, _, name = classpath.rpartition(".")
-    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
-
-    assert type(rebuilt) is CcaiCampaignTrigger
-    assert rebuilt.serialize() == (classpath, kwargs)
-    assert json.loads(json.dumps(kwargs)) == kwargs
-
-
-def test_trigger_serialize_round_trips_hook_params():
-    hook_params = {"timeout": 60, "connect_timeout": 5.5, "max_attempts": 2, "backoff_initial": 0.5}
-    trigger = CcaiCampaignTrigger(campaign_id=7, deadline=1_900_000_000.5, hook_params=hook_params)
+@pytest.mark.parametrize(
+    "hook_params", [None, {"timeout": 60, "connect_timeout": 5.5, "max_attempts": 2, "backoff_initial": 0.5}]
+)
+def test_trigger_serialize_round_trips(hook_params):
+    trigger = CcaiCampaignTrigger(
+        campaign_id=7, ccai_conn_id="ccai_other", poke_interval=3, deadline=1_900_000_000.5, hook_params=hook_params
+    )
     classpath, kwargs = trigger.serialize()
 
     module, _, name = classpath.rpartition(".")
     rebuilt = getattr(__import__(module, fromlist=[name]), name)(**json.loads(json.dumps(kwargs)))
 
-    assert kwargs["hook_params"] == hook_params
-    assert rebuilt.hook_params == hook_params
+    assert type(rebuilt) is CcaiCampaignTrigger
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["hook_params"] == (hook_params or {})
     assert rebuilt.serialize() == (classpath, kwargs)
 
 
@@ -333,8 +326,20 @@ def test_trigger_without_deadline_is_still_bounded():
     assert before < kwargs["deadline"] <= time.time() + 7 * 24 * 3600
 
 
-def test_default_deferrable_follows_airflow_config():
-    assert CcaiCampaignSensor(task_id="wait", campaign_id=1).deferrable is False
+@pytest.mark.parametrize(("setting", "expected"), [(None, "False"), ("true", "True"), ("false", "False")])
+def test_default_deferrable_follows_airflow_config(monkeypatch, setting, expected):
+    """The default is read from ``[operators] default_deferrable`` when the module is imported, as Airflow's own."""
+    monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", raising=False)
+    if setting is not None:
+        monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", setting)
+    code = (
+        "from airflow_provider_ccai.sensors.ccai import CcaiCampaignSensor; "
+        "print(CcaiCampaignSensor(task_id='wait', campaign_id=1).deferrable)"
+    )
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+
+    assert result.stdout.strip().splitlines()[-1] == expected
 
 
 def test_execute_complete_returns_stats():
