@@ -8,7 +8,7 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -39,8 +39,10 @@ _STATUS_HINTS = {
     401: "CCAI rejected the API key (check the connection's API Key); ",
     403: "this API key may not act for this client (check the connection's Client ID); ",
 }
+#: Statuses a request that is safe to repeat is retried on; any other 4xx is a rejection.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-REJECTED_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 415, 422})
+#: Sorts before every real ``createdDate``: a campaign whose creation time is unknown.
+_UNKNOWN_TIME = datetime.min.replace(tzinfo=timezone.utc)
 
 T = TypeVar("T")
 
@@ -364,9 +366,11 @@ class CloudContactHook(BaseHook):
 
     # -- files ------------------------------------------------------------------------------------
 
-    def request_upload_url(self, file_name: str, file_type: str, public: bool = True) -> str:
+    def _request_upload_url(self, file_name: str, file_type: str, public: bool = True) -> str:
         """
         Ask the files API for a signed URL to PUT ``file_name`` to; return it (never log it).
+
+        Private because the URL is a credential: its signature is registered with the secrets masker here.
 
         :param file_name: name of the file in CCAI storage.
         :param file_type: MIME type the URL is signed for.
@@ -384,42 +388,50 @@ class CloudContactHook(BaseHook):
         signed_url = data.get("signedS3Url") if isinstance(data, dict) else None
         if not isinstance(signed_url, str) or not signed_url.startswith(("http://", "https://")):
             raise CcaiApiError(call, 200, "response has no signedS3Url")
+        hide_signed_urls_in_http_logs()
+        for value in _query_values(signed_url):  # signature, token, credential: mask them in Airflow's logs too
+            mask_secret(value)
         return signed_url
 
-    def put_to_signed_url(self, signed_url: str, content: bytes, file_type: str) -> None:
+    def _put_to_signed_url(self, signed_url: str, content: bytes, file_type: str) -> None:
         """
         PUT ``content`` to a signed URL with ``Content-Type: file_type`` and no ``Authorization`` header.
 
-        :param signed_url: URL from :meth:`request_upload_url`.
+        :param signed_url: URL from :meth:`_request_upload_url`.
         :param content: the file's bytes.
         :param file_type: the MIME type the URL was signed for.
         """
         call = f"PUT {strip_query(signed_url)}"
-        hide_signed_urls_in_http_logs()
-        for value in _query_values(signed_url):  # signature, token, credential: mask them in Airflow's logs too
-            mask_secret(value)
         self._call_safe("PUT", signed_url, call, authorised=False, data=content, headers={"Content-Type": file_type})
 
     def upload_file(self, content: bytes, file_name: str, file_type: str, public: bool = True) -> str:
         """
-        Store ``content`` as ``file_name`` and return its file key.
+        Store ``content`` as ``file_name`` and return its file key, once CCAI says it stores that key.
 
-        A PUT refused because the signed URL expired gets one fresh URL and one more try.
+        A PUT refused because the signed URL expired gets one fresh URL and one more try. The stored-URL
+        check afterwards makes a key CCAI does not know fail here, not send an MMS without its picture.
 
         :param content: the file's bytes.
         :param file_name: name in CCAI storage.
         :param file_type: MIME type.
         :param public: whether the stored file is publicly readable.
         """
-        signed_url = self.request_upload_url(file_name, file_type, public)
+        signed_url = self._request_upload_url(file_name, file_type, public)
         try:
-            self.put_to_signed_url(signed_url, content, file_type)
+            self._put_to_signed_url(signed_url, content, file_type)
         except CcaiRejectedError as error:
             if error.status != 403 or "expired" not in error.detail.lower():
                 raise
             self.log.warning("Signed upload URL expired; requesting a fresh one")
-            self.put_to_signed_url(self.request_upload_url(file_name, file_type, public), content, file_type)
-        return self.file_key(file_name)
+            self._put_to_signed_url(self._request_upload_url(file_name, file_type, public), content, file_type)
+        file_key = self.file_key(file_name)
+        if not self.is_file_stored(file_key):
+            raise CcaiApiError(
+                f"GET /clients/{self.client_id}/storedUrl",
+                200,
+                f"{file_key} is not stored after the upload; a campaign with it would have no picture",
+            )
+        return file_key
 
     def is_file_stored(self, file_key: str) -> bool:
         """
@@ -500,19 +512,22 @@ class CloudContactHook(BaseHook):
         """
         Return the campaigns with this title and message created at or after ``created_after``, newest first.
 
+        A ``createdDate`` without an offset is read as UTC (CCAI's times are UTC). A campaign whose
+        ``createdDate`` is missing or unreadable is included, last: it might be the recent one, and
+        missing it could mean texting everyone twice.
+
         :param title: campaign title.
         :param message: campaign message template.
         :param created_after: timezone-aware lower bound for ``createdDate``.
         """
         matches: list[tuple[datetime, dict[str, Any]]] = []
         for campaign in self.list_campaigns():
+            if campaign.get("title") != title or campaign.get("message", message) != message:
+                continue
             created = _parse_time(campaign.get("createdDate"))
-            if (
-                campaign.get("title") == title
-                and campaign.get("message", message) == message
-                and created is not None
-                and created >= created_after
-            ):
+            if created is None:
+                matches.append((_UNKNOWN_TIME, campaign))
+            elif created >= created_after:
                 matches.append((created, campaign))
         matches.sort(key=lambda match: match[0], reverse=True)
         return [campaign for _, campaign in matches]
@@ -649,7 +664,7 @@ def _raise_for_status(
     detail = hint + redact(text, (api_key, *extra_secrets))
     if status in RETRYABLE_STATUSES:
         raise CcaiTransientError(call, status, detail, _retry_after(headers))
-    if status in REJECTED_STATUSES or 400 <= status < 500:
+    if 400 <= status < 500:
         raise CcaiRejectedError(call, status, detail)
     raise CcaiAmbiguousResultError(call, status, detail)
 
@@ -670,10 +685,11 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _parse_time(value: Any) -> datetime | None:
+    """Return a CCAI time as an aware datetime (no offset means UTC), or ``None`` if it is not one."""
     if not isinstance(value, str):
         return None
     try:
         parsed = parse_iso_datetime(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

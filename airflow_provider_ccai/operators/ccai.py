@@ -146,7 +146,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
     :param picture_file_key: file key from :class:`CcaiUploadFileOperator` (``upload.output``). (templated)
     :param sender_phone: E.164 number to send from; default: the account's number. (templated)
     :param scheduled_timestamp: when to send (ISO 8601 string or datetime); default now. (templated)
-    :param scheduled_timezone: IANA/Java time zone id for the schedule, e.g. ``America/New_York``. (templated)
+    :param scheduled_timezone: IANA time zone id, e.g. ``America/New_York``, of a ``scheduled_timestamp``
+        without an offset. The time is always sent to CCAI in UTC, labelled ``UTC``. (templated)
     :param column_mapping: wire field -> column name or tuple position, e.g. ``{"phone": "mobile"}``.
     :param default_region: ISO country code to parse national phone numbers (``"US"``); default E.164 only.
     :param on_invalid: ``"fail"`` (default) fails on an invalid or duplicate row; ``"skip"`` leaves it out.
@@ -418,7 +419,12 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
 
 def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:
-    """Return ``scheduledTimestamp`` (UTC, ISO 8601) and ``scheduledTimezone``, or ``{}`` to send now."""
+    """
+    Return ``scheduledTimestamp`` (UTC, ISO 8601) and ``scheduledTimezone`` (``"UTC"``), or ``{}`` to send now.
+
+    The zone sent is always ``UTC``: whether CCAI reads the timestamp as an instant or as wall-clock time in
+    ``scheduledTimezone`` is not documented, and with ``UTC`` both readings give the same moment.
+    """
     if timestamp in (None, ""):
         if zone not in (None, ""):
             raise CcaiInputError("scheduled_timezone: given without scheduled_timestamp")
@@ -455,5 +461,5 @@ def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:
         raise CcaiInputError(f"scheduled_timestamp: {when.isoformat()} is in the past")
     return {
         "scheduledTimestamp": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
-        "scheduledTimezone": str(zone) if zone not in (None, "") else "UTC",
+        "scheduledTimezone": "UTC",
     }

@@ -43,7 +43,8 @@ class Case:
 
 
 UPLOAD, CAMPAIGN = "ccai_fault_upload", "ccai_fault_campaign"
-NORMAL_UPLOAD = {"stored_url": 1, "upload_url": 1, "put": 1}
+#: a new image: stored-URL check, signed URL, PUT, and the stored-URL check that confirms the key
+NORMAL_UPLOAD = {"stored_url": 2, "upload_url": 1, "put": 1}
 
 
 def _upload(**counts: int) -> dict[str, int]:
@@ -73,7 +74,7 @@ CASES = [
         ({"endpoint": "stored_url", "action": "reset_before"},),
         "success",
         1,
-        _upload(stored_url=2),
+        _upload(stored_url=3),
     ),
     Case(
         "stored-URL check: malformed JSON",
@@ -81,7 +82,7 @@ CASES = [
         ({"endpoint": "stored_url", "action": "malformed_json"},),
         "success",
         1,
-        _upload(stored_url=2),
+        _upload(stored_url=3),
     ),
     Case(
         "stored-URL check: slower than read timeout",
@@ -89,7 +90,7 @@ CASES = [
         ({"endpoint": "stored_url", "action": "delay", "seconds": 3},),
         "success",
         1,
-        _upload(stored_url=2),
+        _upload(stored_url=3),
     ),
     Case(
         "PUT: 500 once", UPLOAD, ({"endpoint": "put", "action": "status", "status": 500},), "success", 1, _upload(put=2)
@@ -110,7 +111,22 @@ CASES = [
         1,
         _upload(upload_url=2, put=2),
     ),
-    Case("PUT: rejected (403)", UPLOAD, ({"endpoint": "put", "action": "reject_put"},), "failed", 1, _upload()),
+    Case(
+        "PUT: rejected (403)",
+        UPLOAD,
+        ({"endpoint": "put", "action": "reject_put"},),
+        "failed",
+        1,
+        {"stored_url": 1, "upload_url": 1, "put": 1},
+    ),
+    Case(
+        "PUT: answered 200 but not stored",
+        UPLOAD,
+        ({"endpoint": "put", "action": "lose_put"},),
+        "success",
+        2,
+        {"stored_url": 4, "upload_url": 2, "put": 2},
+    ),
     Case(
         "signed-URL request: 401",
         UPLOAD,
@@ -283,7 +299,7 @@ def test_fault(case: Case, fault_dags, sandbox, mocker, capfd, caplog):
     from airflow_provider_ccai.hooks.ccai import CloudContactHook
 
     caplog.set_level("DEBUG")
-    signed_urls = mocker.spy(CloudContactHook, "request_upload_url")
+    signed_urls = mocker.spy(CloudContactHook, "_request_upload_url")
     for fault in case.faults:
         sandbox.add_fault(**fault)
 

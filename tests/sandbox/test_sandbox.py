@@ -615,6 +615,15 @@ def test_fault_reject_put(sandbox: SandboxServer, http: requests.Session) -> Non
     assert http.put(url, data=PNG, headers={"Content-Type": "image/png"}).status_code == 200
 
 
+def test_fault_lose_put(sandbox: SandboxServer, http: requests.Session) -> None:
+    sandbox.add_fault("put", "lose_put")
+    url = signed_url(sandbox, http)
+    assert http.put(url, data=PNG, headers={"Content-Type": "image/png"}).status_code == 200
+    assert sandbox.files() == {}
+    assert http.put(url, data=PNG, headers={"Content-Type": "image/png"}).status_code == 200
+    assert len(sandbox.files()) == 1
+
+
 def test_faults_over_http_control_endpoint(sandbox: SandboxServer, http: requests.Session) -> None:
     faults_url = f"{sandbox.base_url}/_sandbox/faults"
     added = http.post(
@@ -637,6 +646,7 @@ def test_faults_over_http_control_endpoint(sandbox: SandboxServer, http: request
         {"endpoint": "put", "action": "explode"},
         {"endpoint": "stats", "action": "expire_url"},
         {"endpoint": "upload_url", "action": "reject_put"},
+        {"endpoint": "stats", "action": "lose_put"},
         {"endpoint": "stats", "action": "status", "times": 0},
         {"endpoint": "stats", "action": "status", "after": -1},
         {"endpoint": "stats", "action": "status", "after": True},

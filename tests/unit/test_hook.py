@@ -191,7 +191,7 @@ def test_defaults_when_host_and_extras_are_empty(monkeypatch: pytest.MonkeyPatch
     assert (hook.settings.api_url, hook.settings.files_url) == (DEFAULT_API_URL, DEFAULT_FILES_URL)
     assert hook.settings.max_attempts == 5
     assert hook.list_campaigns() == []
-    assert hook.request_upload_url("a.png", "image/png") == SIGNED_URL
+    assert hook._request_upload_url("a.png", "image/png") == SIGNED_URL
     assert [call.request.req_kwargs["timeout"] for call in http.calls] == [(10.0, 30.0), (10.0, 30.0)]
 
 
@@ -201,7 +201,7 @@ def test_trailing_slash_on_host_is_ignored(monkeypatch: pytest.MonkeyPatch, http
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
     hook = CloudContactHook()
     hook.list_campaigns()
-    hook.request_upload_url("a.png", "image/png")
+    hook._request_upload_url("a.png", "image/png")
     assert [call.request.url for call in http.calls] == [LIST_URL, UPLOAD_URL]
 
 
@@ -261,7 +261,7 @@ def test_one_session_per_hook(mocker: Any, hook: CloudContactHook, http: respons
 
 def test_request_upload_url(hook: CloudContactHook, http: responses.RequestsMock) -> None:
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
-    assert hook.request_upload_url("pic.png", "image/png") == SIGNED_URL
+    assert hook._request_upload_url("pic.png", "image/png") == SIGNED_URL
     (call,) = http.calls
     assert call.request.method == "POST"
     assert call.request.url == UPLOAD_URL
@@ -275,9 +275,18 @@ def test_request_upload_url(hook: CloudContactHook, http: responses.RequestsMock
     assert call.request.headers["Content-Type"] == "application/json"
 
 
+def test_signed_url_signature_is_masked_as_soon_as_it_is_received(
+    hook: CloudContactHook, http: responses.RequestsMock, mocker: Any
+) -> None:
+    masked = mocker.patch("airflow_provider_ccai.hooks.ccai.mask_secret")
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    hook._request_upload_url("pic.png", "image/png")
+    assert SIGNATURE in {call.args[0] for call in masked.call_args_list}
+
+
 def test_request_upload_url_private(hook: CloudContactHook, http: responses.RequestsMock) -> None:
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
-    hook.request_upload_url("pic.gif", "image/gif", public=False)
+    hook._request_upload_url("pic.gif", "image/gif", public=False)
     assert json.loads(http.calls[0].request.body)["publicFile"] is False
 
 
@@ -289,14 +298,14 @@ def test_request_upload_url_private(hook: CloudContactHook, http: responses.Requ
 def test_request_upload_url_without_signed_url(hook: CloudContactHook, http: responses.RequestsMock, body: Any) -> None:
     http.post(UPLOAD_URL, json=body)
     with pytest.raises(CcaiApiError, match="no signedS3Url"):
-        hook.request_upload_url("pic.png", "image/png")
+        hook._request_upload_url("pic.png", "image/png")
     assert len(http.calls) == 1
 
 
 def test_put_to_signed_url(hook: CloudContactHook, http: responses.RequestsMock) -> None:
     http.put(SIGNED_URL, status=200)
     content = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
-    hook.put_to_signed_url(SIGNED_URL, content, "image/png")
+    hook._put_to_signed_url(SIGNED_URL, content, "image/png")
     (call,) = http.calls
     assert call.request.method == "PUT"
     assert call.request.url == SIGNED_URL
@@ -370,13 +379,15 @@ def test_find_campaigns_filters_and_orders_newest_first(hook: CloudContactHook, 
             campaign(4, "2026-11-25T09:59:59Z"),  # too old
             campaign(5, "2026-11-25T10:00:04Z", title="Other"),
             campaign(6, "2026-11-25T10:00:04Z", message="Other"),
-            campaign(7, "2026-11-25T10:00:04"),  # no offset: cannot be compared, never matched
-            campaign(8, None),  # type: ignore[arg-type]
+            campaign(7, "2026-11-25T10:00:02.5"),  # no offset: read as UTC
+            campaign(8, "2026-11-25T09:00:00"),  # no offset, too old
+            campaign(9, None),  # type: ignore[arg-type]  # unknown time: might be recent, so it counts
+            campaign(10, "yesterday"),
         ],
     )
     since = datetime(2026, 11, 25, 10, 0, 0, tzinfo=timezone.utc)
     found = hook.find_campaigns(title="T", message="M", created_after=since)
-    assert [item["id"] for item in found] == [2, 3, 1]
+    assert [item["id"] for item in found] == [2, 7, 3, 1, 9, 10]
 
 
 def test_get_campaign_stats(hook: CloudContactHook, http: responses.RequestsMock) -> None:
@@ -519,7 +530,7 @@ def test_rejections_are_not_retried(
         "list": hook.list_campaigns,
         "stats": lambda: hook.get_campaign_stats(5),
         "stored": lambda: hook.is_file_stored("1234/campaign/a.png"),
-        "upload url": lambda: hook.request_upload_url("a.png", "image/png"),
+        "upload url": lambda: hook._request_upload_url("a.png", "image/png"),
         "create": lambda: hook.create_campaign(PAYLOAD),
         "cancel": lambda: hook.cancel_campaign(5),
     }[call]
@@ -594,10 +605,25 @@ def test_create_gives_up_after_max_attempts_as_transient(
 def test_upload_file(hook: CloudContactHook, http: responses.RequestsMock) -> None:
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
     http.put(SIGNED_URL)
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/pic.gif"})
     assert hook.upload_file(b"GIF89a...", "pic.gif", "image/gif") == f"{CLIENT_ID}/campaign/pic.gif"
-    assert [call.request.method for call in http.calls] == ["POST", "PUT"]
+    assert [call.request.method for call in http.calls] == ["POST", "PUT", "GET"]
     assert http.calls[1].request.body == b"GIF89a..."
     assert http.calls[1].request.headers["Content-Type"] == "image/gif"
+    assert http.calls[2].request.url == f"{STORED_URL}?fileKey={CLIENT_ID}%2Fcampaign%2Fpic.gif"
+
+
+def test_upload_file_fails_when_ccai_does_not_store_the_key(
+    hook: CloudContactHook, http: responses.RequestsMock
+) -> None:
+    """A key CCAI does not know would send an MMS without its picture: the upload fails (retryable) instead."""
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    http.get(STORED_URL, json={"storedUrl": ""})
+    with pytest.raises(CcaiApiError, match=r"1234/campaign/pic\.gif is not stored after the upload") as raised:
+        hook.upload_file(b"GIF89a...", "pic.gif", "image/gif")
+    assert not isinstance(raised.value, AirflowFailException)
+    assert SIGNATURE not in str(raised.value)
 
 
 def test_upload_file_gets_one_fresh_url_after_expiry(
@@ -607,13 +633,16 @@ def test_upload_file_gets_one_fresh_url_after_expiry(
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL_2})
     http.put(SIGNED_URL, status=403, body=EXPIRED_BODY, content_type="application/xml")
     http.put(SIGNED_URL_2, status=200)
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/pic.png"})
     assert hook.upload_file(b"\x89PNG\r\n\x1a\nxx", "pic.png", "image/png") == f"{CLIENT_ID}/campaign/pic.png"
-    assert [(call.request.method, call.request.url) for call in http.calls] == [
+    assert [(call.request.method, call.request.url.partition("?")[0]) for call in http.calls] == [
         ("POST", UPLOAD_URL),
-        ("PUT", SIGNED_URL),
+        ("PUT", SIGNED_URL.partition("?")[0]),
         ("POST", UPLOAD_URL),
-        ("PUT", SIGNED_URL_2),
+        ("PUT", SIGNED_URL_2.partition("?")[0]),
+        ("GET", STORED_URL),
     ]
+    assert http.calls[3].request.url == SIGNED_URL_2
     assert http.calls[3].request.body == b"\x89PNG\r\n\x1a\nxx"
     assert "expired" in logs.text
     assert_no_secrets(logs.text)
@@ -651,7 +680,7 @@ SIGNATURE_MISMATCH = (
 
 
 def _put(hook: CloudContactHook) -> Any:
-    return hook.put_to_signed_url(SIGNED_URL, b"\x89PNG\r\n\x1a\n", "image/png")
+    return hook._put_to_signed_url(SIGNED_URL, b"\x89PNG\r\n\x1a\n", "image/png")
 
 
 FAILING_PATHS: dict[str, tuple[str, str, dict[str, Any], Any, type[Exception]]] = {
@@ -704,7 +733,7 @@ FAILING_PATHS: dict[str, tuple[str, str, dict[str, Any], Any, type[Exception]]] 
         "POST",
         UPLOAD_URL,
         {"status": 500, "json": {"signedS3Url": SIGNED_URL, "error": "oops"}},
-        lambda hook: hook.request_upload_url("pic.png", "image/png"),
+        lambda hook: hook._request_upload_url("pic.png", "image/png"),
         CcaiTransientError,
     ),
 }
@@ -840,7 +869,7 @@ def test_auth_hints_name_the_connection_field_but_not_for_the_signed_url_put(cca
     with pytest.raises(CcaiRejectedError, match=r"rejected the API key \(check the connection's API Key\)"):
         hook.list_campaigns()
     with pytest.raises(CcaiRejectedError) as put_error:
-        hook.put_to_signed_url("https://bucket.test/1234/campaign/a.png?X-Amz-Signature=abc", b"x", "image/png")
+        hook._put_to_signed_url("https://bucket.test/1234/campaign/a.png?X-Amz-Signature=abc", b"x", "image/png")
     assert "Client ID" not in str(put_error.value) and "API Key" not in str(put_error.value)
 
 

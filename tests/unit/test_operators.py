@@ -70,6 +70,14 @@ NOW = datetime.now(timezone.utc)
 # -- fixtures ---------------------------------------------------------------------------------------
 
 
+def upload_answers(http: responses.RequestsMock) -> None:
+    """Answer an upload of a new file: not stored, a signed URL, the PUT, then stored."""
+    http.get(STORED_URL, json={"storedUrl": ""})
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/stored"})
+
+
 @pytest.fixture(autouse=True)
 def no_sleep(mocker: Any) -> mock.MagicMock:
     mocker.patch.object(CcaiCreateCampaignOperator, "LOOKUP_INTERVAL", 0)
@@ -225,9 +233,7 @@ def test_upload_bad_input_fails_before_any_request(
     arguments: dict[str, Any],
     expected: str,
 ) -> None:
-    http.get(STORED_URL, json={"storedUrl": ""})
-    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
-    http.put(SIGNED_URL)
+    upload_answers(http)
     op = CcaiUploadFileOperator(task_id="upload", file_path=make_path(tmp_path), **arguments)
     with pytest.raises(CcaiInputError, match=expected) as raised:
         op.execute(context)
@@ -239,9 +245,7 @@ def test_upload_file_of_exactly_the_limit_is_accepted(
     tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
     content = PNG + bytes(MAX_MMS_BYTES - len(PNG))
-    http.get(STORED_URL, json={"storedUrl": ""})
-    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
-    http.put(SIGNED_URL)
+    upload_answers(http)
     key = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, "max.png", content)).execute(context)
     assert key == f"{CLIENT_ID}/campaign/{hashlib.md5(content).hexdigest()}.png"
     assert calls(http, "PUT")[0].request.body == content
@@ -267,9 +271,7 @@ def test_upload_detects_the_type_by_content(
     mime_type: str,
     ext: str,
 ) -> None:
-    http.get(STORED_URL, json={"storedUrl": ""})
-    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
-    http.put(SIGNED_URL)
+    upload_answers(http)
     key = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, name, content)).execute(context)
     file_name = f"{hashlib.md5(content).hexdigest()}.{ext}"
     assert key == f"{CLIENT_ID}/campaign/{file_name}"
@@ -313,13 +315,12 @@ def test_upload_skips_a_stored_file(
 def test_upload_uploads_a_new_file(
     tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
-    http.get(STORED_URL, json={"storedUrl": ""})
-    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
-    http.put(SIGNED_URL)
+    upload_answers(http)
     md5 = hashlib.md5(PNG).hexdigest()
     key = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, "a.png", PNG)).execute(context)
     assert key == f"{CLIENT_ID}/campaign/{md5}.png"
-    assert [call.request.method for call in http.calls] == ["GET", "POST", "PUT"]
+    assert [call.request.method for call in http.calls] == ["GET", "POST", "PUT", "GET"]
+    assert http.calls[3].request.url == http.calls[0].request.url  # the key is stored now
     assert json.loads(http.calls[1].request.body) == {
         "fileName": f"{md5}.png",
         "fileType": "image/png",
@@ -342,7 +343,7 @@ def test_upload_with_file_name_always_uploads_under_that_name(
         task_id="upload", file_path=_write(tmp_path, "a.png", PNG), file_name="Weekly Offer.PNG", public=False
     )
     assert op.execute(context) == f"{CLIENT_ID}/campaign/Weekly Offer.PNG"
-    assert [call.request.method for call in http.calls] == ["POST", "PUT"]
+    assert [call.request.method for call in http.calls] == ["POST", "PUT", "GET"]
     body = json.loads(http.calls[0].request.body)
     assert (body["fileName"], body["fileType"], body["publicFile"]) == ("Weekly Offer.PNG", "image/png", False)
     assert http.calls[1].request.body == PNG
@@ -426,28 +427,27 @@ def test_campaign_accepts_rendered_lists(
     assert json.loads(http.calls[0].request.body)["accounts"] == WIRE_ACCOUNTS
 
 
-def test_campaign_scheduled(ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]) -> None:
-    http.post(CREATE_URL, json={"id": 8})
-    op = campaign_op(scheduled_timestamp="2099-07-01T09:00:00", scheduled_timezone="America/New_York")
-    op.execute(context)
-    body = json.loads(http.calls[0].request.body)
-    assert body["scheduledTimestamp"] == "2099-07-01T13:00:00.000Z"
-    assert body["scheduledTimezone"] == "America/New_York"
-
-
 @pytest.mark.parametrize(
-    ("timestamp", "expected"),
+    ("timestamp", "zone", "expected"),
     [
-        ("2099-01-02T03:04:05.678Z", "2099-01-02T03:04:05.678Z"),
-        ("2099-01-02T03:04:05+02:00", "2099-01-02T01:04:05.000Z"),
-        (datetime(2099, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "2099-01-02T03:04:05.000Z"),
+        ("2099-07-01T09:00:00", "America/New_York", "2099-07-01T13:00:00.000Z"),
+        ("2099-01-02T03:04:05.678Z", None, "2099-01-02T03:04:05.678Z"),
+        ("2099-01-02T03:04:05+02:00", None, "2099-01-02T01:04:05.000Z"),
+        ("2099-01-02T03:04:05+02:00", "Asia/Tokyo", "2099-01-02T01:04:05.000Z"),
+        (datetime(2099, 1, 2, 3, 4, 5, tzinfo=timezone.utc), None, "2099-01-02T03:04:05.000Z"),
     ],
 )
-def test_campaign_scheduled_with_offset(
-    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], timestamp: Any, expected: str
+def test_campaign_scheduled_is_sent_in_utc(
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    timestamp: Any,
+    zone: str | None,
+    expected: str,
 ) -> None:
+    """The instant goes out in UTC and is labelled UTC: right whichever way CCAI reads the zone."""
     http.post(CREATE_URL, json={"id": 8})
-    campaign_op(scheduled_timestamp=timestamp).execute(context)
+    campaign_op(scheduled_timestamp=timestamp, scheduled_timezone=zone).execute(context)
     body = json.loads(http.calls[0].request.body)
     assert (body["scheduledTimestamp"], body["scheduledTimezone"]) == (expected, "UTC")
 
