@@ -119,7 +119,9 @@ class RenderedRecipients:
         self.value = value
 
     def __str__(self) -> str:
-        if isinstance(self.value, str) and not self.value.lstrip().startswith(("[", "{")):
+        from airflow_provider_ccai.utils.recipients import is_recipients_file
+
+        if isinstance(self.value, str) and is_recipients_file(self.value):
             return self.value  # a file path or URI is not personal data
         size = f"{len(self.value)} rows" if isinstance(self.value, (list, tuple)) else type(self.value).__name__
         return f"<recipients: {size}, not shown>"
@@ -253,7 +255,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         import io
         import json
 
-        from airflow_provider_ccai.utils.recipients import E164, write_accounts
+        from airflow_provider_ccai.utils.recipients import E164, message_variables, write_accounts
         from airflow_provider_ccai.utils.validation import required_text
 
         message = required_text(self.message, "message")
@@ -286,6 +288,13 @@ class CcaiCreateCampaignOperator(BaseOperator):
             report = self._rows_from_file(rows, out, options)
         else:
             report = write_accounts(rows, out, **options)
+        unsent = sorted(message_variables(message) & report.ignored_columns)
+        if unsent:
+            raise CcaiInputError(
+                f"message: uses ${{{unsent[0]}}}, but column {unsent[0]!r} is not sent (unmapped_columns='ignore'), "
+                "so every recipient would get a blank there; set unmapped_columns='data' or put it in each "
+                "row's data. Nothing was sent."
+            )
         out.write(b"," + json.dumps(fields, separators=(",", ":"))[1:].encode())
         if report.skipped:
             shown = ", ".join(f"{row} ({reason.split(':')[0]})" for row, reason in report.skipped[:20])
@@ -300,6 +309,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
     def _rows(self) -> Any:
         """Return the recipient rows (a list), or the path/URI of a recipients file, that ``accounts`` gives."""
+        from airflow_provider_ccai.utils.recipients import is_recipients_file
         from airflow_provider_ccai.utils.validation import parse_list_literal
 
         accounts = self.accounts.value if isinstance(self.accounts, RenderedRecipients) else self.accounts
@@ -309,6 +319,11 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 return parse_list_literal(text, "accounts")
             if not text:
                 raise CcaiInputError("accounts: empty; expected a list of recipients or a file path/URI")
+            if not is_recipients_file(text):  # not echoed: text that is not a path may hold recipients
+                raise CcaiInputError(
+                    "accounts: rendered text is neither a list of recipients nor one path/URI ending in "
+                    ".csv, .json, .jsonl or .ndjson (text not shown)"
+                )
             return text
         if isinstance(accounts, Mapping):
             raise CcaiInputError("accounts: expected a list of recipients, got one object; wrap it in a list")

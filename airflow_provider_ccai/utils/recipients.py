@@ -29,6 +29,10 @@ from airflow_provider_ccai.exceptions import CcaiInputError
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A ``${name}`` variable in a message; CCAI fills it from the account's fields or its ``data``.
+VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+#: The files ``accounts`` may name, by suffix (any case).
+RECIPIENT_FILE_SUFFIXES = (".csv", ".json", ".jsonl", ".ndjson")
 
 #: Wire field -> names accepted for it when no ``column_mapping`` says otherwise.
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -223,6 +227,29 @@ def _tail(variables: list[str], message_data: Any) -> str:
     if not isinstance(message_data, str):
         message_data = json.dumps(message_data, separators=(",", ":"), default=str)
     return tail + ',"messageData":' + _quote(message_data)
+
+
+def is_recipients_file(text: str) -> bool:
+    """
+    Return whether ``text`` reads as the path or URI of a recipients file: one line with a known suffix.
+
+    :param text: what ``accounts`` rendered to.
+    """
+    return "\n" not in text and text.strip().lower().endswith(RECIPIENT_FILE_SUFFIXES)
+
+
+def message_variables(message: str) -> set[str]:
+    """
+    Return the names of the ``${name}`` variables in ``message``.
+
+    :param message: the campaign message.
+    """
+    return set(VARIABLE_REFERENCE.findall(message))
+
+
+def _looks_like_data(cell: str) -> bool:
+    """Return whether a CSV header cell holds a phone number (7 or more digits) rather than a column name."""
+    return sum(char.isdigit() for char in cell) >= 7
 
 
 # -- reading rows of one shape -----------------------------------------------------------------------
@@ -497,6 +524,8 @@ def write_accounts_from_file(
     """
     from airflow_provider_ccai.utils.sources import open_source
 
+    if not is_recipients_file(path):
+        raise CcaiInputError(f"accounts: {path!r} is not a .csv, .json, .jsonl or .ndjson file")
     handle, size = open_source(path, "accounts", conn_id=conn_id)
     with handle:
         rows, columns = rows_from_file(handle, path)
@@ -516,7 +545,7 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
     :return: the rows and, for CSV, the header (the rows are then lists of strings, blank lines left out).
     """
     lower = name.lower()
-    if not lower.endswith((".csv", ".json", ".jsonl", ".ndjson")):
+    if not is_recipients_file(name):
         raise CcaiInputError(f"accounts: {name!r} is not a .csv, .json, .jsonl or .ndjson file")
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     if lower.endswith(".csv"):
@@ -524,6 +553,11 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
         header = next(reader, None)
         if not header:
             raise CcaiInputError(f"accounts: {name!r} has no header line (e.g. firstName,lastName,phone)")
+        if any(_looks_like_data(cell) for cell in header):
+            raise CcaiInputError(
+                f"accounts: the first line of {name!r} holds a phone number, so it is a recipient, not a header; "
+                "add a header line (e.g. firstName,lastName,phone)"
+            )
         return filter(None, reader), [column.strip() for column in header]
     if lower.endswith(".json"):
         try:

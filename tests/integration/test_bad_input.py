@@ -42,6 +42,7 @@ def _files(tmp: Path) -> dict[str, str]:
     (tmp / "text.png").write_text("this is not an image")
     (tmp / "offer.png").write_bytes(PNG)
     (tmp / "folder").mkdir()
+    (tmp / "headerless.csv").write_text("Ada,Lovelace,+15555550101\n")
     return {name: str(tmp / name) for name in ("empty.png", "big.png", "text.png", "offer.png", "folder")}
 
 
@@ -65,6 +66,13 @@ CASES = [
     Case("accounts empty", "campaign", {**CAMPAIGN, "accounts": []}, "accounts"),
     Case("accounts not a list", "campaign", {**CAMPAIGN, "accounts": ADA}, "accounts"),
     Case("accounts malformed text", "campaign", {**CAMPAIGN, "accounts": "[{'firstName': 'Ada',"}, "accounts"),
+    Case("accounts text neither list nor file", "campaign", {**CAMPAIGN, "accounts": str(ADA)}, "accounts"),
+    Case(
+        "accounts CSV without a header line",
+        "campaign",
+        {**CAMPAIGN, "accounts": "{tmp}/headerless.csv"},
+        "accounts: the first line",
+    ),
     Case(
         "row without phone",
         "campaign",
@@ -93,6 +101,12 @@ CASES = [
         "accounts row 1 (data.offer",
     ),
     Case("message missing", "campaign", {**CAMPAIGN, "message": None}, "message"),
+    Case(
+        "message variable from an ignored column",
+        "campaign",
+        {**CAMPAIGN, "accounts": [{**ADA, "offer": "20% off"}], "message": "Hi ${firstName}: ${offer}"},
+        "message: uses ${offer}",
+    ),
     Case("title empty", "campaign", {**CAMPAIGN, "title": "  "}, "title"),
     Case(
         "schedule time unparsable",

@@ -814,3 +814,56 @@ def test_rendered_xcom_text_hides_phone_numbers(
 def test_rendered_file_path_is_shown(tmp_path: Path) -> None:
     assert str(RenderedRecipients(str(tmp_path / "recipients.csv"))) == str(tmp_path / "recipients.csv")
     assert str(RenderedRecipients("s3://bucket/recipients.csv")) == "s3://bucket/recipients.csv"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(str(ACCOUNTS[0]), id="one dict rendered"),
+        pytest.param(str(tuple(tuple(row.values()) for row in ACCOUNTS[:1])), id="tuples rendered"),
+        pytest.param(f"Ann Lee {PHONES[0]}", id="free text"),
+        pytest.param(f"{PHONES[0]}\n/data/people.csv", id="two lines"),
+    ],
+)
+def test_rendered_text_that_is_not_a_file_is_neither_shown_nor_echoed(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], text: str
+) -> None:
+    op = campaign_op(accounts="{{ recipients }}")
+    op.render_template_fields({**context, "recipients": text})
+    assert str(op.accounts) == "<recipients: str, not shown>"
+
+    with pytest.raises(CcaiInputError, match="neither a list of recipients nor one path") as raised:
+        op.execute(context)
+    assert_no_phone(str(raised.value))
+    assert len(http.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("rows", "options"),
+    [
+        pytest.param([{**ACCOUNTS[0], "offer": "20% off"}], {}, id="dict rows"),
+        pytest.param([("Ann", "Lee", PHONES[0], "20% off")], {"column_mapping": {}}, id="named columns"),
+    ],
+)
+def test_message_variable_from_an_ignored_column_fails_before_sending(
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    rows: list[Any],
+    options: dict[str, Any],
+) -> None:
+    """``${offer}`` from a column that is not sent would reach every recipient as a blank."""
+    if isinstance(rows[0], tuple):
+        from collections import namedtuple
+
+        Row = namedtuple("Row", ["firstName", "lastName", "phone", "offer"])
+        rows = [Row(*row) for row in rows]
+    op = campaign_op(accounts=rows, message="Hi ${firstName}, ${ offer } this week", **options)
+    with pytest.raises(CcaiInputError, match=r"message: uses \$\{offer\}, but column 'offer' is not sent"):
+        op.execute(context)
+    assert len(http.calls) == 0
+
+    http.post(CREATE_URL, json={"id": 9})
+    sent = campaign_op(accounts=rows, message="Hi ${firstName}, ${ offer } this week", unmapped_columns="data")
+    assert sent.execute(context) == 9
+    assert json.loads(http.calls[0].request.body)["accounts"][0]["data"] == {"offer": "20% off"}

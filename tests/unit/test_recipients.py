@@ -158,6 +158,12 @@ def test_file_helper_streams_csv_rows_with_header(tmp_path: Path) -> None:
             "no 'firstName' or 'first_name' for firstName",
         ),
         ("people.csv", "firstName,lastName,phone,phone\nAda,Lovelace,+1,+1\n", "column 'phone' appears twice"),
+        (
+            "people.csv",  # no header: the first recipient must not be shown back as column names
+            "Ada,Lovelace,+14155550101\nAlan,Turing,+14155550102\n",
+            "holds a phone number, so it is a recipient, not a header",
+        ),
+        ("people.csv", "Ada,Lovelace,(415) 555-0101\n", "holds a phone number, so it is a recipient"),
     ],
 )
 def test_bad_files_are_named(tmp_path: Path, name: str, content: str, expected: str) -> None:
@@ -167,7 +173,24 @@ def test_bad_files_are_named(tmp_path: Path, name: str, content: str, expected: 
     with pytest.raises(CcaiInputError, match="accounts") as caught:
         write_accounts_from_file(str(path), io.BytesIO())
     assert expected in str(caught.value)
-    assert "Lovelace" not in str(caught.value)
+    assert "Lovelace" not in str(caught.value) and "555" not in str(caught.value)
+
+
+def test_headerless_csv_with_positions_is_refused_before_its_cells_are_logged(tmp_path: Path) -> None:
+    """With positions, the first line would otherwise become column names and be logged as ignored columns."""
+    path = tmp_path / "people.csv"
+    path.write_text("Ada,Lovelace,+14155550101,VIP\n")
+
+    with pytest.raises(CcaiInputError, match="not a header") as caught:
+        write_accounts_from_file(str(path), io.BytesIO(), column_mapping={"firstName": 0, "lastName": 1, "phone": 2})
+    assert "Ada" not in str(caught.value)
+
+
+def test_file_of_unknown_type_is_refused_before_it_is_opened(tmp_path: Path, mocker: Any) -> None:
+    opened = mocker.patch("airflow_provider_ccai.utils.sources.open_source")
+    with pytest.raises(CcaiInputError, match=r"is not a \.csv, \.json, \.jsonl or \.ndjson file"):
+        write_accounts_from_file(str(tmp_path / "people.xlsx"), io.BytesIO())
+    opened.assert_not_called()
 
 
 def test_missing_file_fails_before_reading(tmp_path: Path) -> None:
