@@ -38,6 +38,9 @@ class CcaiTransientError(CcaiApiError):
     """
     A failure that may pass (connection error, 429, 5xx): the hook retries safe calls; Airflow may retry the task.
 
+    :param call: what was called (no query string).
+    :param status: HTTP status, or ``None`` when no response arrived.
+    :param detail: short, already redacted description or body excerpt.
     :param retry_after: seconds the server asked us to wait (``Retry-After``), if any.
     """
 

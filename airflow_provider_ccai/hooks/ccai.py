@@ -52,7 +52,17 @@ _SECRET_NAME = re.compile(r"(?i)key|token|secret|password|credential|signature")
 
 @dataclass(frozen=True)
 class CcaiSettings:
-    """What the hook needs from the ``ccai`` connection, validated."""
+    """
+    What the hook needs from the ``ccai`` connection, validated.
+
+    :param client_id: CCAI client id (the connection's login).
+    :param api_key: API key (the connection's password); never logged.
+    :param api_url: core API base URL, without a trailing slash.
+    :param files_url: files API base URL, without a trailing slash.
+    :param connect_timeout: seconds to wait for a connection.
+    :param read_timeout: seconds to wait for a response.
+    :param max_attempts: attempts per retryable call, the first one included.
+    """
 
     client_id: str
     api_key: str
@@ -87,7 +97,7 @@ class CloudContactHook(BaseHook):
     One ``requests.Session`` per hook; every request has a connect and a read timeout. Calls that are
     safe to repeat are retried on connection errors, 429 and 5xx with capped, jittered exponential
     backoff (honouring ``Retry-After``); campaign creation is never re-sent once it may have reached
-    the server. See :ref:`howto/connection:ccai` for the connection fields.
+    the server. See ``docs/connection.md`` for the connection fields.
 
     :param ccai_conn_id: the ``ccai`` connection to use.
     :param timeout: read timeout in seconds (overrides the connection's ``timeout`` extra).

@@ -28,7 +28,7 @@ class CcaiUploadFileOperator(BaseOperator):
     that is already stored is not uploaded again and a changed image never replaces one that an older
     campaign still shows.
 
-    .. seealso:: :ref:`howto/operator:CcaiUploadFileOperator`
+    .. seealso:: ``docs/operators/upload_file.md``
 
     :param file_path: local path or object-storage URI (``s3://...``, ``file://...``) of the image. (templated)
     :param file_name: name to store the file under; default ``<md5 of content>.<ext>``. (templated)
@@ -66,7 +66,11 @@ class CcaiUploadFileOperator(BaseOperator):
         self.hook_params = hook_params or {}
 
     def execute(self, context: Context) -> str:
-        """Validate the image, skip it if already stored, else upload it; return the file key."""
+        """
+        Validate the image, skip it if already stored, else upload it; return the file key.
+
+        :param context: the task context.
+        """
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
         from airflow_provider_ccai.utils.images import (
             MAX_MMS_BYTES,
@@ -138,7 +142,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
     try may have created it, this try finds it and returns its id instead of texting anyone twice.
     The response, without key-like fields, is pushed to XCom under the key ``campaign``.
 
-    .. seealso:: :ref:`howto/operator:CcaiCreateCampaignOperator`
+    .. seealso:: ``docs/operators/create_campaign.md``
 
     :param accounts: recipients: a list of dicts (``firstName``, ``lastName``, ``phone``, optional
         ``data`` and ``messageData``; snake_case accepted) or tuples, e.g. from an upstream task, or a
@@ -218,13 +222,22 @@ class CcaiCreateCampaignOperator(BaseOperator):
         self.hook_params = hook_params or {}
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        """Render as usual, then hide the recipients from the rendered-template view."""
+        """
+        Render as usual, then hide the recipients from the rendered-template view.
+
+        :param context: the task context.
+        :param jinja_env: the Jinja environment Airflow passes, if any.
+        """
         super().render_template_fields(context, jinja_env)
         if not isinstance(self.accounts, RenderedRecipients):
             self.accounts = RenderedRecipients(self.accounts)
 
     def execute(self, context: Context) -> int:
-        """Return the campaign an earlier try recorded, or validate everything and create it once."""
+        """
+        Return the campaign an earlier try recorded, or validate everything and create it once.
+
+        :param context: the task context.
+        """
         from airflow_provider_ccai.hooks.ccai import CloudContactHook, public_fields
 
         hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)

@@ -89,7 +89,11 @@ class CcaiCampaignSensor(BaseSensorOperator):
         self.deferrable: bool = deferrable
 
     def execute(self, context: Context) -> Any:
-        """Check ``campaign_id``, then poke (or reschedule) as usual, or defer to the triggerer."""
+        """
+        Check ``campaign_id``, then poke (or reschedule) as usual, or defer to the triggerer.
+
+        :param context: the task context.
+        """
         campaign_id = self._campaign_id()
         if not self.deferrable:
             return super().execute(context)
@@ -109,7 +113,11 @@ class CcaiCampaignSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Return the final stats once nothing is pending or sending, else ``False``."""
+        """
+        Return the final stats once nothing is pending or sending, else ``False``.
+
+        :param context: the task context.
+        """
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
         from airflow_provider_ccai.triggers.ccai import campaign_finished, describe_stats
 

@@ -54,7 +54,13 @@ _BATCH = 2048
 
 @dataclass
 class RecipientReport:
-    """What :func:`write_accounts` did: how many accounts it wrote and which rows it skipped (and why)."""
+    """
+    What :func:`write_accounts` did: how many accounts it wrote and which rows it skipped (and why).
+
+    :param count: accounts written.
+    :param skipped: (row number, reason) of each row left out with ``on_invalid="skip"``.
+    :param ignored_columns: names of the columns that were not sent (``unmapped_columns="ignore"``).
+    """
 
     count: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)

@@ -61,6 +61,11 @@ class SignedUrlLogFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """
+        Replace signed-URL query values in the record's arguments; keep every record.
+
+        :param record: a log record of the HTTP stack.
+        """
         if isinstance(record.args, tuple) and any(isinstance(a, str) and "X-Amz-" in a for a in record.args):
             record.args = tuple(
                 _SIGNED_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args

@@ -10,7 +10,11 @@ from airflow_provider_ccai.exceptions import CcaiInputError
 
 
 def is_uri(path: str) -> bool:
-    """Return whether ``path`` names object storage (``scheme://...``) rather than a local path."""
+    """
+    Return whether ``path`` names object storage (``scheme://...``) rather than a local path.
+
+    :param path: a local path or URI.
+    """
     return "://" in path
 
 
