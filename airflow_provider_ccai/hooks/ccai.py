@@ -6,6 +6,7 @@ import json
 import math
 import random
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -111,6 +112,9 @@ class CloudContactHook(BaseHook):
     default_conn_name = "ccai_default"
     conn_type = "ccai"
     hook_name = "CloudContactAI"
+    #: checks that CCAI stores a just-uploaded key, :attr:`STORED_CHECK_INTERVAL` seconds apart.
+    STORED_CHECK_ATTEMPTS = 3
+    STORED_CHECK_INTERVAL = 1.0
 
     def __init__(
         self,
@@ -435,13 +439,16 @@ class CloudContactHook(BaseHook):
             self.log.warning("Signed upload URL expired; requesting a fresh one")
             self._put_to_signed_url(self._request_upload_url(file_name, file_type, public), content, file_type)
         file_key = self.file_key(file_name)
-        if not self.is_file_stored(file_key):
-            raise CcaiApiError(
-                f"GET /clients/{self.client_id}/storedUrl",
-                200,
-                f"{file_key} is not stored after the upload; a campaign with it would have no picture",
-            )
-        return file_key
+        for attempt in range(self.STORED_CHECK_ATTEMPTS):
+            if attempt:
+                time.sleep(self.STORED_CHECK_INTERVAL)
+            if self.is_file_stored(file_key):
+                return file_key
+        raise CcaiApiError(
+            f"GET /clients/{self.client_id}/storedUrl",
+            200,
+            f"{file_key} is not stored after the upload; a campaign with it would have no picture",
+        )
 
     def is_file_stored(self, file_key: str) -> bool:
         """
@@ -522,9 +529,8 @@ class CloudContactHook(BaseHook):
         """
         Return the campaigns with this title and message created at or after ``created_after``, newest first.
 
-        A ``createdDate`` without an offset is read as UTC (CCAI's times are UTC). A campaign whose
-        ``createdDate`` is missing or unreadable is included, last: it might be the recent one, and
-        missing it could mean texting everyone twice.
+        A campaign whose creation time is unknown (:meth:`created_at` is ``None``) is included, last: it
+        might be the recent one, and missing it could mean texting everyone twice.
 
         :param title: campaign title.
         :param message: campaign message template.
@@ -534,13 +540,29 @@ class CloudContactHook(BaseHook):
         for campaign in self.list_campaigns():
             if campaign.get("title") != title or campaign.get("message", message) != message:
                 continue
-            created = _parse_time(campaign.get("createdDate"))
+            created = self.created_at(campaign)
             if created is None:
                 matches.append((_UNKNOWN_TIME, campaign))
             elif created >= created_after:
                 matches.append((created, campaign))
         matches.sort(key=lambda match: match[0], reverse=True)
         return [campaign for _, campaign in matches]
+
+    @staticmethod
+    def created_at(campaign: Mapping[str, Any]) -> datetime | None:
+        """
+        Return a listed campaign's ``createdDate`` as an aware datetime (no offset means UTC), or ``None``.
+
+        :param campaign: a campaign as :meth:`list_campaigns` returns it.
+        """
+        value = campaign.get("createdDate")
+        if not isinstance(value, str):
+            return None
+        try:
+            parsed = parse_iso_datetime(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
     def get_campaign_stats(self, campaign_id: int) -> dict[str, int]:
         """
@@ -692,14 +714,3 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """Return a CCAI time as an aware datetime (no offset means UTC), or ``None`` if it is not one."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = parse_iso_datetime(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

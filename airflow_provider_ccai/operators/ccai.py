@@ -268,7 +268,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         import io
         import json
 
-        from airflow_provider_ccai.utils.recipients import E164, message_variables, write_accounts
+        from airflow_provider_ccai.utils.recipients import E164, REQUIRED_FIELDS, message_variables, write_accounts
         from airflow_provider_ccai.utils.validation import required_text
 
         message = required_text(self.message, "message")
@@ -301,7 +301,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
             report = self._rows_from_file(rows, out, options)
         else:
             report = write_accounts(rows, out, **options)
-        unsent = sorted(message_variables(message) & report.ignored_columns)
+        # ${firstName} and friends come from the account's own fields, whatever columns were dropped
+        unsent = sorted((message_variables(message) - set(REQUIRED_FIELDS)) & report.ignored_columns)
         if unsent:
             raise CcaiInputError(
                 f"message: uses ${{{unsent[0]}}}, but column {unsent[0]!r} is not sent (unmapped_columns='ignore'), "
@@ -419,9 +420,18 @@ class CcaiCreateCampaignOperator(BaseOperator):
         Return the campaign with this title and message created since ``since``, or ``None`` if there is none.
 
         When several match, the one with ``recipient_count`` messages is it; if that does not single one out,
-        the task fails without retries and sends nothing: sending again might text everyone twice.
+        or a match has no readable creation time (it may be this run's or a much older one), the task fails
+        without retries and sends nothing: sending again might text everyone twice.
         """
         candidates = hook.find_campaigns(title=self.title, message=self.message, created_after=since)
+        undated = [c for c in candidates if hook.created_at(c) is None]
+        if undated:
+            ids = ", ".join(str(c.get("id")) for c in undated)
+            raise CcaiAmbiguousMatchError(
+                f"CCAI lists campaign(s) {ids} titled {self.title!r} with this message but without a readable "
+                "creation time, so this task cannot tell whether an earlier try created one of them. Nothing was "
+                "sent again. Check these campaigns in CCAI; a title unique to the run (e.g. with {{ ds }}) avoids this."
+            )
         if len(candidates) <= 1:
             return candidates[0] if candidates else None
         checked = candidates[: self.MAX_CANDIDATES]

@@ -31,6 +31,8 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A ``${name}`` variable in a message; CCAI fills it from the account's fields or its ``data``.
 VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+_PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: The files ``accounts`` may name, by suffix (any case).
 RECIPIENT_FILE_SUFFIXES = (".csv", ".json", ".jsonl", ".ndjson")
 
@@ -253,9 +255,11 @@ def message_variables(message: str) -> set[str]:
     return set(VARIABLE_REFERENCE.findall(message))
 
 
-def _looks_like_data(cell: str) -> bool:
-    """Return whether a CSV header cell holds a phone number (7 or more digits) rather than a column name."""
-    return sum(char.isdigit() for char in cell) >= 7
+def _looks_like_phone(cell: str) -> bool:
+    """Return whether a CSV header cell is a phone number (7-15 digits, ``+``, spaces, ``()-.``), not a name."""
+    text = cell.strip()
+    digits = sum(char.isdigit() for char in text)
+    return 7 <= digits <= 15 and _PHONE_LIKE.fullmatch(text) is not None and _ISO_DATE.match(text) is None
 
 
 # -- reading rows of one shape -----------------------------------------------------------------------
@@ -275,11 +279,11 @@ class _MappingReader:
 
     def read(self, row: Mapping[Any, Any]) -> tuple[Any, Any, Any, str]:
         first, last, phone, data, message_data = (_first(row, names) for names in self._sources)
+        data = _variables(data)
         extra = [key for key in row if key not in self._used]
         if extra and not self._unmapped_to_data:
-            self._report.ignored_columns.update(str(key) for key in extra)
+            self._report.ignored_columns.update(str(key) for key in extra if key not in data)
             extra = []
-        data = _variables(data)
         variables = [_variable_key(key) + _variable(value, key) for key, value in data.items()]
         variables += [_variable_key(key) + _variable(row[key], key) for key in extra if key not in data]
         return first, last, phone, _tail(variables, message_data)
@@ -378,7 +382,9 @@ class _Layout:
         index: dict[str, int] = {}
         for position, name in enumerate(columns):
             if name in index:
-                raise CcaiInputError(f"accounts: column {name!r} appears twice in the header")
+                raise CcaiInputError(
+                    f"accounts: header columns {index[name] + 1} and {position + 1} have the same name"
+                )
             index[name] = position
         positions: dict[str, int] = {}
         for wire, names in self.sources.items():
@@ -396,8 +402,8 @@ class _Layout:
             else:
                 if wire in REQUIRED_FIELDS:
                     how = f"column {names[0]!r}" if len(names) == 1 else " or ".join(map(repr, names))
-                    raise CcaiInputError(
-                        f"accounts: no {how} for {wire} among the columns {columns[:30]}; "
+                    raise CcaiInputError(  # column names not shown: a headerless file's first row is data
+                        f"accounts: no {how} for {wire} among the {len(columns)} columns of the header; "
                         f'map one with column_mapping, e.g. {{"{wire}": "<column>"}}'
                     )
         used = set(positions.values()) | {index[n] for names in self.sources.values() for n in names if n in index}
@@ -550,7 +556,7 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
     :param name: its path or URI; ``.csv``, ``.json``, ``.jsonl`` or ``.ndjson``.
     :return: the rows and, for CSV, the header (the rows are then lists of strings, blank lines left out).
     """
-    lower = name.lower()
+    lower = name.strip().lower()
     if not is_recipients_file(name):
         raise CcaiInputError(f"accounts: {name!r} is not a .csv, .json, .jsonl or .ndjson file")
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
@@ -559,7 +565,7 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
         header = next(reader, None)
         if not header:
             raise CcaiInputError(f"accounts: {name!r} has no header line (e.g. firstName,lastName,phone)")
-        if any(_looks_like_data(cell) for cell in header):
+        if any(_looks_like_phone(cell) for cell in header):
             raise CcaiInputError(
                 f"accounts: the first line of {name!r} holds a phone number, so it is a recipient, not a header; "
                 "add a header line (e.g. firstName,lastName,phone)"

@@ -125,7 +125,7 @@ CASES = [
         ({"endpoint": "put", "action": "lose_put"},),
         "success",
         2,
-        {"stored_url": 4, "upload_url": 2, "put": 2},
+        {"stored_url": 6, "upload_url": 2, "put": 2},
     ),
     Case(
         "signed-URL request: 401",

@@ -614,9 +614,10 @@ def test_upload_file(hook: CloudContactHook, http: responses.RequestsMock) -> No
 
 
 def test_upload_file_fails_when_ccai_does_not_store_the_key(
-    hook: CloudContactHook, http: responses.RequestsMock
+    hook: CloudContactHook, http: responses.RequestsMock, mocker: Any
 ) -> None:
     """A key CCAI does not know would send an MMS without its picture: the upload fails (retryable) instead."""
+    sleep = mocker.patch("airflow_provider_ccai.hooks.ccai.time.sleep")
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
     http.put(SIGNED_URL)
     http.get(STORED_URL, json={"storedUrl": ""})
@@ -624,6 +625,20 @@ def test_upload_file_fails_when_ccai_does_not_store_the_key(
         hook.upload_file(b"GIF89a...", "pic.gif", "image/gif")
     assert not isinstance(raised.value, AirflowFailException)
     assert SIGNATURE not in str(raised.value)
+    assert [call.request.method for call in http.calls] == ["POST", "PUT", "GET", "GET", "GET"]
+    assert sleep.call_args_list == [mock.call(CloudContactHook.STORED_CHECK_INTERVAL)] * 2
+
+
+def test_upload_file_waits_briefly_for_ccai_to_report_the_key(
+    hook: CloudContactHook, http: responses.RequestsMock, mocker: Any
+) -> None:
+    mocker.patch("airflow_provider_ccai.hooks.ccai.time.sleep")
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    http.get(STORED_URL, json={"storedUrl": ""})
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/pic.gif"})
+    assert hook.upload_file(b"GIF89a...", "pic.gif", "image/gif") == f"{CLIENT_ID}/campaign/pic.gif"
+    assert [call.request.method for call in http.calls] == ["POST", "PUT", "GET", "GET"]
 
 
 def test_upload_file_gets_one_fresh_url_after_expiry(

@@ -632,6 +632,20 @@ def test_retry_finds_the_earlier_tries_campaign(
     assert context["ti"].xcom_push.call_args.kwargs["value"]["id"] == 444
 
 
+@pytest.mark.parametrize("created", [None, "yesterday"])
+def test_retry_fails_without_sending_when_a_match_has_no_readable_creation_time(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, created: Any
+) -> None:
+    """Such a campaign may be this run's or last month's: neither adopting it nor sending again is safe."""
+    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=NOW)}
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[{**listed(300, NOW), "createdDate": created}])
+    with pytest.raises(CcaiAmbiguousMatchError, match=r"campaign\(s\) 300 .*without a readable creation time"):
+        campaign_op().execute(context)
+    assert calls(http, "POST") == []
+    context["ti"].xcom_push.assert_not_called()
+
+
 def test_retry_sends_when_no_earlier_campaign_exists(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
 ) -> None:
@@ -867,3 +881,30 @@ def test_message_variable_from_an_ignored_column_fails_before_sending(
     sent = campaign_op(accounts=rows, message="Hi ${firstName}, ${ offer } this week", unmapped_columns="data")
     assert sent.execute(context) == 9
     assert json.loads(http.calls[0].request.body)["accounts"][0]["data"] == {"offer": "20% off"}
+
+
+@pytest.mark.parametrize(
+    ("rows", "options"),
+    [
+        pytest.param(
+            [{"preferred": "Annie", "firstName": "Ann", "lastName": "Lee", "phone": PHONES[0]}],
+            {"column_mapping": {"firstName": "preferred"}},
+            id="account field from another column",
+        ),
+        pytest.param(
+            [{**ACCOUNTS[0], "data": {"offer": "20% off"}, "offer": "old"}],
+            {},
+            id="variable in the row's data",
+        ),
+    ],
+)
+def test_message_variables_the_account_defines_are_not_refused(
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    rows: list[Any],
+    options: dict[str, Any],
+) -> None:
+    http.post(CREATE_URL, json={"id": 9})
+    op = campaign_op(accounts=rows, message="Hi ${firstName}, ${offer} this week", **options)
+    assert op.execute(context) == 9

@@ -157,13 +157,18 @@ def test_file_helper_streams_csv_rows_with_header(tmp_path: Path) -> None:
             "first,last,mobile\nAda,Lovelace,+14155550101\n",
             "no 'firstName' or 'first_name' for firstName",
         ),
-        ("people.csv", "firstName,lastName,phone,phone\nAda,Lovelace,+1,+1\n", "column 'phone' appears twice"),
+        (
+            "people.csv",
+            "firstName,lastName,phone,phone\nAda,Lovelace,+1,+1\n",
+            "header columns 3 and 4 have the same name",
+        ),
         (
             "people.csv",  # no header: the first recipient must not be shown back as column names
             "Ada,Lovelace,+14155550101\nAlan,Turing,+14155550102\n",
             "holds a phone number, so it is a recipient, not a header",
         ),
         ("people.csv", "Ada,Lovelace,(415) 555-0101\n", "holds a phone number, so it is a recipient"),
+        ("people.csv", "Ada,Lovelace,\nAlan,Turing,+14155550102\n", "for firstName among the 3 columns of the header"),
     ],
 )
 def test_bad_files_are_named(tmp_path: Path, name: str, content: str, expected: str) -> None:
@@ -173,7 +178,7 @@ def test_bad_files_are_named(tmp_path: Path, name: str, content: str, expected: 
     with pytest.raises(CcaiInputError, match="accounts") as caught:
         write_accounts_from_file(str(path), io.BytesIO())
     assert expected in str(caught.value)
-    assert "Lovelace" not in str(caught.value) and "555" not in str(caught.value)
+    assert "Lovelace" not in str(caught.value) and "5550101" not in str(caught.value)
 
 
 def test_headerless_csv_with_positions_is_refused_before_its_cells_are_logged(tmp_path: Path) -> None:
@@ -184,6 +189,23 @@ def test_headerless_csv_with_positions_is_refused_before_its_cells_are_logged(tm
     with pytest.raises(CcaiInputError, match="not a header") as caught:
         write_accounts_from_file(str(path), io.BytesIO(), column_mapping={"firstName": 0, "lastName": 1, "phone": 2})
     assert "Ada" not in str(caught.value)
+
+
+@pytest.mark.parametrize("column", ["spend_20240601", "2024-06-01", "consent 2024 06 01", "id_1234567", "phone2"])
+def test_header_with_digits_that_are_not_a_phone_number_is_accepted(tmp_path: Path, column: str) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(f"firstName,lastName,phone,{column}\nAda,Lovelace,+14155550101,x\n")
+
+    out = io.BytesIO()
+    assert write_accounts_from_file(str(path), out).count == 1
+
+
+def test_file_type_is_read_from_the_name_without_surrounding_spaces(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(csv_text(PEOPLE))
+    with path.open("rb") as handle:
+        rows, columns = rows_from_file(handle, f"{path} ")
+        assert columns == ["firstName", "lastName", "phone"] and len(list(rows)) == len(PEOPLE)
 
 
 def test_file_of_unknown_type_is_refused_before_it_is_opened(tmp_path: Path, mocker: Any) -> None:
