@@ -6,7 +6,6 @@ import json
 import math
 import random
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiRejectedError,
     CcaiTransientError,
 )
+from airflow_provider_ccai.utils.polling import first_found
 from airflow_provider_ccai.utils.redact import hide_signed_urls_in_http_logs, redact, strip_query
 from airflow_provider_ccai.utils.validation import parse_iso_datetime
 from airflow_provider_ccai.version_compat import AirflowNotFoundException, BaseHook, mask_secret
@@ -439,11 +439,8 @@ class CloudContactHook(BaseHook):
             self.log.warning("Signed upload URL expired; requesting a fresh one")
             self._put_to_signed_url(self._request_upload_url(file_name, file_type, public), content, file_type)
         file_key = self.file_key(file_name)
-        for attempt in range(self.STORED_CHECK_ATTEMPTS):
-            if attempt:
-                time.sleep(self.STORED_CHECK_INTERVAL)
-            if self.is_file_stored(file_key):
-                return file_key
+        if first_found(lambda: self.is_file_stored(file_key), self.STORED_CHECK_ATTEMPTS, self.STORED_CHECK_INTERVAL):
+            return file_key
         raise CcaiApiError(
             f"GET /clients/{self.client_id}/storedUrl",
             200,

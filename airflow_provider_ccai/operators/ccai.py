@@ -404,16 +404,16 @@ class CcaiCreateCampaignOperator(BaseOperator):
         return dag_run.start_date - self.CLOCK_SKEW
 
     def _look_for(self, hook: CloudContactHook, submitted_at: datetime, recipient_count: int) -> dict[str, Any] | None:
-        import time
+        from airflow_provider_ccai.utils.polling import first_found
 
-        for attempt in range(self.LOOKUP_ATTEMPTS):
-            if attempt:
-                time.sleep(self.LOOKUP_INTERVAL)
-            found = self._find_earlier(hook, submitted_at - self.CLOCK_SKEW, recipient_count)
-            if found is not None:
-                self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
-                return found
-        return None
+        found = first_found(
+            lambda: self._find_earlier(hook, submitted_at - self.CLOCK_SKEW, recipient_count),
+            self.LOOKUP_ATTEMPTS,
+            self.LOOKUP_INTERVAL,
+        )
+        if found is not None:
+            self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
+        return found
 
     def _find_earlier(self, hook: CloudContactHook, since: datetime, recipient_count: int) -> dict[str, Any] | None:
         """

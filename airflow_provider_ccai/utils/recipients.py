@@ -246,6 +246,12 @@ def is_recipients_file(text: str) -> bool:
     return "\n" not in text and text.strip().lower().endswith(RECIPIENT_FILE_SUFFIXES)
 
 
+def _check_recipients_file(name: str) -> None:
+    """Raise unless ``name`` is the path or URI of a recipients file (see :func:`is_recipients_file`)."""
+    if not is_recipients_file(name):
+        raise CcaiInputError(f"accounts: {name!r} is not a .csv, .json, .jsonl or .ndjson file")
+
+
 def message_variables(message: str) -> set[str]:
     """
     Return the names of the ``${name}`` variables in ``message``.
@@ -536,8 +542,7 @@ def write_accounts_from_file(
     """
     from airflow_provider_ccai.utils.sources import open_source
 
-    if not is_recipients_file(path):
-        raise CcaiInputError(f"accounts: {path!r} is not a .csv, .json, .jsonl or .ndjson file")
+    _check_recipients_file(path)
     handle, size = open_source(path, "accounts", conn_id=conn_id)
     with handle:
         rows, columns = rows_from_file(handle, path)
@@ -556,9 +561,8 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
     :param name: its path or URI; ``.csv``, ``.json``, ``.jsonl`` or ``.ndjson``.
     :return: the rows and, for CSV, the header (the rows are then lists of strings, blank lines left out).
     """
+    _check_recipients_file(name)
     lower = name.strip().lower()
-    if not is_recipients_file(name):
-        raise CcaiInputError(f"accounts: {name!r} is not a .csv, .json, .jsonl or .ndjson file")
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     if lower.endswith(".csv"):
         reader = csv.reader(text)

@@ -617,7 +617,7 @@ def test_upload_file_fails_when_ccai_does_not_store_the_key(
     hook: CloudContactHook, http: responses.RequestsMock, mocker: Any
 ) -> None:
     """A key CCAI does not know would send an MMS without its picture: the upload fails (retryable) instead."""
-    sleep = mocker.patch("airflow_provider_ccai.hooks.ccai.time.sleep")
+    sleep = mocker.patch("airflow_provider_ccai.utils.polling.time.sleep")
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
     http.put(SIGNED_URL)
     http.get(STORED_URL, json={"storedUrl": ""})
@@ -632,7 +632,7 @@ def test_upload_file_fails_when_ccai_does_not_store_the_key(
 def test_upload_file_waits_briefly_for_ccai_to_report_the_key(
     hook: CloudContactHook, http: responses.RequestsMock, mocker: Any
 ) -> None:
-    mocker.patch("airflow_provider_ccai.hooks.ccai.time.sleep")
+    mocker.patch("airflow_provider_ccai.utils.polling.time.sleep")
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
     http.put(SIGNED_URL)
     http.get(STORED_URL, json={"storedUrl": ""})
