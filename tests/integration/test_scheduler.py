@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import TEST_DAGS
 from tests.integration.airflow_support import (
     dag_runs,
     process_logs,
@@ -28,7 +28,7 @@ from tests.integration.airflow_support import (
 pytestmark = [pytest.mark.integration, pytest.mark.scheduler]
 
 DAG_ID = "ccai_every_minute"
-DAGS = REPO / "tests" / "dags" / "scheduled"
+DAGS = TEST_DAGS / "scheduled"
 MAX_WAIT_SECONDS = 420
 POLL_SECONDS = 3
 

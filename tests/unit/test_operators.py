@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from unittest import mock
 
 import pytest
@@ -852,11 +852,20 @@ def test_rendered_text_that_is_not_a_file_is_neither_shown_nor_echoed(
     assert len(http.calls) == 0
 
 
+class OfferRow(NamedTuple):
+    """A SQL row with named columns, one of them not mapped to a CCAI field."""
+
+    firstName: str  # columns named like the wire fields
+    lastName: str
+    phone: str
+    offer: str
+
+
 @pytest.mark.parametrize(
     ("rows", "options"),
     [
         pytest.param([{**ACCOUNTS[0], "offer": "20% off"}], {}, id="dict rows"),
-        pytest.param([("Ann", "Lee", PHONES[0], "20% off")], {"column_mapping": {}}, id="named columns"),
+        pytest.param([OfferRow("Ann", "Lee", PHONES[0], "20% off")], {"column_mapping": {}}, id="named columns"),
     ],
 )
 def test_message_variable_from_an_ignored_column_fails_before_sending(
@@ -867,11 +876,6 @@ def test_message_variable_from_an_ignored_column_fails_before_sending(
     options: dict[str, Any],
 ) -> None:
     """``${offer}`` from a column that is not sent would reach every recipient as a blank."""
-    if isinstance(rows[0], tuple):
-        from collections import namedtuple
-
-        Row = namedtuple("Row", ["firstName", "lastName", "phone", "offer"])
-        rows = [Row(*row) for row in rows]
     op = campaign_op(accounts=rows, message="Hi ${firstName}, ${ offer } this week", **options)
     with pytest.raises(CcaiInputError, match=r"message: uses \$\{offer\}, but column 'offer' is not sent"):
         op.execute(context)
