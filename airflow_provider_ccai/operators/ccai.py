@@ -221,15 +221,23 @@ class CcaiCreateCampaignOperator(BaseOperator):
         self.ccai_conn_id = ccai_conn_id
         self.hook_params = hook_params or {}
 
-    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
+    ) -> None:
         """
         Render as usual, then hide the recipients from the rendered-template view.
 
+        Overridden here rather than ``render_template_fields`` because a mapped task (``.expand()``)
+        renders through this method only.
+
+        :param parent: the object whose fields are rendered (this operator, or a nested templated value).
+        :param template_fields: names of the fields to render.
         :param context: the task context.
-        :param jinja_env: the Jinja environment Airflow passes, if any.
+        :param jinja_env: the Jinja environment.
+        :param seen_oids: ids of values already rendered.
         """
-        super().render_template_fields(context, jinja_env)
-        if not isinstance(self.accounts, RenderedRecipients):
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self and not isinstance(self.accounts, RenderedRecipients):
             self.accounts = RenderedRecipients(self.accounts)
 
     def execute(self, context: Context) -> int:

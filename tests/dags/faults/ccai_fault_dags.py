@@ -45,3 +45,11 @@ for dag_id, second_segment in (
         segment_a = CcaiCreateCampaignOperator(task_id="segment_a", accounts=RECIPIENTS, **common)
         segment_b = CcaiCreateCampaignOperator(task_id="segment_b", accounts=second_segment, **common)
         segment_a >> segment_b
+
+# Mapped: one campaign per chunk of recipients; the rendered-template view of each must hide its phones.
+with DAG("ccai_mapped_campaign", schedule=None, start_date=START, default_args=DEFAULTS):
+    CcaiCreateCampaignOperator.partial(
+        task_id="send_chunk",
+        title="Chunk drill {{ run_id }} part {{ ti.map_index }}",
+        message="Hi ${firstName}, one text per chunk",
+    ).expand(accounts=[RECIPIENTS[:1], RECIPIENTS[1:]])

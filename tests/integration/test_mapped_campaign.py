@@ -1,0 +1,41 @@
+"""A mapped campaign task (``.partial().expand(accounts=...)``), run by real Airflow against the sandbox."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from tests.conftest import TEST_DAGS, parse_dag_folder
+
+pytestmark = pytest.mark.integration
+
+
+def _rendered_fields_by_map_index(dag_id: str, run_id: str) -> dict[int, str]:
+    from airflow.configuration import conf
+
+    path = conf.get("database", "sql_alchemy_conn").removeprefix("sqlite:///")
+    sql = "SELECT map_index, rendered_fields FROM rendered_task_instance_fields WHERE dag_id = ? AND run_id = ?"
+    with sqlite3.connect(path) as db:
+        return {index: str(fields) for index, fields in db.execute(sql, (dag_id, run_id))}
+
+
+def test_each_chunk_sends_one_campaign_and_its_rendered_view_hides_the_phones(airflow_db, sandbox):
+    from tests.dags.faults.ccai_fault_dags import RECIPIENTS
+
+    bag = parse_dag_folder(TEST_DAGS / "faults")
+    assert bag.import_errors == {}
+    dag = bag.dags["ccai_mapped_campaign"]
+
+    run = dag.test()
+
+    assert run.state == "success"
+    campaigns = sandbox.campaigns()
+    assert sorted(c["title"].rsplit(" ", 1)[1] for c in campaigns) == ["0", "1"]
+    assert sorted(c["accounts"][0]["phone"] for c in campaigns) == sorted(r["phone"] for r in RECIPIENTS)
+    rendered = _rendered_fields_by_map_index(dag.dag_id, run.run_id)
+    assert sorted(rendered) == [0, 1]
+    for index, fields in rendered.items():
+        assert f"part {index}" in fields  # the row is this chunk's rendered view
+        assert "<recipients: 1 rows, not shown>" in fields
+        assert not [r["phone"] for r in RECIPIENTS if r["phone"] in fields]
