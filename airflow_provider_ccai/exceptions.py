@@ -31,7 +31,10 @@ class CcaiApiError(AirflowException):
 
 
 class CcaiRejectedError(CcaiApiError, AirflowFailException):
-    """CCAI refused the request (400, 401, 403, 404, 422): repeating it cannot succeed."""
+    """
+    Repeating the request cannot succeed: CCAI refused it (400, 401, 403, 404, 422 and other 4xx but 429),
+    redirected it (3xx), answered a safe call with a 5xx other than 500/502/503/504, or it could not be built.
+    """
 
 
 class CcaiTransientError(CcaiApiError):

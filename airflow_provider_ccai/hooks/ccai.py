@@ -7,7 +7,7 @@ import math
 import random
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, TypeVar
@@ -42,6 +42,14 @@ _STATUS_HINTS = {
 }
 #: Statuses a request that is safe to repeat is retried on; any other 4xx is a rejection.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Request errors raised before anything is sent that no retry can fix (a bad URL or header in the connection).
+_UNBUILDABLE = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+)
 #: Sorts before every real ``createdDate``: a campaign whose creation time is unknown.
 _UNKNOWN_TIME = datetime.min.replace(tzinfo=timezone.utc)
 
@@ -66,7 +74,7 @@ class CcaiSettings:
     """
 
     client_id: str
-    api_key: str
+    api_key: str = field(repr=False)
     api_url: str
     files_url: str
     connect_timeout: float
@@ -305,6 +313,7 @@ class CloudContactHook(BaseHook):
         headers = dict(kwargs.pop("headers", {}))
         if authorised:
             headers["Authorization"] = f"Bearer {settings.api_key}"
+        failure: CcaiApiError | None = None
         try:
             response = self.session.request(
                 method,
@@ -314,16 +323,10 @@ class CloudContactHook(BaseHook):
                 allow_redirects=False,
                 **kwargs,
             )
-        except requests.ConnectTimeout:
-            raise CcaiTransientError(call, None, "connect timeout (request not sent)") from None
-        except requests.ReadTimeout:
-            raise CcaiAmbiguousResultError(call, None, f"no response within {settings.read_timeout:g} s") from None
-        except requests.ConnectionError as error:
-            if _connection_refused(error):
-                raise CcaiTransientError(call, None, "connection refused (request not sent)") from None
-            raise CcaiAmbiguousResultError(call, None, "connection dropped before a response arrived") from None
         except requests.RequestException as error:
-            raise CcaiApiError(call, None, type(error).__name__) from None
+            failure = _failure_without_response(call, error, settings.read_timeout)
+        if failure is not None:  # raised outside the except block: no __context__ keeps requests' text (the URL)
+            raise failure
         _raise_for_status(
             call,
             response.status_code,
@@ -368,6 +371,8 @@ class CloudContactHook(BaseHook):
             try:
                 response = self._send(method, url, call, **kwargs)
             except CcaiAmbiguousResultError as error:
+                if error.status is not None:  # a 5xx that no retry is expected to change (501, 505, ...)
+                    raise CcaiRejectedError(error.call, error.status, error.detail) from None
                 raise CcaiTransientError(error.call, error.status, error.detail) from None
             if not decode_json:
                 return response
@@ -518,9 +523,14 @@ class CloudContactHook(BaseHook):
         data = self._call_safe(
             "GET", f"{self.settings.api_url}/clients/{self.client_id}/campaigns", call, decode_json=True
         )
-        if isinstance(data, dict):  # tolerate a paged shape
-            data = data.get("content", [])
-        return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+        if isinstance(data, dict) and isinstance(data.get("content"), list):  # a paged shape
+            if data.get("last") is False or (isinstance(data.get("totalPages"), int) and data["totalPages"] > 1):
+                # a campaign on a later page would go unseen, and a lookup that misses one sends again
+                raise CcaiRejectedError(call, 200, "the campaign list came back paged; only its first page arrived")
+            data = data["content"]
+        if not isinstance(data, list):  # never read as "no campaigns": that could mean sending again
+            raise CcaiRejectedError(call, 200, f"expected a list of campaigns, got {type(data).__name__}")
+        return [item for item in data if isinstance(item, dict)]
 
     def find_campaigns(self, *, title: str, message: str, created_after: datetime) -> list[dict[str, Any]]:
         """
@@ -671,6 +681,23 @@ async def _async_extra(conn: Any) -> dict[str, Any]:
     return await get_async_extra_dejson(conn)
 
 
+def _failure_without_response(call: str, error: requests.RequestException, read_timeout: float) -> CcaiApiError:
+    """Classify a request that got no response: never sent (retryable), unbuildable (final) or outcome unknown."""
+    if isinstance(error, requests.ConnectTimeout):
+        return CcaiTransientError(call, None, "connect timeout (request not sent)")
+    if isinstance(error, requests.ReadTimeout):
+        return CcaiAmbiguousResultError(call, None, f"no response within {read_timeout:g} s")
+    if isinstance(error, requests.ConnectionError) and _connection_refused(error):
+        return CcaiTransientError(call, None, "connection refused (request not sent)")
+    if isinstance(error, _UNBUILDABLE):
+        return CcaiRejectedError(
+            call, None, f"{type(error).__name__}: the request could not be built; check the connection's URLs and key"
+        )
+    if isinstance(error, requests.ConnectionError):
+        return CcaiAmbiguousResultError(call, None, "connection dropped before a response arrived")
+    return CcaiAmbiguousResultError(call, None, f"{type(error).__name__} before a complete response arrived")
+
+
 def _connection_refused(error: requests.ConnectionError) -> bool:
     text = repr(error.args[0]) if error.args else ""
     return "NewConnectionError" in text or "Connection refused" in text or "NameResolutionError" in text
@@ -693,9 +720,11 @@ def _raise_for_status(
     detail = hint + redact(text, (api_key, *extra_secrets))
     if status in RETRYABLE_STATUSES:
         raise CcaiTransientError(call, status, detail, _retry_after(headers))
+    if 300 <= status < 400:  # redirects are not followed: a key must not travel to another host
+        raise CcaiRejectedError(call, status, "redirected; check the connection's URLs (https, path)")
     if 400 <= status < 500:
         raise CcaiRejectedError(call, status, detail)
-    raise CcaiAmbiguousResultError(call, status, detail)
+    raise CcaiAmbiguousResultError(call, status, detail)  # another 5xx: the server got the request
 
 
 def _query_values(url: str) -> tuple[str, ...]:

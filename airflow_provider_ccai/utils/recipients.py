@@ -545,12 +545,17 @@ def write_accounts_from_file(
     _check_recipients_file(path)
     handle, size = open_source(path, "accounts", conn_id=conn_id)
     with handle:
-        rows, columns = rows_from_file(handle, path)
-        if not isinstance(rows, Sized):
-            # Guess the rows of CSV and JSON Lines at 64 bytes each: most rows are shorter, so a low guess
-            # grows the duplicate check once at most, and a high one costs little next to the body.
-            options.setdefault("expected_rows", size // 64)
-        return write_accounts(rows, out, columns=columns, **options)
+        try:
+            rows, columns = rows_from_file(handle, path)
+            if not isinstance(rows, Sized):
+                # Guess the rows of CSV and JSON Lines at 64 bytes each: most rows are shorter, so a low guess
+                # grows the duplicate check once at most, and a high one costs little next to the body.
+                options.setdefault("expected_rows", size // 64)
+            return write_accounts(rows, out, columns=columns, **options)
+        except UnicodeDecodeError as error:  # rows are read lazily, so this can surface mid-file
+            raise CcaiInputError(f"accounts: {path!r} is not UTF-8 text ({error.reason}); save it as UTF-8") from None
+        except csv.Error as error:  # the csv module's messages name the problem, never a cell's value
+            raise CcaiInputError(f"accounts: {path!r} is not a readable CSV file: {error}") from None
 
 
 def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[str] | None]:

@@ -19,7 +19,7 @@ _PATTERNS = (
     (re.compile(r"eyJ[\w-]{5,}\.[\w-]+\.?[\w-]*"), "***"),  # JWT-shaped API keys
     (re.compile(r"(?i)bearer\s+\S+"), "Bearer ***"),
     (_SIGNED_QUERY, r"\1***"),
-    (re.compile(r"\+?\d[\d ().-]{6,}\d"), "<phone>"),  # anything phone-shaped
+    (re.compile(r"\+?\d[\d ().-]{5,}\d"), "<phone>"),  # anything phone-shaped, 7 digits (E.164 minimum) or more
 )
 
 MAX_EXCERPT = 200

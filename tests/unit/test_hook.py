@@ -356,14 +356,33 @@ def test_create_campaign(hook: CloudContactHook, http: responses.RequestsMock, p
         ([{"id": 2, "title": "b"}, {"id": 1, "title": "a"}], [{"id": 2, "title": "b"}, {"id": 1, "title": "a"}]),
         ({"content": [{"id": 3}], "totalPages": 1}, [{"id": 3}]),
         ([{"id": 4}, "junk", 5], [{"id": 4}]),
-        ({"unexpected": True}, []),
     ],
-    ids=["list", "paged", "junk items", "unknown shape"],
+    ids=["list", "paged, one page", "junk items"],
 )
 def test_list_campaigns(hook: CloudContactHook, http: responses.RequestsMock, body: Any, expected: Any) -> None:
     http.get(LIST_URL, json=body)
     assert hook.list_campaigns() == expected
     assert http.calls[0].request.headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"unexpected": True}, "expected a list of campaigns, got dict"),
+        ("campaigns", "expected a list of campaigns, got str"),
+        ({"content": [{"id": 3}], "totalPages": 2}, "only its first page arrived"),
+        ({"content": [{"id": 3}], "last": False}, "only its first page arrived"),
+    ],
+    ids=["object", "text", "two pages", "not the last page"],
+)
+def test_list_campaigns_fails_on_a_shape_it_cannot_read_whole(
+    hook: CloudContactHook, http: responses.RequestsMock, body: Any, expected: str
+) -> None:
+    """Read as "no campaigns", such a list could make a lookup miss a campaign and send it again."""
+    http.get(LIST_URL, json=body)
+    with pytest.raises(CcaiRejectedError, match=expected):
+        hook.list_campaigns()
+    assert len(http.calls) == 1
 
 
 def test_find_campaigns_filters_and_orders_newest_first(hook: CloudContactHook, http: responses.RequestsMock) -> None:
@@ -515,7 +534,7 @@ def test_backoff_is_exponential_and_capped(
     assert [call.args[0] for call in sleeps.call_args_list] == [1, 2, 4, 4]
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+@pytest.mark.parametrize("status", [301, 307, 400, 401, 403, 404, 422])
 @pytest.mark.parametrize("call", ["list", "stats", "stored", "upload url", "create", "cancel"])
 def test_rejections_are_not_retried(
     hook: CloudContactHook, http: responses.RequestsMock, status: int, call: str
@@ -542,6 +561,53 @@ def test_rejections_are_not_retried(
     assert isinstance(raised.value, AirflowFailException)
 
 
+@pytest.mark.parametrize("status", [501, 505])
+def test_safe_calls_fail_without_retry_on_other_5xx(hook: CloudContactHook, http: responses.RequestsMock, status: int):
+    http.get(LIST_URL, status=status, body="no")
+    with pytest.raises(CcaiRejectedError, match=f"HTTP {status}") as raised:
+        hook.list_campaigns()
+    assert len(http.calls) == 1
+    assert isinstance(raised.value, AirflowFailException)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.exceptions.InvalidHeader("Invalid leading whitespace in header value"),
+        requests.exceptions.InvalidURL("Invalid URL"),
+        requests.exceptions.MissingSchema("No scheme supplied"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_requests_that_cannot_be_built_fail_without_retry(
+    hook: CloudContactHook, http: responses.RequestsMock, error: Exception
+) -> None:
+    http.get(LIST_URL, body=error)
+    with pytest.raises(CcaiRejectedError, match=f"{type(error).__name__}: the request could not be built") as raised:
+        hook.list_campaigns()
+    assert len(http.calls) == 1
+    assert isinstance(raised.value, AirflowFailException)
+
+
+def test_a_failed_put_keeps_no_trace_of_the_signed_url(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    """requests' own error text names the URL; it is neither the cause nor the context of what is raised."""
+    http.put(SIGNED_URL.split("?")[0], body=requests.ConnectionError(f"Max retries exceeded with url: {SIGNED_URL}"))
+    with pytest.raises(CcaiTransientError) as raised:
+        hook._put_to_signed_url(SIGNED_URL, b"\x89PNG", "image/png")
+    chain: list[BaseException] = []
+    error: BaseException | None = raised.value
+    while error is not None and len(chain) < 10:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert_no_secrets(*(str(item) for item in chain), *(repr(item.args) for item in chain))
+    assert "X-Amz-Signature" not in " ".join(str(item) for item in chain)
+
+
+def test_settings_repr_hides_the_api_key(hook: CloudContactHook) -> None:
+    assert API_KEY not in repr(hook.settings)
+    assert CLIENT_ID in repr(hook.settings)
+
+
 # -- create_campaign: never sent twice ---------------------------------------------------------------
 
 AMBIGUOUS = {
@@ -551,6 +617,8 @@ AMBIGUOUS = {
     "502": {"status": 502, "body": "bad gateway"},
     "503": {"status": 503, "body": "unavailable"},
     "504": {"status": 504, "body": "gateway timeout"},
+    "501": {"status": 501, "body": "not implemented"},
+    "response cut short": {"body": requests.exceptions.ChunkedEncodingError("connection broken")},
     "malformed JSON 200": {"status": 200, "body": "{not json", "content_type": "application/json"},
     "200 without id": {"status": 200, "json": {"status": "PENDING"}},
     "200 with text id": {"status": 200, "json": {"id": "99"}},

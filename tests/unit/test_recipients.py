@@ -21,6 +21,7 @@ from airflow_provider_ccai.utils.recipients import (
     write_accounts,
     write_accounts_from_file,
 )
+from airflow_provider_ccai.version_compat import AirflowFailException
 from tests.unit import capture_logs
 
 try:
@@ -178,6 +179,30 @@ def test_bad_files_are_named(tmp_path: Path, name: str, content: str, expected: 
     with pytest.raises(CcaiInputError, match="accounts") as caught:
         write_accounts_from_file(str(path), io.BytesIO())
     assert expected in str(caught.value)
+    assert "Lovelace" not in str(caught.value) and "5550101" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("people.csv", "firstName,lastName,phone\nJos\xe9,Lovelace,+14155550101\n".encode("latin-1"), "not UTF-8"),
+        ("people.jsonl", b'{"firstName":"Ada","lastName":"Lovelace","phone":"+14155550101"}\n\xff\n', "not UTF-8"),
+        (
+            "people.csv",  # an unclosed quote runs on past the csv module's field size limit
+            b'firstName,lastName,phone\nAda,"Lovelace,+14155550101\n' + b"x" * 200_000,
+            "not a readable CSV file: field larger than field limit",
+        ),
+    ],
+    ids=["latin-1 csv", "binary jsonl", "runaway quoted field"],
+)
+def test_unreadable_files_fail_as_bad_input(tmp_path: Path, name: str, content: bytes, expected: str) -> None:
+    """A retry reads the same bytes, so these fail the task at once (AirflowFailException)."""
+    path = tmp_path / name
+    path.write_bytes(content)
+
+    with pytest.raises(CcaiInputError, match=f"accounts: .*{name}.* {expected}") as caught:
+        write_accounts_from_file(str(path), io.BytesIO())
+    assert isinstance(caught.value, AirflowFailException)
     assert "Lovelace" not in str(caught.value) and "5550101" not in str(caught.value)
 
 

@@ -44,7 +44,16 @@ def test_literal_secrets_are_redacted_anywhere() -> None:
 
 
 @pytest.mark.parametrize(
-    "phone", ["+15551234567", "15551234567", "+1 (555) 123-4567", "+44 20 7946 0958", "555-123-4567", "+1.555.123.4567"]
+    "phone",
+    [
+        "+15551234567",
+        "+6834002",  # Niue: 7 digits, the shortest E.164 number
+        "15551234567",
+        "+1 (555) 123-4567",
+        "+44 20 7946 0958",
+        "555-123-4567",
+        "+1.555.123.4567",
+    ],
 )
 def test_phone_numbers_are_redacted(phone: str) -> None:
     cleaned = redact(f'{{"error":"recipient {phone} is invalid"}}')
