@@ -5,8 +5,9 @@ Where the ``ccai`` connection and the MMS picture come from, checked against the
   key reported without the key.
 - The connection resolves from ``AIRFLOW_CONN_*`` JSON, from an ``AIRFLOW_CONN_*`` URI made with
   ``Connection.get_uri()``, and from Airflow's local-filesystem secrets backend.
-- ``CcaiUploadFileOperator`` reads ``file://`` and ``memory://`` ObjectStoragePath URIs and the sandbox
-  stores exactly those bytes; a missing object fails before any request.
+- ``CcaiUploadFileOperator`` reads ``file://`` and ``memory://`` ObjectStoragePath URIs, and an ``s3://``
+  URI through the filesystem of its ``file_conn_id``, and the sandbox stores exactly those bytes; a missing
+  object fails before any request.
 
 No metadata database is needed: operators are executed directly with a minimal context (V5, V6).
 Runs on Airflow 3.3 and 2.11.
@@ -78,6 +79,29 @@ def memory_bucket() -> Iterator[str]:
     fs = MemoryFileSystem()
     if fs.exists(f"/{bucket}"):
         fs.rm(f"/{bucket}", recursive=True)
+
+
+@pytest.fixture
+def s3_as_memory(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """
+    Serve ``s3://`` from fsspec's in-memory filesystem (no network, no AWS) and record the connection id
+    Airflow asks that filesystem for; return the recorded ids.
+    """
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    try:
+        from airflow.sdk.io import fs as airflow_fs
+    except ImportError:  # Airflow 2.11
+        import airflow.io as airflow_fs  # type: ignore[no-redef]
+
+    conn_ids: list[str | None] = []
+
+    def s3(conn_id: str | None, options: Any = None) -> MemoryFileSystem:
+        conn_ids.append(conn_id)
+        return MemoryFileSystem()
+
+    monkeypatch.setitem(airflow_fs._register_filesystems(), "s3", s3)  # type: ignore[index]
+    return conn_ids
 
 
 # -- test_connection ------------------------------------------------------------------------------
@@ -204,10 +228,10 @@ def test_connection_from_local_filesystem_secrets_backend(sandbox, tmp_path):
 # -- CcaiUploadFileOperator with object-storage URIs --------------------------------------------------
 
 
-def _upload(file_path: str) -> str:
+def _upload(file_path: str, **kwargs: Any) -> str:
     from airflow_provider_ccai.operators.ccai import CcaiUploadFileOperator
 
-    operator = CcaiUploadFileOperator(task_id="upload_offer_image", file_path=file_path)
+    operator = CcaiUploadFileOperator(task_id="upload_offer_image", file_path=file_path, **kwargs)
     return operator.execute(context={})  # type: ignore[arg-type]
 
 
@@ -234,6 +258,25 @@ def test_upload_from_a_memory_uri_stores_the_exact_bytes(sandbox, memory_bucket)
     assert file_key == _file_key(image)
     assert sandbox.file_bytes(file_key) == image
     assert sandbox.files()[file_key]["uploads"] == 1
+
+
+def test_upload_from_an_s3_uri_is_read_with_file_conn_id(sandbox, memory_bucket, s3_as_memory):
+    image = _png(5, 3, (240, 180, 20))
+    _object_storage_path(f"memory://{memory_bucket}/offers/offer.png").write_bytes(image)
+    # unique per test: Airflow caches one filesystem per (scheme, connection id) for the whole process
+    conn_id = f"aws_offers_{uuid.uuid4().hex[:8]}"
+
+    file_key = _upload(f"s3://{memory_bucket}/offers/offer.png", file_conn_id=conn_id)
+
+    assert set(s3_as_memory) == {conn_id}  # the s3 filesystem was built for file_conn_id, and only for it
+    assert file_key == _file_key(image)
+    assert sandbox.file_bytes(file_key) == image
+    assert sandbox.files()[file_key] == {
+        "size": len(image),
+        "sha256": hashlib.sha256(image).hexdigest(),
+        "content_type": "image/png",
+        "uploads": 1,
+    }
 
 
 def test_missing_memory_object_fails_naming_file_path_before_any_request(sandbox, memory_bucket):

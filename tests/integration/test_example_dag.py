@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 
 import pytest
@@ -12,6 +13,13 @@ from tests.integration.airflow_support import task_states, xcoms
 pytestmark = pytest.mark.integration
 
 IMAGE = EXAMPLE_DAGS / "assets" / "weekly_offer.png"
+CUSTOMERS_CSV = EXAMPLE_DAGS / "assets" / "customers.csv"
+#: what CCAI must receive for the CSV's rows: numbers in E.164, names mapped, ``city`` as a variable
+CSV_ACCOUNTS = [
+    {"firstName": "Ada", "lastName": "Lovelace", "phone": "+14155550101", "data": {"city": "San Francisco"}},
+    {"firstName": "Alan", "lastName": "Turing", "phone": "+12125550102", "data": {"city": "New York"}},
+    {"firstName": "Grace", "lastName": "Hopper", "phone": "+13125550103", "data": {"city": "Chicago"}},
+]
 
 
 @pytest.fixture
@@ -72,6 +80,38 @@ def test_second_run_reuses_the_stored_image_and_creates_a_second_campaign(weekly
     assert campaigns[0]["id"] != campaigns[1]["id"]
     assert campaigns[0]["pictureFileKey"] == campaigns[1]["pictureFileKey"]
     assert xcoms(weekly_dag.dag_id, second.run_id)[("send_weekly_mms", "return_value")] in {c["id"] for c in campaigns}
+
+
+def test_recipients_file_example_sends_the_csv_rows_with_the_pulled_file_key(airflow_db, sandbox):
+    from airflow_provider_ccai.example_dags.example_ccai_recipients_file import dag
+
+    with CUSTOMERS_CSV.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    # the asset holds national and E.164 numbers under its own column names
+    assert [(r["given_name"], r["family_name"], r["city"]) for r in rows] == [
+        (a["firstName"], a["lastName"], a["data"]["city"]) for a in CSV_ACCOUNTS
+    ]
+    assert [r["mobile"] for r in rows] == ["(415) 555-0101", "212-555-0102", "+13125550103"]
+
+    run = dag.test()
+
+    assert run.state == "success"
+    assert {task: state for task, (state, _) in task_states(dag.dag_id, run.run_id).items()} == {
+        "upload_offer_image": "success",
+        "send_city_offer": "success",
+    }
+    values = xcoms(dag.dag_id, run.run_id)
+    file_key = values[("upload_offer_image", "return_value")]
+    image = IMAGE.read_bytes()
+    assert file_key == f"{CLIENT_ID}/campaign/{hashlib.md5(image).hexdigest()}.png"
+    assert sandbox.file_bytes(file_key) == image
+    [campaign] = sandbox.campaigns()
+    assert campaign["pictureFileKey"] == file_key  # rendered from "{{ ti.xcom_pull(...) }}"
+    assert campaign["accounts"] == CSV_ACCOUNTS
+    assert campaign["sandboxWarnings"] == []
+    assert campaign["message"].startswith("Hi ${firstName}, this week at our ${city} store:")
+    assert campaign["title"] == f"City offer {run.logical_date:%Y-%m-%d}"
+    assert values[("send_city_offer", "return_value")] == campaign["id"]
 
 
 def test_sensor_example_waits_in_the_trigger_until_the_campaign_is_sent(airflow_db, sandbox):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_example_dags_import_without_errors_lookups_or_network(no_lookups_no_net
     bag = parse_dag_folder(EXAMPLE_DAGS)
 
     assert bag.import_errors == {}
-    assert "example_ccai_weekly_mms" in bag.dag_ids
+    assert {"example_ccai_weekly_mms", "example_ccai_recipients_file"} <= set(bag.dag_ids)
     assert lookups.call_count == 0
     assert connects.call_count == 0
 
@@ -38,4 +39,24 @@ def test_weekly_dag_chains_upload_into_campaign():
     assert dag.catchup is False
     send = dag.get_task("send_weekly_mms")
     assert send.upstream_task_ids == {"upload_offer_image", "select_customers"}
+    assert send.template_ext == ()
+
+
+def test_recipients_file_dag_reads_the_packaged_csv_and_pulls_the_file_key_with_jinja():
+    bag = parse_dag_folder(EXAMPLE_DAGS)
+    dag = bag.dags["example_ccai_recipients_file"]
+
+    assert dag.catchup is False
+    assert "example" in dag.tags
+    send = dag.get_task("send_city_offer")
+    # the Jinja xcom_pull creates no dependency: the DAG sets it with >>
+    assert send.upstream_task_ids == {"upload_offer_image"}
+    assert send.picture_file_key == "{{ ti.xcom_pull(task_ids='upload_offer_image') }}"
+    csv_path = Path(send.accounts)
+    assert csv_path == EXAMPLE_DAGS / "assets" / "customers.csv"  # found next to the DAG file, not via the cwd
+    assert csv_path.is_file()
+    assert csv_path.read_text(encoding="utf-8").splitlines()[0] == "mobile,given_name,family_name,city"
+    assert send.column_mapping == {"phone": "mobile", "firstName": "given_name", "lastName": "family_name"}
+    assert (send.default_region, send.unmapped_columns) == ("US", "data")
+    assert "${city}" in send.message
     assert send.template_ext == ()
