@@ -178,8 +178,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
     #: task_state_store key (Airflow 3.3+) holding ``{"submitted_at": iso, "campaign_id": int}``.
     STATE_KEY = "ccai_campaign"
-    #: allowance for clock differences between the worker and CCAI when matching ``createdDate``.
-    CLOCK_SKEW = timedelta(seconds=5)
+    #: allowance for CCAI's clock running behind the worker's when matching ``createdDate``.
+    CLOCK_SKEW = timedelta(minutes=1)
     #: bounded look for a campaign whose create request had an unknown outcome.
     LOOKUP_ATTEMPTS = 3
     LOOKUP_INTERVAL = 2.0
@@ -372,8 +372,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
         Airflow 3.3+: before sending, the submission time is written to the task state store (``store``,
         whose current value is ``state``), and the campaign id after; a retry that finds only a
         submission time looks the campaign up. Airflow 2.11-3.2: a retry looks for a campaign with this title
-        and message created since the DAG run started. A create whose outcome is unknown is resolved by
-        looking (:meth:`_find_earlier`).
+        and message created since the DAG run began (:func:`_run_began`). A create whose outcome is unknown
+        is resolved by looking (:meth:`_find_earlier`).
         """
         window_start = self._earlier_try_window(state, context)
         if window_start is not None:
@@ -405,11 +405,10 @@ class CcaiCreateCampaignOperator(BaseOperator):
             return datetime.fromisoformat(state["submitted_at"]) - self.CLOCK_SKEW
         if context.get("task_state_store") is not None:
             return None  # the store would hold a submission time if an earlier try had sent anything
-        ti = context["ti"]
-        dag_run = context.get("dag_run")
-        if getattr(ti, "try_number", 1) <= 1 or dag_run is None or dag_run.start_date is None:
+        if getattr(context["ti"], "try_number", 1) <= 1:
             return None
-        return dag_run.start_date - self.CLOCK_SKEW
+        began = _run_began(context.get("dag_run"))
+        return None if began is None else began - self.CLOCK_SKEW
 
     def _look_for(self, hook: CloudContactHook, submitted_at: datetime, recipient_count: int) -> dict[str, Any] | None:
         from airflow_provider_ccai.utils.polling import first_found
@@ -427,9 +426,10 @@ class CcaiCreateCampaignOperator(BaseOperator):
         """
         Return the campaign with this title and message created since ``since``, or ``None`` if there is none.
 
-        When several match, the one with ``recipient_count`` messages is it; if that does not single one out,
-        or a match has no readable creation time (it may be this run's or a much older one), the task fails
-        without retries and sends nothing: sending again might text everyone twice.
+        The match must also have ``recipient_count`` messages, which tells apart campaigns that other tasks
+        sent with the same text. If no match or several have that count, or a match has no readable creation
+        time (it may be this run's or a much older one), the task fails without retries and sends nothing:
+        sending again might text everyone twice, and adopting another task's campaign would skip this one's.
         """
         candidates = hook.find_campaigns(title=self.title, message=self.message, created_after=since)
         undated = [c for c in candidates if hook.created_at(c) is None]
@@ -440,17 +440,17 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 "creation time, so this task cannot tell whether an earlier try created one of them. Nothing was "
                 "sent again. Check these campaigns in CCAI; a title unique to the run (e.g. with {{ ds }}) avoids this."
             )
-        if len(candidates) <= 1:
-            return candidates[0] if candidates else None
+        if not candidates:
+            return None
         checked = candidates[: self.MAX_CANDIDATES]
         same_size = [c for c in checked if hook.get_campaign_stats(int(c["id"]))["totalCount"] == recipient_count]
         if len(same_size) == 1 and len(checked) == len(candidates):
             return same_size[0]
         ids = ", ".join(str(c.get("id")) for c in candidates)
         raise CcaiAmbiguousMatchError(
-            f"{len(candidates)} campaigns titled {self.title!r} with this message were created since "
+            f"{len(candidates)} campaign(s) titled {self.title!r} with this message were created since "
             f"{since.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC (ids {ids}) and {len(same_size)} of them "
-            f"have {recipient_count} recipients, so this task cannot tell which one an earlier try created. "
+            f"have {recipient_count} recipients, so this task cannot tell which, if any, an earlier try created. "
             "Nothing was sent again. Check these campaigns in CCAI; give each mapped or parallel campaign task "
             "its own title (e.g. with {{ ti.map_index }} or {{ ds }})."
         )
@@ -462,6 +462,20 @@ class CcaiCreateCampaignOperator(BaseOperator):
     def _remember(self, store: Any, submitted_at: datetime, campaign: dict[str, Any]) -> None:
         if store is not None:
             store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat(), "campaign_id": int(campaign["id"])})
+
+
+def _run_began(dag_run: Any) -> datetime | None:
+    """
+    Return the earliest of the DAG run's start and the time it was due, or ``None`` without a run.
+
+    Clearing a finished run resets its ``start_date``; ``run_after`` (Airflow 3) and ``data_interval_end``
+    do not change, so a try after a clear still looks back to campaigns the run's earlier tries sent.
+
+    :param dag_run: the task's DAG run.
+    """
+    times = [getattr(dag_run, name, None) for name in ("start_date", "run_after", "data_interval_end")]
+    known = [moment for moment in times if isinstance(moment, datetime)]
+    return min(known) if known else None
 
 
 def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:

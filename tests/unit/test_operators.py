@@ -554,6 +554,7 @@ def test_lost_response_is_resolved_by_looking(
         return 200, {}, json.dumps(found)
 
     http.add_callback("GET", LIST_URL, callback=campaigns)
+    mock_totals(http, {555: len(ACCOUNTS)})
     assert campaign_op().execute(context) == 555
     assert len(calls(http, "POST", CREATE_URL)) == 1
     assert len(calls(http, "GET", LIST_URL)) == 3
@@ -627,6 +628,7 @@ def test_retry_finds_the_earlier_tries_campaign(
     context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(444, start + timedelta(minutes=1)), listed(300, start - timedelta(days=7))])
+    mock_totals(http, {444: len(ACCOUNTS)})
     assert campaign_op().execute(context) == 444
     assert calls(http, "POST") == []
     assert context["ti"].xcom_push.call_args.kwargs["value"]["id"] == 444
@@ -705,6 +707,50 @@ def test_retry_that_cannot_tell_several_campaigns_apart_fails_without_sending(
     context["ti"].xcom_push.assert_not_called()
 
 
+def test_retry_does_not_adopt_a_lone_match_of_another_size(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """Another task's campaign with the same text: adopting it would leave this task's recipients untexted."""
+    start = NOW - timedelta(minutes=30)
+    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(446, start + timedelta(minutes=2))])
+    mock_totals(http, {446: 40})
+
+    with pytest.raises(CcaiAmbiguousMatchError, match=r"1 campaign\(s\) .*ids 446\) and 0 of them have 3 recipients"):
+        campaign_op().execute(context)
+    assert calls(http, "POST") == []
+    context["ti"].xcom_push.assert_not_called()
+
+
+@pytest.mark.parametrize("due_field", ["run_after", "data_interval_end"], ids=["Airflow 3", "Airflow 2.11"])
+def test_try_after_clearing_a_finished_run_still_finds_its_campaign(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, due_field: str
+) -> None:
+    """Clearing resets the run's start_date to now; the time the run was due does not move."""
+    due = NOW - timedelta(hours=2)
+    dag_run = mocker.MagicMock(start_date=NOW, **{due_field: due})
+    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": dag_run}
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(447, due + timedelta(minutes=5))])
+    mock_totals(http, {447: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 447
+    assert calls(http, "POST") == []
+
+
+def test_lost_response_finds_a_campaign_dated_by_a_clock_that_runs_behind(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
+    behind = datetime.now(timezone.utc) - timedelta(seconds=40)  # CCAI's clock 40 s behind the worker's
+    http.get(LIST_URL, json=[listed(448, behind)])
+    mock_totals(http, {448: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 448
+    assert len(calls(http, "POST", CREATE_URL)) == 1
+
+
 def test_lost_response_with_several_candidates_takes_the_one_of_this_size(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
@@ -778,6 +824,7 @@ def test_task_state_store_with_only_a_submission_looks_first(
     }
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(66, submitted + timedelta(seconds=1))])
+    mock_totals(http, {66: len(ACCOUNTS)})
     assert campaign_op().execute(context) == 66
     assert calls(http, "POST") == []
     assert store.get(CcaiCreateCampaignOperator.STATE_KEY)["campaign_id"] == 66
