@@ -1,10 +1,10 @@
 """
-Text the on-call phone through CloudContactAI when a task or the whole DAG run fails.
+Text the on-call phone through CloudContactAI when a task or the whole DAG run fails, and when a run succeeds.
 
 The DAG-level ``on_failure_callback`` sends the default message (DAG, reason, run and log link); the
-task-level one sends a message of its own. A plain run succeeds and sends nothing; trigger it with the
-param ``{"fail": true}`` to make ``flaky_step`` fail and see both. Parsing this file does no connection
-lookup and no network I/O.
+task-level one sends a message of its own; the DAG-level ``on_success_callback`` confirms a good run. A plain
+run succeeds and sends the confirmation; trigger it with the param ``{"fail": true}`` to make ``flaky_step``
+fail and see both failure texts. Parsing this file does no connection lookup and no network I/O.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     on_failure_callback=CcaiNotifier(phones=ON_CALL),
+    on_success_callback=CcaiNotifier(
+        phones=ON_CALL, message="Airflow: {{ dag.dag_id }} run {{ run_id }} succeeded.", title="Airflow run succeeded"
+    ),
     params={"fail": False},
     tags=["example", "ccai"],
 ) as dag:

@@ -127,17 +127,20 @@ def test_sensor_example_waits_in_the_trigger_until_the_campaign_is_sent(airflow_
     assert campaign["stats"]["sentCount"] == 2
 
 
-def test_notifier_example_texts_on_call_only_when_something_fails(airflow_db, sandbox):
+def test_notifier_example_texts_on_call_on_success_and_on_failure(airflow_db, sandbox):
     from airflow_provider_ccai.example_dags.example_ccai_notifier import dag
 
-    quiet = dag.test()
-    assert quiet.state == "success"
-    assert sandbox.campaigns() == []
+    good = dag.test()
+    assert good.state == "success"
+    [confirmation] = sandbox.campaigns()  # the DAG-level on_success_callback
+    assert confirmation["message"] == f"Airflow: example_ccai_notifier run {good.run_id} succeeded."
+    assert confirmation["title"] == "Airflow run succeeded"
+    sandbox.reset()
 
     failing = dag.test(run_conf={"fail": True})
 
     assert failing.state == "failed"
     alerts = sandbox.campaigns()
-    assert len(alerts) == 2  # the task's own callback and the DAG-level one
+    assert len(alerts) == 2  # the task's own on_failure_callback and the DAG-level one; no success text
     assert {account["phone"] for alert in alerts for account in alert["accounts"]} == {"+15555550199"}
     assert any("flaky_step" in alert["message"] and failing.run_id in alert["message"] for alert in alerts)
