@@ -122,6 +122,31 @@ def process_logs(home: Any) -> str:
     return "\n".join(f"--- {log.name} ---\n{log_tail(log)}" for log in sorted(Path(home).glob("*.log")))
 
 
+def log_texts(home: Any) -> dict[str, str]:
+    """Return the full text of every ``*.log`` under ``home`` (process logs and, if kept there, task logs) by path."""
+    from pathlib import Path
+
+    home = Path(home)
+    return {str(log.relative_to(home)): log.read_text(errors="replace") for log in sorted(home.rglob("*.log"))}
+
+
+def logs_in_home(home: Any) -> dict[str, str]:
+    """
+    Return environment variables that put task and DAG-parsing logs under ``home/logs`` (for :func:`log_texts`).
+
+    :param home: a private ``AIRFLOW_HOME`` (see :func:`private_home`).
+    """
+    from pathlib import Path
+
+    logs = Path(home) / "logs"
+    return {
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs),
+        "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(logs / "dag_processor"),  # Airflow 3
+        "AIRFLOW__SCHEDULER__CHILD_PROCESS_LOG_DIRECTORY": str(logs / "scheduler"),  # Airflow 2.11
+        "AIRFLOW__LOGGING__DAG_PROCESSOR_MANAGER_LOG_LOCATION": str(logs / "dag_processor_manager.log"),
+    }
+
+
 def scheduler_environment(home: Any, sandbox: Any, dags_folder: Any) -> dict[str, str]:
     """
     Return the environment for a real scheduler on ``home``'s database, parsing ``dags_folder``.

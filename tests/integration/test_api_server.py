@@ -3,10 +3,10 @@ A real Airflow 3 API server shows the ``ccai`` connection form and runs its "Tes
 
 Airflow 3.2+ builds the connection form from the provider info (``conn-fields``, ``ui-field-behaviour``,
 ``hook-name``) without importing the hook; 3.1 from the hook's widgets (labels, descriptions and types,
-but not their bounds). On 3.3.2 the form metadata is served at
-``/ui/connections/hook_meta`` (``/api/v2/connections/hook_meta`` does not exist). Only collected on
-Airflow 3 (see ``tests/integration/conftest.py``). The server runs on a copy of the migrated SQLite
-home, on loopback; every wait is bounded and every process is stopped, descendants included.
+but not their bounds). On Airflow 3 the form metadata is served at ``/ui/connections/hook_meta``;
+``/api/v2/connections/hook_meta`` is read as a connection id (404). Only collected on Airflow 3 (see
+``tests/integration/conftest.py``). The server runs on a copy of the migrated SQLite home, on loopback;
+every wait is bounded and every process is stopped, descendants included.
 """
 
 from __future__ import annotations
@@ -114,6 +114,13 @@ def ccai_meta(api_server: ApiServer) -> dict[str, Any]:
     entries = [entry for entry in response.json() if entry["connection_type"] == "ccai"]
     assert len(entries) == 1, [entry["connection_type"] for entry in response.json()]
     return entries[0]
+
+
+def test_public_api_has_no_hook_meta_route(api_server):
+    """``/api/v2/connections/hook_meta`` matches ``/api/v2/connections/{connection_id}``: no such connection."""
+    response = api_server.get("/api/v2/connections/hook_meta")
+    assert response.status_code == 404, response.text
+    assert response.json() == {"detail": "The Connection with connection_id: `hook_meta` was not found"}
 
 
 def test_hook_meta_names_the_ccai_connection_type(ccai_meta):

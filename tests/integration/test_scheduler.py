@@ -3,7 +3,8 @@ Airflow's own scheduler runs a DAG scheduled every minute, twice, against the sa
 
 Airflow 3.3: API server (execution API) + scheduler + DAG processor, LocalExecutor.
 Airflow 2.11: scheduler (with its file processor), SequentialExecutor (the one SQLite allows).
-The wait is bounded; every process started here is stopped, descendants included.
+The wait is bounded; every process started here is stopped, descendants included. The sandbox API key,
+which every process has in its environment, must be in none of their logs nor the runs' task logs.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_DAGS
+from tests.conftest import SANDBOX_KEY, TEST_DAGS
 from tests.integration.airflow_support import (
     dag_runs,
+    log_texts,
+    logs_in_home,
     process_logs,
     scheduler_environment,
     start_scheduler,
@@ -35,7 +38,8 @@ POLL_SECONDS = 3
 
 @pytest.fixture
 def airflow_processes(scheduler_home: Path, sandbox) -> Iterator[tuple[Path, list[subprocess.Popen]]]:
-    processes = start_scheduler(scheduler_home, scheduler_environment(scheduler_home, sandbox, DAGS))
+    env = {**scheduler_environment(scheduler_home, sandbox, DAGS), **logs_in_home(scheduler_home)}
+    processes = start_scheduler(scheduler_home, env)
     try:
         yield scheduler_home, processes
     finally:
@@ -73,3 +77,8 @@ def test_scheduler_completes_two_runs_and_second_uploads_nothing(airflow_process
     titles = [campaign["title"] for campaign in sandbox.campaigns()]
     for run_id in finished:
         assert titles.count(f"Every minute {run_id}") == 1
+
+    logs = log_texts(home)  # process logs, plus task and DAG-parsing logs (kept under home/logs here)
+    assert [name for name, text in logs.items() if SANDBOX_KEY in text] == []
+    checked = [text for name, text in logs.items() if any(f"/run_id={run_id}/" in name for run_id in finished[:2])]
+    assert len(checked) == 4 and all("CCAI" in text for text in checked)  # the provider's own lines were searched

@@ -3,16 +3,19 @@ A real scheduler notices a missed Deadline Alert and a real triggerer runs ``Cca
 
 API server + scheduler + DAG processor + triggerer, LocalExecutor, on a private copy of the migrated
 SQLite database. The DAG's only task sleeps well past its 5-second deadline. Only collected on Airflow 3
-(see ``conftest.py``); the wait is bounded and every process started here is stopped.
+(see ``conftest.py``); the wait is bounded and every process started here is stopped. The sandbox API key
+must be in none of the processes' logs, above all the triggerer's, which looks the connection up.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TEST_DAGS
+from tests.conftest import SANDBOX_KEY, TEST_DAGS
 from tests.integration.airflow_support import (
     dag_runs,
+    log_texts,
+    logs_in_home,
     process_logs,
     scheduler_environment,
     start_scheduler,
@@ -29,7 +32,8 @@ POLL_SECONDS = 2
 
 def test_missed_deadline_texts_on_call_once_from_the_triggerer(scheduler_home, sandbox):
     home = scheduler_home
-    processes = start_scheduler(home, scheduler_environment(home, sandbox, TEST_DAGS / "deadline"), triggerer=True)
+    env = {**scheduler_environment(home, sandbox, TEST_DAGS / "deadline"), **logs_in_home(home)}
+    processes = start_scheduler(home, env, triggerer=True)
     try:
         wait_for(
             lambda: bool(sandbox.campaigns()) and any(state != "running" for _, state in dag_runs(home, DAG_ID)),
@@ -49,3 +53,7 @@ def test_missed_deadline_texts_on_call_once_from_the_triggerer(scheduler_home, s
     assert campaign["title"] == "Deadline missed"
     assert campaign["message"] == f"Airflow: {DAG_ID} missed its deadline, run {run_id}"
     assert [account["phone"] for account in campaign["accounts"]] == ["+15555550199"]
+
+    logs = log_texts(home)  # process logs, plus task and DAG-parsing logs (kept under home/logs here)
+    assert [name for name, text in logs.items() if SANDBOX_KEY in text] == []
+    assert "airflow_provider_ccai.notifications.ccai.CcaiNotifier" in logs["triggerer.log"]  # the notifier ran there
