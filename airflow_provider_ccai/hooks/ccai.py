@@ -104,7 +104,7 @@ class CloudContactHook(BaseHook):
     Talk to CloudContactAI: signed-URL uploads, stored-file checks, campaigns and their stats.
 
     One ``requests.Session`` per hook; every request has a connect and a read timeout. Calls that are
-    safe to repeat are retried on connection errors, 429 and 5xx with capped, jittered exponential
+    safe to repeat are retried on connection errors, 429, 500, 502, 503 and 504 with capped, jittered exponential
     backoff (honouring ``Retry-After``); campaign creation is never re-sent once it may have reached
     the server. See ``docs/connection.md`` for the connection fields.
 
@@ -371,15 +371,8 @@ class CloudContactHook(BaseHook):
             try:
                 response = self._send(method, url, call, **kwargs)
             except CcaiAmbiguousResultError as error:
-                if error.status is not None:  # a 5xx that no retry is expected to change (501, 505, ...)
-                    raise CcaiRejectedError(error.call, error.status, error.detail) from None
-                raise CcaiTransientError(error.call, error.status, error.detail) from None
-            if not decode_json:
-                return response
-            try:
-                return response.json()
-            except ValueError:
-                raise CcaiTransientError(call, response.status_code, "response is not valid JSON") from None
+                raise _as_safe_call_failure(error) from None
+            return _json_body(response, call, CcaiTransientError) if decode_json else response
 
         return self._with_retries(attempt, _is_transient)
 
@@ -494,10 +487,7 @@ class CloudContactHook(BaseHook):
                 raise
             # A 5xx came from a server that got the request: the campaign may exist.
             raise CcaiAmbiguousResultError(call, error.status, error.detail) from None
-        try:
-            data = response.json()
-        except ValueError:
-            raise CcaiAmbiguousResultError(call, response.status_code, "response is not valid JSON") from None
+        data = _json_body(response, call, CcaiAmbiguousResultError)
         if not isinstance(data, dict) or not isinstance(data.get("id"), int):
             raise CcaiAmbiguousResultError(call, response.status_code, "response has no campaign id")
         return data
@@ -600,16 +590,19 @@ class CloudContactHook(BaseHook):
         timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
 
         async def attempt() -> Any:
+            transport_failure = ""
             try:
                 async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
                     response = await client.get(url, headers={"Authorization": f"Bearer {settings.api_key}"})
             except httpx.TransportError as error:
-                raise CcaiTransientError(call, None, type(error).__name__) from None
-            _raise_for_status(call, response.status_code, response.text, response.headers, settings.api_key)
+                transport_failure = type(error).__name__
+            if transport_failure:  # raised outside the except block: httpx's error holds the request and its key
+                raise CcaiTransientError(call, None, transport_failure)
             try:
-                return response.json()
-            except ValueError:
-                raise CcaiTransientError(call, response.status_code, "response is not valid JSON") from None
+                _raise_for_status(call, response.status_code, response.text, response.headers, settings.api_key)
+            except CcaiAmbiguousResultError as error:
+                raise _as_safe_call_failure(error) from None
+            return _json_body(response, call, CcaiTransientError)
 
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(settings.max_attempts),
@@ -679,6 +672,26 @@ async def _async_extra(conn: Any) -> dict[str, Any]:
 
         return await sync_to_async(lambda: conn.extra_dejson)()
     return await get_async_extra_dejson(conn)
+
+
+def _as_safe_call_failure(error: CcaiAmbiguousResultError) -> CcaiApiError:
+    """For a call that is safe to repeat, an unknown outcome is transient, unless a 5xx no retry changes said so."""
+    if error.status is not None:  # 501, 505, ...: 500/502/503/504 are transient already
+        return CcaiRejectedError(error.call, error.status, error.detail)
+    return CcaiTransientError(error.call, error.status, error.detail)
+
+
+def _json_body(response: Any, call: str, failure: type[CcaiApiError]) -> Any:
+    """
+    Return the decoded JSON body, or raise ``failure`` naming ``call``.
+
+    The decode error is dropped before raising: it keeps the whole body (``JSONDecodeError.doc``).
+    """
+    try:
+        return response.json()
+    except ValueError:
+        pass
+    raise failure(call, response.status_code, "response is not valid JSON")
 
 
 def _failure_without_response(call: str, error: requests.RequestException, read_timeout: float) -> CcaiApiError:

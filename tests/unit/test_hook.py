@@ -974,3 +974,35 @@ def test_async_settings_read_the_extra_without_registering_the_key(ccai_conn, mo
 
     assert (settings.client_id, settings.read_timeout, settings.api_url) == ("1234", 7.0, DEFAULT_API_URL)
     assert masked.call_count == 0
+
+
+# -- the async stats call (triggers), against the sandbox on loopback ------------------------------
+
+
+def _async_stats(campaign_id: int, **hook_params: Any) -> dict[str, int]:
+    import asyncio
+
+    hook = CloudContactHook(backoff_initial=0, backoff_max=0, **hook_params)
+    return asyncio.run(hook.aget_campaign_stats(campaign_id))
+
+
+def test_async_stats_fail_without_retry_on_other_5xx(sandbox: Any) -> None:
+    sandbox.add_fault("stats", "status", times=5, status=501)
+    with pytest.raises(CcaiRejectedError, match="HTTP 501"):
+        _async_stats(1)
+    assert [entry["endpoint"] for entry in sandbox.requests_seen()] == ["stats"]
+
+
+@pytest.mark.parametrize("fault", ["malformed_json", "transport"])
+def test_async_stats_errors_keep_no_context(sandbox: Any, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    """httpx's error holds the request (key header included) and a decode error the body: neither is kept."""
+    if fault == "transport":  # nothing listens there: connection refused
+        from tests.integration.airflow_support import free_port
+
+        closed = f"http://127.0.0.1:{free_port()}"
+        set_connection(monkeypatch, connection_json(f"{closed}/api", closed, API_KEY, max_attempts=1))
+    else:
+        sandbox.add_fault("stats", "malformed_json", times=5)
+    with pytest.raises(CcaiTransientError) as raised:
+        _async_stats(1, max_attempts=1)
+    assert raised.value.__context__ is None and raised.value.__cause__ is None
