@@ -7,7 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ccai.exceptions import CcaiAmbiguousMatchError, CcaiAmbiguousResultError, CcaiInputError
+from airflow_provider_ccai.exceptions import (
+    CcaiAmbiguousMatchError,
+    CcaiAmbiguousResultError,
+    CcaiApiError,
+    CcaiInputError,
+)
 from airflow_provider_ccai.version_compat import AirflowException, BaseOperator
 
 if TYPE_CHECKING:
@@ -413,11 +418,18 @@ class CcaiCreateCampaignOperator(BaseOperator):
     def _look_for(self, hook: CloudContactHook, submitted_at: datetime, recipient_count: int) -> dict[str, Any] | None:
         from airflow_provider_ccai.utils.polling import first_found
 
-        found = first_found(
-            lambda: self._find_earlier(hook, submitted_at - self.CLOCK_SKEW, recipient_count),
-            self.LOOKUP_ATTEMPTS,
-            self.LOOKUP_INTERVAL,
-        )
+        looks = iter(range(self.LOOKUP_ATTEMPTS - 1, -1, -1))  # looks left after this one
+
+        def look() -> dict[str, Any] | None:
+            left = next(looks)
+            try:
+                return self._find_earlier(hook, submitted_at - self.CLOCK_SKEW, recipient_count)
+            except CcaiAmbiguousMatchError:
+                if not left:
+                    raise
+                return None  # a new campaign's stats may still be filling in: look again before deciding
+
+        found = first_found(look, self.LOOKUP_ATTEMPTS, self.LOOKUP_INTERVAL)
         if found is not None:
             self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
         return found
@@ -456,7 +468,12 @@ class CcaiCreateCampaignOperator(BaseOperator):
         )
 
     def _known_campaign(self, hook: CloudContactHook, campaign_id: int) -> dict[str, Any]:
-        listed = next((c for c in hook.list_campaigns() if c.get("id") == campaign_id), None)
+        """Return the recorded campaign as CCAI lists it, or just its id when the list cannot say."""
+        try:
+            listed = next((c for c in hook.list_campaigns() if c.get("id") == campaign_id), None)
+        except CcaiApiError as error:  # the id is the result; the listing only adds detail
+            self.log.warning("Could not read campaign %s from the campaign list (%s)", campaign_id, error)
+            listed = None
         return listed if listed is not None else {"id": campaign_id}
 
     def _remember(self, store: Any, submitted_at: datetime, campaign: dict[str, Any]) -> None:
@@ -466,15 +483,23 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
 def _run_began(dag_run: Any) -> datetime | None:
     """
-    Return the earliest of the DAG run's start and the time it was due, or ``None`` without a run.
+    Return since when the DAG run's tries may have sent: its ``start_date``, or, once the run has been
+    cleared (which resets ``start_date``), the earlier of that and the time the run became due.
 
-    Clearing a finished run resets its ``start_date``; ``run_after`` (Airflow 3) and ``data_interval_end``
-    do not change, so a try after a clear still looks back to campaigns the run's earlier tries sent.
+    The time it became due is ``run_after`` on Airflow 3; on 2.11 it is the later of ``logical_date`` and
+    ``data_interval_end`` (a scheduled run is due when its interval ends, a manual one when triggered).
 
-    :param dag_run: the task's DAG run.
+    :param dag_run: the task's DAG run, or ``None``.
     """
-    times = [getattr(dag_run, name, None) for name in ("start_date", "run_after", "data_interval_end")]
-    known = [moment for moment in times if isinstance(moment, datetime)]
+    start = getattr(dag_run, "start_date", None)
+    clear_number = getattr(dag_run, "clear_number", 0)
+    if not (isinstance(clear_number, int) and clear_number > 0):
+        return start if isinstance(start, datetime) else None
+    due = getattr(dag_run, "run_after", None)
+    if not isinstance(due, datetime):
+        moments = [getattr(dag_run, name, None) for name in ("logical_date", "data_interval_end")]
+        due = max((moment for moment in moments if isinstance(moment, datetime)), default=None)
+    known = [moment for moment in (start, due) if isinstance(moment, datetime)]
     return min(known) if known else None
 
 

@@ -723,20 +723,91 @@ def test_retry_does_not_adopt_a_lone_match_of_another_size(
     context["ti"].xcom_push.assert_not_called()
 
 
-@pytest.mark.parametrize("due_field", ["run_after", "data_interval_end"], ids=["Airflow 3", "Airflow 2.11"])
+@pytest.mark.parametrize(
+    "due",
+    [
+        pytest.param({"run_after": NOW - timedelta(hours=2)}, id="Airflow 3: run_after"),
+        pytest.param(
+            {"data_interval_end": NOW - timedelta(hours=2), "logical_date": NOW - timedelta(days=7, hours=2)},
+            id="Airflow 2.11 scheduled run: data_interval_end",
+        ),
+        pytest.param(
+            {"data_interval_end": NOW - timedelta(days=3), "logical_date": NOW - timedelta(hours=2)},
+            id="Airflow 2.11 manual run: logical_date",
+        ),
+    ],
+)
 def test_try_after_clearing_a_finished_run_still_finds_its_campaign(
-    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, due_field: str
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, due: dict[str, datetime]
 ) -> None:
-    """Clearing resets the run's start_date to now; the time the run was due does not move."""
-    due = NOW - timedelta(hours=2)
-    dag_run = mocker.MagicMock(start_date=NOW, **{due_field: due})
+    """Clearing resets the run's start_date to now; the time the run became due does not move."""
+    dag_run = mocker.MagicMock(start_date=NOW, clear_number=1, **due)
     context = {"ti": mocker.MagicMock(try_number=2), "dag_run": dag_run}
     http.post(CREATE_URL, json={"id": 999})
-    http.get(LIST_URL, json=[listed(447, due + timedelta(minutes=5))])
+    http.get(LIST_URL, json=[listed(447, NOW - timedelta(hours=1, minutes=55))])
     mock_totals(http, {447: len(ACCOUNTS)})
 
     assert campaign_op().execute(context) == 447
     assert calls(http, "POST") == []
+
+
+@pytest.mark.parametrize(
+    ("clear_number", "due"),
+    [
+        pytest.param(0, {"data_interval_end": NOW - timedelta(days=14)}, id="never cleared: from start_date"),
+        pytest.param(1, {"data_interval_end": NOW - timedelta(days=10)}, id="cleared: from when it became due"),
+    ],
+)
+def test_retry_does_not_look_back_before_the_run_could_have_sent(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, clear_number: int, due: dict[str, datetime]
+) -> None:
+    """A same-text campaign from before the window (e.g. last week's run) is not taken for this run's."""
+    dag_run = mocker.MagicMock(start_date=NOW - timedelta(minutes=30), clear_number=clear_number, **due)
+    dag_run.run_after = None  # Airflow 2.11 has no run_after
+    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": dag_run}
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(300, NOW - timedelta(days=12))])
+
+    assert campaign_op().execute(context) == 999
+    assert [call.request.method for call in http.calls] == ["GET", "POST"]
+
+
+def test_lost_response_looks_again_while_the_campaigns_count_fills_in(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
+    http.get(LIST_URL, json=[listed(449, datetime.now(timezone.utc))])
+    filling = {"errorCount": 0, "pendingCount": 1, "sendingCount": 0, "sentCount": 0, "totalCount": 1}
+    http.get(stats_url(449), json=filling)  # CCAI is still adding the messages
+    mock_totals(http, {449: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 449
+    assert len(calls(http, "POST", CREATE_URL)) == 1
+    assert len(calls(http, "GET", stats_url(449))) == 2
+
+
+def test_lost_response_whose_match_never_reaches_this_size_fails_without_sending(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
+    http.get(LIST_URL, json=[listed(450, datetime.now(timezone.utc))])
+    mock_totals(http, {450: 40})
+
+    with pytest.raises(CcaiAmbiguousMatchError, match="ids 450"):
+        campaign_op().execute(context)
+    assert len(calls(http, "POST", CREATE_URL)) == 1
+    assert len(calls(http, "GET", LIST_URL)) == CcaiCreateCampaignOperator.LOOKUP_ATTEMPTS
+
+
+def test_recorded_campaign_is_returned_when_the_list_cannot_be_read(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    store = FakeTaskStateStore(ccai_campaign={"submitted_at": NOW.isoformat(), "campaign_id": 77})
+    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(), "task_state_store": store}
+    http.get(LIST_URL, json={"content": [], "totalPages": 3})
+    assert campaign_op().execute(context) == 77
+    assert calls(http, "POST") == []
+    assert context["ti"].xcom_push.call_args.kwargs["value"] == {"id": 77}
 
 
 def test_lost_response_finds_a_campaign_dated_by_a_clock_that_runs_behind(
