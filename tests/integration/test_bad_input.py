@@ -43,6 +43,7 @@ def _files(tmp: Path) -> dict[str, str]:
     (tmp / "offer.png").write_bytes(PNG)
     (tmp / "folder").mkdir()
     (tmp / "headerless.csv").write_text("Ada,Lovelace,+15555550101\n")
+    (tmp / "latin1.csv").write_bytes("firstName,lastName,phone\nJos\xe9,Lovelace,+15555550101\n".encode("latin-1"))
     return {name: str(tmp / name) for name in ("empty.png", "big.png", "text.png", "offer.png", "folder")}
 
 
@@ -72,6 +73,12 @@ CASES = [
         "campaign",
         {**CAMPAIGN, "accounts": "{tmp}/headerless.csv"},
         "accounts: the first line",
+    ),
+    Case(
+        "accounts CSV not UTF-8",
+        "campaign",
+        {**CAMPAIGN, "accounts": "{tmp}/latin1.csv"},
+        "is not UTF-8 text",
     ),
     Case(
         "row without phone",
