@@ -590,14 +590,14 @@ class CloudContactHook(BaseHook):
         timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
 
         async def attempt() -> Any:
-            transport_failure = ""
+            failure: CcaiApiError | None = None
             try:
                 async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
                     response = await client.get(url, headers={"Authorization": f"Bearer {settings.api_key}"})
             except httpx.TransportError as error:
-                transport_failure = type(error).__name__
-            if transport_failure:  # raised outside the except block: httpx's error holds the request and its key
-                raise CcaiTransientError(call, None, transport_failure)
+                failure = CcaiTransientError(call, None, type(error).__name__)
+            if failure is not None:  # raised outside the except block: httpx's error holds the request and its key
+                raise failure
             try:
                 _raise_for_status(call, response.status_code, response.text, response.headers, settings.api_key)
             except CcaiAmbiguousResultError as error:

@@ -418,18 +418,19 @@ class CcaiCreateCampaignOperator(BaseOperator):
     def _look_for(self, hook: CloudContactHook, submitted_at: datetime, recipient_count: int) -> dict[str, Any] | None:
         from airflow_provider_ccai.utils.polling import first_found
 
-        looks = iter(range(self.LOOKUP_ATTEMPTS - 1, -1, -1))  # looks left after this one
+        undecided: list[CcaiAmbiguousMatchError] = []  # why the latest look could not decide, if it could not
 
         def look() -> dict[str, Any] | None:
-            left = next(looks)
+            undecided.clear()
             try:
                 return self._find_earlier(hook, submitted_at - self.CLOCK_SKEW, recipient_count)
-            except CcaiAmbiguousMatchError:
-                if not left:
-                    raise
-                return None  # a new campaign's stats may still be filling in: look again before deciding
+            except CcaiAmbiguousMatchError as error:
+                undecided.append(error)  # a new campaign's stats may still be filling in: look again
+                return None
 
         found = first_found(look, self.LOOKUP_ATTEMPTS, self.LOOKUP_INTERVAL)
+        if undecided:  # the last look could not decide either
+            raise undecided[0]
         if found is not None:
             self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
         return found
