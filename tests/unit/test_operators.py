@@ -109,6 +109,11 @@ def campaign_op(**overrides: Any) -> CcaiCreateCampaignOperator:
     return CcaiCreateCampaignOperator(**arguments)
 
 
+def second_try(mocker: Any, **dag_run: Any) -> dict[str, Any]:
+    """The context of a task's second try (Airflow 2.11-3.2: no task state store) in a run with ``dag_run``'s fields."""
+    return {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(**dag_run)}
+
+
 def listed(campaign_id: int, created: datetime, title: str = TITLE, message: str = MESSAGE) -> dict[str, Any]:
     return {
         "id": campaign_id,
@@ -625,7 +630,7 @@ def test_retry_finds_the_earlier_tries_campaign(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
 ) -> None:
     start = NOW - timedelta(minutes=30)
-    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
+    context = second_try(mocker, start_date=start)
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(444, start + timedelta(minutes=1)), listed(300, start - timedelta(days=7))])
     mock_totals(http, {444: len(ACCOUNTS)})
@@ -639,7 +644,7 @@ def test_retry_fails_without_sending_when_a_match_has_no_readable_creation_time(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, created: Any
 ) -> None:
     """Such a campaign may be this run's or last month's: neither adopting it nor sending again is safe."""
-    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=NOW)}
+    context = second_try(mocker, start_date=NOW)
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[{**listed(300, NOW), "createdDate": created}])
     with pytest.raises(CcaiAmbiguousMatchError, match=r"campaign\(s\) 300 .*without a readable creation time"):
@@ -652,7 +657,7 @@ def test_retry_sends_when_no_earlier_campaign_exists(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
 ) -> None:
     start = NOW - timedelta(minutes=30)
-    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
+    context = second_try(mocker, start_date=start)
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(300, start - timedelta(days=7))])
     assert campaign_op().execute(context) == 999
@@ -674,7 +679,7 @@ def test_retry_tells_several_matching_campaigns_apart_by_recipient_count(
 ) -> None:
     """Two tasks of one run sent the same text to lists of different sizes: the retry takes its own."""
     start = NOW - timedelta(minutes=30)
-    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
+    context = second_try(mocker, start_date=start)
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(446, start + timedelta(minutes=2)), listed(445, start + timedelta(minutes=1))])
     mock_totals(http, {446: 40, 445: len(ACCOUNTS)})
@@ -693,7 +698,7 @@ def test_retry_that_cannot_tell_several_campaigns_apart_fails_without_sending(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, totals: dict[int, int]
 ) -> None:
     start = NOW - timedelta(minutes=30)
-    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
+    context = second_try(mocker, start_date=start)
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(446, start + timedelta(minutes=2)), listed(445, start + timedelta(minutes=1))])
     mock_totals(http, totals)
@@ -712,7 +717,7 @@ def test_retry_does_not_adopt_a_lone_match_of_another_size(
 ) -> None:
     """Another task's campaign with the same text: adopting it would leave this task's recipients untexted."""
     start = NOW - timedelta(minutes=30)
-    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(start_date=start)}
+    context = second_try(mocker, start_date=start)
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(446, start + timedelta(minutes=2))])
     mock_totals(http, {446: 40})
@@ -741,8 +746,7 @@ def test_try_after_clearing_a_finished_run_still_finds_its_campaign(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, due: dict[str, datetime]
 ) -> None:
     """Clearing resets the run's start_date to now; the time the run became due does not move."""
-    dag_run = mocker.MagicMock(start_date=NOW, clear_number=1, **due)
-    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": dag_run}
+    context = second_try(mocker, start_date=NOW, clear_number=1, **due)
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(447, NOW - timedelta(hours=1, minutes=55))])
     mock_totals(http, {447: len(ACCOUNTS)})
@@ -762,9 +766,8 @@ def test_retry_does_not_look_back_before_the_run_could_have_sent(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, clear_number: int, due: dict[str, datetime]
 ) -> None:
     """A same-text campaign from before the window (e.g. last week's run) is not taken for this run's."""
-    dag_run = mocker.MagicMock(start_date=NOW - timedelta(minutes=30), clear_number=clear_number, **due)
-    dag_run.run_after = None  # Airflow 2.11 has no run_after
-    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": dag_run}
+    start = NOW - timedelta(minutes=30)
+    context = second_try(mocker, start_date=start, clear_number=clear_number, run_after=None, **due)  # as on 2.11
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(300, NOW - timedelta(days=12))])
 
