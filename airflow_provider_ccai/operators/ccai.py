@@ -408,11 +408,14 @@ class CcaiCreateCampaignOperator(BaseOperator):
         """Return since when an earlier try may have created the campaign, or ``None`` if none could have."""
         if isinstance(state, dict) and state.get("submitted_at"):
             return datetime.fromisoformat(state["submitted_at"]) - self.CLOCK_SKEW
-        if context.get("task_state_store") is not None:
-            return None  # the store would hold a submission time if an earlier try had sent anything
         if getattr(context["ti"], "try_number", 1) <= 1:
             return None
-        began = _run_began(context.get("dag_run"))
+        dag_run = context.get("dag_run")
+        if context.get("task_state_store") is not None and not _was_cleared(dag_run):
+            # an earlier try of this run wrote its submission time before sending; only a clear can have
+            # emptied the store since (``[state_store] clear_on_success`` drops it when a try succeeds)
+            return None
+        began = _run_began(dag_run)
         return None if began is None else began - self.CLOCK_SKEW
 
     def _look_for(self, hook: CloudContactHook, submitted_at: datetime, recipient_count: int) -> dict[str, Any] | None:
@@ -493,8 +496,7 @@ def _run_began(dag_run: Any) -> datetime | None:
     :param dag_run: the task's DAG run, or ``None``.
     """
     start = getattr(dag_run, "start_date", None)
-    clear_number = getattr(dag_run, "clear_number", 0)
-    if not (isinstance(clear_number, int) and clear_number > 0):
+    if not _was_cleared(dag_run):
         return start if isinstance(start, datetime) else None
     due = getattr(dag_run, "run_after", None)
     if not isinstance(due, datetime):
@@ -502,6 +504,16 @@ def _run_began(dag_run: Any) -> datetime | None:
         due = max((moment for moment in moments if isinstance(moment, datetime)), default=None)
     known = [moment for moment in (start, due) if isinstance(moment, datetime)]
     return min(known) if known else None
+
+
+def _was_cleared(dag_run: Any) -> bool:
+    """
+    Return whether the DAG run, or a task in it, has been cleared (``clear_number > 0``).
+
+    :param dag_run: the task's DAG run, or ``None``.
+    """
+    clear_number = getattr(dag_run, "clear_number", 0)
+    return isinstance(clear_number, int) and clear_number > 0
 
 
 def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:

@@ -755,6 +755,21 @@ def test_try_after_clearing_a_finished_run_still_finds_its_campaign(
     assert calls(http, "POST") == []
 
 
+def test_try_after_clearing_finds_the_campaign_when_the_task_state_store_was_emptied(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """Airflow 3.3 with ``[state_store] clear_on_success``: the succeeded try's record is gone when it is cleared."""
+    context = second_try(mocker, start_date=NOW, clear_number=1, run_after=NOW - timedelta(hours=2))
+    context["task_state_store"] = store = FakeTaskStateStore()
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(451, NOW - timedelta(hours=1, minutes=55))])
+    mock_totals(http, {451: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 451
+    assert calls(http, "POST") == []
+    assert store.values["ccai_campaign"]["campaign_id"] == 451
+
+
 @pytest.mark.parametrize(
     ("clear_number", "due"),
     [
