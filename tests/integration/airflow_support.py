@@ -43,6 +43,14 @@ def task_states(dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
         return {ti.task_id: (str(ti.state), int(ti.try_number)) for ti in rows}
 
 
+def has_task_state_store() -> bool:
+    """The task state store is new in Airflow 3.3; before it, the operator falls back to the DAG-run window."""
+    from airflow import __version__
+    from packaging.version import Version
+
+    return Version(__version__) >= Version("3.3")
+
+
 # -- real Airflow processes (API server, scheduler, ...) started by integration tests -----------------
 
 

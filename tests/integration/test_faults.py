@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import SANDBOX_KEY, TEST_DAGS, connection_json, parse_dag_folder
 from tests.integration import reliability_report
-from tests.integration.airflow_support import task_states, xcoms
+from tests.integration.airflow_support import has_task_state_store, task_states, xcoms
 
 pytestmark = pytest.mark.integration
 
@@ -283,18 +283,10 @@ def _rendered_fields(dag_id: str, run_id: str) -> str:
 
 def _task_state_store(dag_id: str, run_id: str) -> dict[str, Any]:
     """What the campaign task kept in Airflow 3.3's task state store ({} before 3.3)."""
-    if not _has_task_state_store():
+    if not has_task_state_store():
         return {}
     sql = "SELECT key, value FROM task_state_store WHERE dag_id = ? AND run_id = ?"
     return {key: json.loads(value) for key, value in _query(sql, dag_id, run_id)}
-
-
-def _has_task_state_store() -> bool:
-    """The task state store is new in Airflow 3.3; before it, the operator falls back to the DAG-run window."""
-    from airflow import __version__
-    from packaging.version import Version
-
-    return Version(__version__) >= Version("3.3")
 
 
 def _log_masked_canary(mocker) -> None:
@@ -341,7 +333,7 @@ def test_fault(case: Case, fault_dags, sandbox, mocker, capfd, caplog):
         assert values[("send", "campaign")]["id"] == campaigns[0]["id"]
         stored = _task_state_store(case.dag_id, run.run_id)
         assert stored in ({}, {"ccai_campaign": {"submitted_at": mocker.ANY, "campaign_id": campaigns[0]["id"]}})
-        assert bool(stored) is _has_task_state_store()
+        assert bool(stored) is has_task_state_store()
 
     signatures = [re.search(r"X-Amz-Signature=([^&]+)", url).group(1) for url in signed_urls.spy_return_list]
     issued = sum(1 for r in journal if r["endpoint"] == "upload_url" and r["status"] == 200)
