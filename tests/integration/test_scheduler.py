@@ -1,13 +1,14 @@
 """
-Airflow's own scheduler runs a DAG scheduled every minute, twice, against the sandbox; then the first run's
-campaign task is cleared with ``airflow tasks clear`` and the scheduler runs it again.
+Airflow's own scheduler runs a DAG scheduled every minute, twice, against the sandbox (upload, send, and a
+deferrable campaign sensor that waits in a real triggerer); then the first run's campaign task is cleared
+with ``airflow tasks clear`` and the scheduler runs it again.
 
-Airflow 3.3: API server (execution API) + scheduler + DAG processor, LocalExecutor.
-Airflow 2.11: scheduler (with its file processor), SequentialExecutor (the one SQLite allows).
+Airflow 3.x: API server (execution API) + scheduler + DAG processor + triggerer, LocalExecutor.
+Airflow 2.11: scheduler (with its file processor) + triggerer, SequentialExecutor (the one SQLite allows).
 On Airflow 3.3 ``[state_store] clear_on_success`` is on, so the task state store no longer holds what the
 first try sent when the task is cleared. The wait is bounded; every process started here is stopped,
-descendants included. The sandbox API key,
-which every process has in its environment, must be in none of their logs nor the runs' task logs.
+descendants included. The sandbox API key, which every process has in its environment, must be in none of
+their logs nor the runs' task logs.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def airflow_processes(scheduler_home: Path, sandbox) -> Iterator[tuple[Path, lis
         **logs_in_home(scheduler_home),
         "AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS": "True",  # Airflow 3.3+; older versions have no such section
     }
-    processes = start_scheduler(scheduler_home, env)
+    processes = start_scheduler(scheduler_home, env, triggerer=True)
     try:
         yield scheduler_home, processes, env
     finally:
@@ -95,7 +96,7 @@ def test_scheduler_completes_two_runs_and_a_cleared_campaign_task_sends_nothing(
     finished = [run_id for run_id, state in runs if state == "success"]
     assert len(finished) >= 2 and not any(state == "failed" for _, state in runs), f"{runs}\n{process_logs(home)}"
     for run_id in finished[:2]:
-        assert _task_states(home, run_id) == {"upload": "success", "send": "success"}
+        assert _task_states(home, run_id) == {"upload": "success", "send": "success", "wait": "success"}
 
     requests = sandbox.requests_seen()
     assert len([r for r in requests if r["endpoint"] == "put"]) == 1  # only the first run uploaded
@@ -127,5 +128,10 @@ def test_scheduler_completes_two_runs_and_a_cleared_campaign_task_sends_nothing(
     assert [name for name, text in logs.items() if SANDBOX_KEY in text] == []
     (cleared_log,) = [text for name, text in logs.items() if f"/run_id={first}/task_id=send/attempt=2" in name]
     assert f"An earlier try created campaign {campaign_id}; not sending again" in cleared_log
+    for run_id in finished[:2]:  # the sensor deferred, and its trigger ran in the triggerer until the campaign was sent
+        (trigger_log,) = [
+            text for name, text in logs.items() if f"/run_id={run_id}/task_id=wait/" in name and ".trigger." in name
+        ]
+        assert "messages done" in trigger_log and "; finished" in trigger_log
     checked = [text for name, text in logs.items() if any(f"/run_id={run_id}/" in name for run_id in finished[:2])]
-    assert len(checked) == 5 and all("CCAI" in text for text in checked)  # the provider's own lines were searched
+    assert len(checked) == 9 and all("CCAI" in text for text in checked)  # the provider's own lines were searched

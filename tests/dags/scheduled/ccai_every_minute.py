@@ -1,4 +1,4 @@
-"""A DAG the real scheduler runs every minute in tests/integration/test_scheduler.py."""
+"""A DAG the real scheduler (and triggerer, for the sensor) runs every minute in tests/integration/test_scheduler.py."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pendulum
 
 from airflow_provider_ccai.example_dags.example_ccai_weekly_mms import OFFER_IMAGE
 from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator, CcaiUploadFileOperator
+from airflow_provider_ccai.sensors.ccai import CcaiCampaignSensor
 
 try:
     from airflow.sdk import DAG
@@ -21,10 +22,11 @@ with DAG(
     max_active_runs=1,
 ):
     upload = CcaiUploadFileOperator(task_id="upload", file_path=OFFER_IMAGE)
-    CcaiCreateCampaignOperator(
+    send = CcaiCreateCampaignOperator(
         task_id="send",
         accounts=[{"firstName": "Ada", "lastName": "Lovelace", "phone": "+15555550101"}],
         title="Every minute {{ run_id }}",
         message="Hi ${firstName}, minute {{ ts }}",
         picture_file_key=upload.output,
     )
+    CcaiCampaignSensor(task_id="wait", campaign_id=send.output, deferrable=True, poke_interval=1, timeout=120)
