@@ -260,6 +260,38 @@ def dag_runs(home: Any, dag_id: str) -> list[tuple[str, str]]:
         return []
 
 
+def query(home: Any, sql: str, *parameters: Any) -> list[tuple]:
+    """
+    Run one SQL query on ``home``'s SQLite metadata database (read it while a scheduler runs on it).
+
+    :param home: the ``AIRFLOW_HOME`` a scheduler runs on.
+    :param sql: the query, with ``?`` placeholders.
+    :param parameters: the placeholders' values.
+    """
+    import sqlite3
+    from pathlib import Path
+
+    with sqlite3.connect(Path(home) / "airflow.db", timeout=10) as db:
+        return db.execute(sql, parameters).fetchall()
+
+
+def airflow_cli(env: dict[str, str], *arguments: str) -> str:
+    """
+    Run one ``airflow`` CLI command as a user would beside a running scheduler; return its output, fail if it fails.
+
+    :param env: from :func:`scheduler_environment`.
+    :param arguments: the command, e.g. ``("dags", "trigger", "my_dag")``.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [str(Path(sys.executable).parent / "airflow"), *arguments]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
 def wait_for(done: Any, processes: list[Any], home: Any, *, timeout: float, poll: float) -> None:
     """
     Poll ``done()`` until it is true or ``timeout`` seconds pass; fail with the logs if a process died.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,11 +23,13 @@ import pytest
 
 from tests.conftest import SANDBOX_KEY, TEST_DAGS
 from tests.integration.airflow_support import (
+    airflow_cli,
     dag_runs,
     has_task_state_store,
     log_texts,
     logs_in_home,
     process_logs,
+    query,
     scheduler_environment,
     start_scheduler,
     stop_processes,
@@ -45,7 +46,7 @@ POLL_SECONDS = 3
 
 
 @pytest.fixture
-def airflow_processes(scheduler_home: Path, sandbox) -> Iterator[tuple[Path, list[subprocess.Popen]]]:
+def airflow_processes(scheduler_home: Path, sandbox) -> Iterator[tuple[Path, list[subprocess.Popen], dict[str, str]]]:
     env = {
         **scheduler_environment(scheduler_home, sandbox, DAGS),
         **logs_in_home(scheduler_home),
@@ -58,13 +59,8 @@ def airflow_processes(scheduler_home: Path, sandbox) -> Iterator[tuple[Path, lis
         stop_processes(processes)
 
 
-def _query(home: Path, sql: str, *parameters: str) -> list[tuple]:
-    with sqlite3.connect(home / "airflow.db", timeout=10) as db:
-        return db.execute(sql, parameters).fetchall()
-
-
 def _task_states(home: Path, run_id: str) -> dict[str, str]:
-    rows = _query(home, "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", DAG_ID, run_id)
+    rows = query(home, "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", DAG_ID, run_id)
     return dict(rows)
 
 
@@ -72,15 +68,12 @@ def _clear_send_task(home: Path, env: dict[str, str], run_id: str) -> None:
     """Clear the run's ``send`` task as a user would, with ``airflow tasks clear`` for the run's logical date."""
     date_column = "logical_date" if AIRFLOW_3 else "execution_date"
     sql = f"SELECT {date_column} FROM dag_run WHERE dag_id = ? AND run_id = ?"
-    ((logical_date,),) = _query(home, sql, DAG_ID, run_id)
+    ((logical_date,),) = query(home, sql, DAG_ID, run_id)
     when = pendulum.parse(logical_date, tz="UTC").isoformat()
-    airflow = str(Path(sys.executable).parent / "airflow")
     # -t is a regex on 2.11 but a substring on 3.3 (SerializedDAG.partial_subset): "send" means the same to both
-    command = [airflow, "tasks", "clear", DAG_ID, "-t", "send", "-s", when, "-e", when, "-y"]
-    cleared = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
-    assert cleared.returncode == 0, cleared.stdout + cleared.stderr
+    output = airflow_cli(env, "tasks", "clear", DAG_ID, "-t", "send", "-s", when, "-e", when, "-y")
     clear_number = "SELECT clear_number FROM dag_run WHERE dag_id = ? AND run_id = ?"
-    assert _query(home, clear_number, DAG_ID, run_id) == [(1,)], cleared.stdout + cleared.stderr
+    assert query(home, clear_number, DAG_ID, run_id) == [(1,)], output
 
 
 def test_scheduler_completes_two_runs_and_a_cleared_campaign_task_sends_nothing(airflow_processes, sandbox):
@@ -104,20 +97,20 @@ def test_scheduler_completes_two_runs_and_a_cleared_campaign_task_sends_nothing(
 
     first = finished[0]
     if has_task_state_store():  # clear_on_success emptied the store: the cleared try cannot learn from it what was sent
-        assert _query(home, "SELECT key FROM task_state_store WHERE run_id = ?", first) == []
+        assert query(home, "SELECT key FROM task_state_store WHERE run_id = ?", first) == []
     _clear_send_task(home, env, first)
     send_state = "SELECT state, try_number FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = 'send'"
 
     def cleared_try_finished() -> bool:
         try:
-            ((state, try_number),) = _query(home, send_state, DAG_ID, first)
+            ((state, try_number),) = query(home, send_state, DAG_ID, first)
         except sqlite3.OperationalError:  # database briefly locked by the scheduler
             return False
         return state in ("success", "failed") and try_number > 1
 
     wait_for(cleared_try_finished, processes, home, timeout=MAX_WAIT_SECONDS, poll=POLL_SECONDS)
     stop_processes(processes)
-    assert _query(home, send_state, DAG_ID, first) == [("success", 2)], process_logs(home)
+    assert query(home, send_state, DAG_ID, first) == [("success", 2)], process_logs(home)
 
     titles = [campaign["title"] for campaign in sandbox.campaigns()]
     for run_id in finished:

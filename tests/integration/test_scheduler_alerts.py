@@ -1,0 +1,86 @@
+"""
+The notifier example DAG, triggered with ``{"fail": true}`` beside a real scheduler, texts on-call twice.
+
+The task-level ``on_failure_callback`` runs in the task's process; the DAG-level one runs where Airflow runs
+DAG callbacks (the DAG processor on Airflow 3, the scheduler's file processor on 2.11), each looking the
+connection up there. Only the example DAG is in the DAG folder. The wait is bounded; every process started
+here is stopped. The sandbox API key must be in none of the processes' logs nor the run's task logs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_ccai.example_dags import example_ccai_notifier
+from tests.conftest import SANDBOX_KEY
+from tests.integration.airflow_support import (
+    airflow_cli,
+    dag_runs,
+    log_texts,
+    logs_in_home,
+    process_logs,
+    query,
+    scheduler_environment,
+    start_scheduler,
+    stop_processes,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.scheduler]
+
+DAG_ID = "example_ccai_notifier"
+MAX_WAIT_SECONDS = 300
+POLL_SECONDS = 2
+
+
+def test_failed_run_texts_on_call_from_the_task_and_the_dag_callback(scheduler_home, sandbox, tmp_path: Path):
+    home = scheduler_home
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shutil.copy(example_ccai_notifier.__file__, dags)
+    env = {
+        **scheduler_environment(home, sandbox, dags),
+        **logs_in_home(home),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+    }
+    processes = start_scheduler(home, env)
+    try:
+        parsed = "SELECT dag_id FROM dag WHERE dag_id = ? AND is_paused = 0"
+        wait_for(
+            lambda: bool(query(home, parsed, DAG_ID)), processes, home, timeout=MAX_WAIT_SECONDS, poll=POLL_SECONDS
+        )
+        airflow_cli(env, "dags", "trigger", DAG_ID, "--conf", json.dumps({"fail": True}))
+        wait_for(
+            lambda: len(sandbox.campaigns()) >= 2 and any(state == "failed" for _, state in dag_runs(home, DAG_ID)),
+            processes,
+            home,
+            timeout=MAX_WAIT_SECONDS,
+            poll=POLL_SECONDS,
+        )
+    finally:
+        stop_processes(processes)
+
+    runs = dag_runs(home, DAG_ID)
+    assert [state for _, state in runs] == ["failed"], f"{runs}\n{process_logs(home)}"
+    run_id = runs[0][0]
+    alerts = {campaign["title"]: campaign for campaign in sandbox.campaigns()}
+    assert sorted(alerts) == ["Airflow alert", "Airflow task failure"], process_logs(home)  # no success text
+    task_alert = alerts["Airflow task failure"]["message"]
+    assert task_alert.startswith(f"Airflow: flaky_step failed in {DAG_ID} (run {run_id}). Log: http")
+    dag_alert = alerts["Airflow alert"]["message"]
+    assert dag_alert.startswith(f"Airflow: {DAG_ID} ") and f", run {run_id}" in dag_alert
+    assert {account["phone"] for alert in alerts.values() for account in alert["accounts"]} == {"+15555550199"}
+
+    logs = log_texts(home)  # process logs, plus task and DAG-processing logs (kept under home/logs here)
+    assert [name for name, text in logs.items() if SANDBOX_KEY in text] == []
+    assert any("CCAI" in text for name, text in logs.items() if f"/run_id={run_id}/" in name)
+    # the DAG-level callback ran where Airflow runs DAG callbacks: DAG processor (3.x) or file processor (2.11)
+    dag_processing = [
+        text for name, text in logs.items() if name.startswith(("logs/dag_processor/", "logs/scheduler/"))
+    ]
+    sent = f"Sent CCAI alert campaign {alerts['Airflow alert']['id']} "
+    assert any(sent in text for text in dag_processing), process_logs(home)
