@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -208,21 +210,21 @@ def scheduler_environment(home: Any, sandbox: Any, dags_folder: Any) -> dict[str
     return env
 
 
-def start_scheduler(home: Any, env: dict[str, str], *, triggerer: bool = False) -> list[Any]:
+@contextmanager
+def scheduler_running(home: Any, env: dict[str, str], *, triggerer: bool = False) -> Iterator[list[Any]]:
     """
-    Start Airflow's scheduler (and on Airflow 3 the API server and DAG processor); return the processes.
+    Run Airflow's scheduler (and on Airflow 3 the API server and DAG processor) inside the ``with`` block.
 
-    Each process logs to ``home/<command>.log`` and runs in its own session, for :func:`stop_processes`.
+    Yields the processes (for :func:`wait_for`); each logs to ``home/<command>.log`` and runs in its own
+    session, and :func:`stop_processes` stops them all on the way out (stopping them earlier is allowed).
 
     :param home: the ``AIRFLOW_HOME`` the logs go to.
     :param env: from :func:`scheduler_environment`.
     :param triggerer: start a triggerer too (deferred tasks, Deadline Alert callbacks).
     """
     import subprocess
-    import sys
     from pathlib import Path
 
-    airflow = str(Path(sys.executable).parent / "airflow")
     commands = [["scheduler"]]
     if _airflow_3():
         commands = [
@@ -233,36 +235,33 @@ def start_scheduler(home: Any, env: dict[str, str], *, triggerer: bool = False) 
     if triggerer:
         commands.append(["triggerer"])
     processes = []
-    for command in commands:
-        with open(Path(home) / f"{command[0]}.log", "wb") as log:
-            processes.append(
-                subprocess.Popen(
-                    [airflow, *command], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    try:
+        for command in commands:
+            with open(Path(home) / f"{command[0]}.log", "wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [_airflow(), *command], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    )
                 )
-            )
-    return processes
+        yield processes
+    finally:
+        stop_processes(processes)
 
 
 def dag_runs(home: Any, dag_id: str) -> list[tuple[str, str]]:
     """
-    Return ``(run_id, state)`` of a DAG's runs in ``home``'s database, oldest first; ``[]`` while it is locked.
+    Return ``(run_id, state)`` of a DAG's runs in ``home``'s database, oldest first.
 
     :param home: the ``AIRFLOW_HOME`` a scheduler runs on.
     :param dag_id: the DAG.
     """
-    import sqlite3
-    from pathlib import Path
-
-    try:
-        with sqlite3.connect(Path(home) / "airflow.db", timeout=10) as db:
-            return db.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id", (dag_id,)).fetchall()
-    except sqlite3.OperationalError:  # database briefly locked by the scheduler
-        return []
+    return query(home, "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id", dag_id)
 
 
 def query(home: Any, sql: str, *parameters: Any) -> list[tuple]:
     """
-    Run one SQL query on ``home``'s SQLite metadata database (read it while a scheduler runs on it).
+    Run one SQL query on ``home``'s SQLite metadata database (may raise ``sqlite3.OperationalError`` while a
+    running scheduler holds the database locked; :func:`wait_for` counts that as "not yet").
 
     :param home: the ``AIRFLOW_HOME`` a scheduler runs on.
     :param sql: the query, with ``?`` placeholders.
@@ -283,11 +282,8 @@ def airflow_cli(env: dict[str, str], *arguments: str) -> str:
     :param arguments: the command, e.g. ``("dags", "trigger", "my_dag")``.
     """
     import subprocess
-    import sys
-    from pathlib import Path
 
-    command = [str(Path(sys.executable).parent / "airflow"), *arguments]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run([_airflow(), *arguments], env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
 
@@ -296,18 +292,35 @@ def wait_for(done: Any, processes: list[Any], home: Any, *, timeout: float, poll
     """
     Poll ``done()`` until it is true or ``timeout`` seconds pass; fail with the logs if a process died.
 
+    A ``done()`` that finds the database locked by the scheduler (``sqlite3.OperationalError``) counts as not done.
+
     :param done: a callable without arguments.
-    :param processes: from :func:`start_scheduler`.
+    :param processes: from :func:`scheduler_running`.
     :param home: the ``AIRFLOW_HOME`` holding the process logs.
     :param timeout: the bound on the wait, in seconds.
     :param poll: seconds between checks.
     """
+    import sqlite3
     import time
 
+    def answered() -> bool:
+        try:
+            return bool(done())
+        except sqlite3.OperationalError:  # database briefly locked by the scheduler
+            return False
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not done():
+    while time.monotonic() < deadline and not answered():
         assert all(process.poll() is None for process in processes), process_logs(home)
         time.sleep(poll)
+
+
+def _airflow() -> str:
+    """The ``airflow`` command of the interpreter running the tests."""
+    import sys
+    from pathlib import Path
+
+    return str(Path(sys.executable).parent / "airflow")
 
 
 def _airflow_3() -> bool:

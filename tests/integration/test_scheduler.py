@@ -13,7 +13,6 @@ their logs nor the runs' task logs.
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ from tests.integration.airflow_support import (
     process_logs,
     query,
     scheduler_environment,
-    start_scheduler,
+    scheduler_running,
     stop_processes,
     wait_for,
 )
@@ -52,11 +51,8 @@ def airflow_processes(scheduler_home: Path, sandbox) -> Iterator[tuple[Path, lis
         **logs_in_home(scheduler_home),
         "AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS": "True",  # Airflow 3.3+; older versions have no such section
     }
-    processes = start_scheduler(scheduler_home, env, triggerer=True)
-    try:
+    with scheduler_running(scheduler_home, env, triggerer=True) as processes:
         yield scheduler_home, processes, env
-    finally:
-        stop_processes(processes)
 
 
 def _task_states(home: Path, run_id: str) -> dict[str, str]:
@@ -102,10 +98,7 @@ def test_scheduler_completes_two_runs_and_a_cleared_campaign_task_sends_nothing(
     send_state = "SELECT state, try_number FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = 'send'"
 
     def cleared_try_finished() -> bool:
-        try:
-            ((state, try_number),) = query(home, send_state, DAG_ID, first)
-        except sqlite3.OperationalError:  # database briefly locked by the scheduler
-            return False
+        ((state, try_number),) = query(home, send_state, DAG_ID, first)
         return state in ("success", "failed") and try_number > 1
 
     wait_for(cleared_try_finished, processes, home, timeout=MAX_WAIT_SECONDS, poll=POLL_SECONDS)

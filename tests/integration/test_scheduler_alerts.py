@@ -26,8 +26,7 @@ from tests.integration.airflow_support import (
     process_logs,
     query,
     scheduler_environment,
-    start_scheduler,
-    stop_processes,
+    scheduler_running,
     wait_for,
 )
 
@@ -45,8 +44,7 @@ def test_failed_run_texts_on_call_from_the_task_and_the_dag_callback(scheduler_h
     dags.mkdir()
     copy = Path(shutil.copy(example_ccai_notifier.__file__, dags))
     env = {**scheduler_environment(home, sandbox, dags), **logs_in_home(home)}
-    processes = start_scheduler(home, env)
-    try:
+    with scheduler_running(home, env) as processes:
         # the shared database may already know the DAG (dag.test() of the example): wait for this parse of it
         parsed_here = "SELECT dag_id FROM dag WHERE dag_id = ? AND fileloc = ?"
         wait_for(
@@ -66,8 +64,6 @@ def test_failed_run_texts_on_call_from_the_task_and_the_dag_callback(scheduler_h
             timeout=MAX_WAIT_SECONDS,
             poll=POLL_SECONDS,
         )
-    finally:
-        stop_processes(processes)
 
     assert dict(dag_runs(home, DAG_ID)).get(RUN_ID) == "failed", process_logs(home)
     alerts = {campaign["title"]: campaign for campaign in sandbox.campaigns()}

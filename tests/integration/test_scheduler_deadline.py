@@ -18,8 +18,7 @@ from tests.integration.airflow_support import (
     logs_in_home,
     process_logs,
     scheduler_environment,
-    start_scheduler,
-    stop_processes,
+    scheduler_running,
     wait_for,
 )
 
@@ -33,8 +32,7 @@ POLL_SECONDS = 2
 def test_missed_deadline_texts_on_call_once_from_the_triggerer(scheduler_home, sandbox):
     home = scheduler_home
     env = {**scheduler_environment(home, sandbox, TEST_DAGS / "deadline"), **logs_in_home(home)}
-    processes = start_scheduler(home, env, triggerer=True)
-    try:
+    with scheduler_running(home, env, triggerer=True) as processes:
         wait_for(
             lambda: bool(sandbox.campaigns()) and any(state != "running" for _, state in dag_runs(home, DAG_ID)),
             processes,
@@ -42,8 +40,6 @@ def test_missed_deadline_texts_on_call_once_from_the_triggerer(scheduler_home, s
             timeout=MAX_WAIT_SECONDS,
             poll=POLL_SECONDS,
         )
-    finally:
-        stop_processes(processes)
 
     runs = dag_runs(home, DAG_ID)
     assert len(runs) == 1, f"{runs}\n{process_logs(home)}"
