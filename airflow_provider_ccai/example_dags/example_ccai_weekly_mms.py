@@ -65,9 +65,9 @@ with DAG(
     # [START howto_operator_ccai_create_campaign]
     send = CcaiCreateCampaignOperator(
         task_id="send_weekly_mms",
-        accounts=select_customers(),
+        accounts=select_customers(),  # rows from an upstream task, a SQL result or a CSV/JSON file
         title="Weekly offer {{ ds }}",
         message="Hi ${firstName}, this week only: ${offer}! Show this picture in store. Reply STOP to opt out.",
-        picture_file_key=upload.output,
+        picture_file_key=upload.output,  # the file key the upload task returned
     )
     # [END howto_operator_ccai_create_campaign]

@@ -1,7 +1,7 @@
 """
 The Markdown docs cannot silently fall behind the code.
 
-* Every ``<!-- snippet: <path>#<name> -->`` block in ``docs/`` equals the example-DAG region between
+* Every ``<!-- snippet: <path>#<name> -->`` block in ``docs/`` and ``README.md`` equals the example-DAG region between
   ``# [START <name>]`` and ``# [END <name>]`` (dedented).
 * Every relative link in ``docs/**/*.md`` and ``README.md`` points to an existing file (and, for a
   ``#fragment`` into a Markdown file, to an existing heading).
@@ -80,7 +80,7 @@ def _region(path: Path, name: str) -> str:
 def _snippets() -> list[tuple[Path, int, str, str, str]]:
     """Return ``(page, line, example path, region name, code in the page)`` for every snippet marker."""
     found = []
-    for page in sorted(DOCS.rglob("*.md")):
+    for page in _markdown_files():
         lines = page.read_text(encoding="utf-8").splitlines()
         for index, line in enumerate(lines):
             marker = SNIPPET.match(line.strip())
@@ -107,19 +107,20 @@ SNIPPETS = _snippets()
 
 
 def test_docs_contain_snippets():
-    pages = {page.relative_to(DOCS).as_posix() for page, *_ in SNIPPETS}
+    pages = {_rel(page) for page, *_ in SNIPPETS}
     assert {
-        "operators/upload_file.md",
-        "operators/create_campaign.md",
-        "sensors.md",
-        "notifications.md",
+        "README.md",
+        "docs/operators/upload_file.md",
+        "docs/operators/create_campaign.md",
+        "docs/sensors.md",
+        "docs/notifications.md",
     } <= pages
 
 
 @pytest.mark.parametrize(
     ("page", "line", "path", "name", "code"),
     SNIPPETS,
-    ids=[f"{page.relative_to(DOCS).as_posix()}:{line}:{name}" for page, line, _, name, _ in SNIPPETS],
+    ids=[f"{_rel(page)}:{line}:{name}" for page, line, _, name, _ in SNIPPETS],
 )
 def test_snippet_equals_example_dag_region(page, line, path, name, code):
     source = REPO / path
