@@ -9,8 +9,8 @@ Where the ``ccai`` connection and the MMS picture come from, checked against the
   URI through the filesystem of its ``file_conn_id``, and the sandbox stores exactly those bytes; a missing
   object fails before any request.
 
-No metadata database is needed: operators are executed directly with a minimal context (V5, V6).
-Runs on Airflow 3.3 and 2.11.
+No metadata database is needed: operators are executed directly with a minimal context. Runs on every
+supported Airflow version.
 """
 
 from __future__ import annotations

@@ -445,7 +445,7 @@ def test_picture_in_storage_gives_no_warning(sandbox: SandboxServer, http: reque
 def test_stats_progress_from_pending_to_sent(
     make_sandbox: Callable[..., SandboxServer], http: requests.Session
 ) -> None:
-    sb = make_sandbox(send_seconds=0.4)
+    sb = make_sandbox(send_seconds=1.5)
     accounts = [_account(phone=f"+1415555010{i}") for i in range(4)]
     campaign_id = create(sb, http, campaign_body(accounts=accounts)).json()["id"]
     url = f"{sb.api_url}/v2/messages/campaign/{campaign_id}/stats"
@@ -457,7 +457,9 @@ def test_stats_progress_from_pending_to_sent(
         statuses.append(http.get(f"{sb.api_url}/clients/{CID}/campaigns", headers=auth()).json()[0]["status"])
         return snapshots[-1]["sentCount"] == 4
 
-    assert wait_until(poll, pause=0.01)
+    assert wait_until(poll, pause=0.05)
+    assert len(snapshots) > 1, "the campaign was sent at once instead of over send_seconds"
+    assert snapshots[0]["sentCount"] < 4 and statuses[0] != "SENT"
     for snap in snapshots:
         assert set(snap) == {"errorCount", "pendingCount", "sendingCount", "sentCount", "totalCount"}
         assert snap["totalCount"] == 4

@@ -1,5 +1,5 @@
 """
-Unit tests: HTTP mocked with ``responses``, no network, no Airflow metadata database.
+Unit tests: HTTP mocked with ``responses`` or sent to the sandbox on loopback, no Airflow metadata database.
 
 :func:`capture_logs` collects what the provider logs on both Airflow lines: Airflow 3 sends task and
 hook loggers through structlog (``caplog`` never sees them), and Airflow 2.11's ``airflow.task`` logger
