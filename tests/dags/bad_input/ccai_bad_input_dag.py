@@ -1,0 +1,158 @@
+"""
+One DAG, ``ccai_bad_input``, whose every task is an operator given one bad input; the bad-input suite
+(tests/integration/test_bad_input.py) runs it with ``dag.test()``. Each task has two retries that it
+must not use. Files are read from ``dag_run.conf["tmp"]``, which the test fills.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator, CcaiUploadFileOperator
+
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow import DAG  # type: ignore[assignment]
+
+DAG_ID = "ccai_bad_input"
+TMP = "{{ dag_run.conf['tmp'] }}"
+ADA = {"firstName": "Ada", "lastName": "Lovelace", "phone": "+15555550101"}
+ALAN = {"firstName": "Alan", "lastName": "Turing", "phone": "+15555550102"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """An operator, the bad argument, what the error must name, and the connection fields to spoil."""
+
+    name: str
+    operator: str
+    kwargs: dict[str, Any]
+    names: str
+    connection: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task_id(self) -> str:
+        return re.sub(r"\W+", "_", self.name).strip("_")
+
+    @property
+    def conn_id(self) -> str:
+        """The connection the task uses: its own when the case spoils connection fields."""
+        return f"ccai_{self.task_id}" if self.connection else self.kwargs.get("ccai_conn_id", "ccai_default")
+
+
+IN_AN_HOUR = (datetime.now(timezone.utc) + timedelta(hours=1)).replace(tzinfo=None).isoformat()
+CAMPAIGN = {"accounts": [ADA, ALAN], "message": "Hi ${firstName}", "title": "Bad input drill"}
+
+CASES = [
+    Case("file missing", "upload", {"file_path": f"{TMP}/missing.png"}, "file_path"),
+    Case("file empty", "upload", {"file_path": f"{TMP}/empty.png"}, "file_path"),
+    Case("file over 1 MB", "upload", {"file_path": f"{TMP}/big.png"}, "file_path"),
+    Case("file not an image (text named .png)", "upload", {"file_path": f"{TMP}/text.png"}, "file_path"),
+    Case("file is a directory", "upload", {"file_path": f"{TMP}/folder"}, "file_path"),
+    Case("file_path of the wrong type (int)", "upload", {"file_path": 12345}, "file_path"),
+    Case(
+        "mime_type contradicts content",
+        "upload",
+        {"file_path": f"{TMP}/offer.png", "mime_type": "image/gif"},
+        "mime_type",
+    ),
+    Case("file_name with a slash", "upload", {"file_path": f"{TMP}/offer.png", "file_name": "a/b.png"}, "file_name"),
+    Case("accounts empty", "campaign", {**CAMPAIGN, "accounts": []}, "accounts"),
+    Case("accounts not a list", "campaign", {**CAMPAIGN, "accounts": ADA}, "accounts"),
+    Case("accounts malformed text", "campaign", {**CAMPAIGN, "accounts": "[{'firstName': 'Ada',"}, "accounts"),
+    Case("accounts text neither list nor file", "campaign", {**CAMPAIGN, "accounts": str(ADA)}, "accounts"),
+    Case(
+        "accounts CSV without a header line",
+        "campaign",
+        {**CAMPAIGN, "accounts": f"{TMP}/headerless.csv"},
+        "accounts: the first line",
+    ),
+    Case(
+        "accounts CSV not UTF-8",
+        "campaign",
+        {**CAMPAIGN, "accounts": f"{TMP}/latin1.csv"},
+        "is not UTF-8 text",
+    ),
+    Case(
+        "row without phone",
+        "campaign",
+        {**CAMPAIGN, "accounts": [ADA, {"firstName": "A", "lastName": "B"}]},
+        "accounts row 2 (phone",
+    ),
+    Case(
+        "phone not E.164", "campaign", {**CAMPAIGN, "accounts": [{**ADA, "phone": "555-0101"}]}, "accounts row 1 (phone"
+    ),
+    Case(
+        "duplicate phone",
+        "campaign",
+        {**CAMPAIGN, "accounts": [ADA, ALAN, {**ALAN, "firstName": "Al"}]},
+        "accounts row 3 (phone: duplicate of row 2",
+    ),
+    Case(
+        "row without firstName",
+        "campaign",
+        {**CAMPAIGN, "accounts": [{"lastName": "B", "phone": "+15555550101"}]},
+        "accounts row 1 (firstName",
+    ),
+    Case(
+        "row data not variables",
+        "campaign",
+        {**CAMPAIGN, "accounts": [{**ADA, "data": {"offer": [1, 2]}}]},
+        "accounts row 1 (data.offer",
+    ),
+    Case("message missing", "campaign", {**CAMPAIGN, "message": None}, "message"),
+    Case(
+        "message variable from an ignored column",
+        "campaign",
+        {**CAMPAIGN, "accounts": [{**ADA, "offer": "20% off"}], "message": "Hi ${firstName}: ${offer}"},
+        "message: uses ${offer}",
+    ),
+    Case("title empty", "campaign", {**CAMPAIGN, "title": "  "}, "title"),
+    Case(
+        "schedule time unparsable",
+        "campaign",
+        {**CAMPAIGN, "scheduled_timestamp": "next monday"},
+        "scheduled_timestamp",
+    ),
+    Case(
+        "schedule time without zone", "campaign", {**CAMPAIGN, "scheduled_timestamp": IN_AN_HOUR}, "scheduled_timestamp"
+    ),
+    Case(
+        "schedule time in the past",
+        "campaign",
+        {**CAMPAIGN, "scheduled_timestamp": "2020-01-01T09:00:00Z"},
+        "scheduled_timestamp",
+    ),
+    Case(
+        "schedule time zone unknown",
+        "campaign",
+        {**CAMPAIGN, "scheduled_timestamp": IN_AN_HOUR, "scheduled_timezone": "Mars/Olympus"},
+        "scheduled_timezone",
+    ),
+    Case("sender_phone not E.164", "campaign", {**CAMPAIGN, "sender_phone": "12345"}, "sender_phone"),
+    Case(
+        "picture_file_key of another client",
+        "campaign",
+        {**CAMPAIGN, "picture_file_key": "9999/campaign/a.png"},
+        "picture_file_key",
+    ),
+    Case("connection missing", "campaign", {**CAMPAIGN, "ccai_conn_id": "ccai_missing"}, "'ccai_missing'"),
+    Case("connection without API key", "campaign", CAMPAIGN, "API key", {"password": ""}),
+    Case("connection without client id", "campaign", CAMPAIGN, "client id", {"login": ""}),
+    Case("connection with garbage host", "upload", {"file_path": f"{TMP}/offer.png"}, "host", {"host": "not a url"}),
+]
+
+
+with DAG(
+    DAG_ID,
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=0)},
+):
+    for case in CASES:
+        operator_class = CcaiUploadFileOperator if case.operator == "upload" else CcaiCreateCampaignOperator
+        operator_class(task_id=case.task_id, **{**case.kwargs, "ccai_conn_id": case.conn_id})
