@@ -211,13 +211,11 @@ class CloudContactHook(BaseHook):
         The key is not registered with the masker here: a synchronous supervisor call from the event loop
         could deadlock, and Airflow already masks the password of a connection it hands out.
         """
-        from airflow.providers.common.compat.connection import get_async_connection
-
         try:
-            conn = await get_async_connection(self.ccai_conn_id)
+            conn, extra = await _async_connection_and_extra(self.ccai_conn_id)
         except AirflowNotFoundException:
             raise self._missing_connection() from None
-        return self._parse_settings(conn, await _async_extra(conn), register_key=False)
+        return self._parse_settings(conn, extra, register_key=False)
 
     def _missing_connection(self) -> CcaiConnectionError:
         return CcaiConnectionError(
@@ -663,15 +661,26 @@ def _stats(data: Any, call: str) -> dict[str, int]:
     return {key: data[key] for key in STATS_KEYS}
 
 
-async def _async_extra(conn: Any) -> dict[str, Any]:
-    """The connection's extra as a dict, read without a synchronous supervisor call on the event loop."""
+async def _async_connection_and_extra(conn_id: str) -> tuple[Any, dict[str, Any]]:
+    """
+    Look a connection up and read its extra without a synchronous supervisor call on the event loop.
+
+    common-compat 1.23 does both safely on every Airflow version. Older releases (the newest for Python
+    3.10) call ``aget_connection``, which before Airflow 3.3.2 masks secrets with a synchronous supervisor
+    call that can deadlock a triggerer's shared loop; with those, both are read in a worker thread.
+    """
     try:
-        from airflow.providers.common.compat.connection import get_async_extra_dejson
-    except ImportError:  # common-compat before 1.23 (the newest release for Python 3.10)
+        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+    except ImportError:
         from asgiref.sync import sync_to_async
 
-        return await sync_to_async(lambda: conn.extra_dejson)()
-    return await get_async_extra_dejson(conn)
+        def read() -> tuple[Any, dict[str, Any]]:
+            conn = BaseHook.get_connection(conn_id)
+            return conn, conn.extra_dejson
+
+        return await sync_to_async(read)()
+    conn = await get_async_connection(conn_id)
+    return conn, await get_async_extra_dejson(conn)
 
 
 def _as_safe_call_failure(error: CcaiAmbiguousResultError) -> CcaiApiError:

@@ -964,6 +964,7 @@ def test_async_settings_read_the_extra_without_registering_the_key(ccai_conn, mo
 
     if not helper_available:  # Python 3.10 resolves common-compat 1.20, which lacks get_async_extra_dejson
         monkeypatch.delattr(compat_connection, "get_async_extra_dejson", raising=False)
+    async_lookup = mocker.spy(compat_connection, "get_async_connection")
     masked = mocker.patch("airflow_provider_ccai.hooks.ccai.mask_secret")
     monkeypatch.setenv(
         "AIRFLOW_CONN_CCAI_DEFAULT",
@@ -974,6 +975,8 @@ def test_async_settings_read_the_extra_without_registering_the_key(ccai_conn, mo
 
     assert (settings.client_id, settings.read_timeout, settings.api_url) == ("1234", 7.0, DEFAULT_API_URL)
     assert masked.call_count == 0
+    # an older common-compat's get_async_connection may mask synchronously on the loop: not used then
+    assert async_lookup.call_count == (1 if helper_available else 0)
 
 
 # -- the async stats call (triggers), against the sandbox on loopback ------------------------------
