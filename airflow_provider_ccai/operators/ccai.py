@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_provider_ccai.exceptions import (
     CcaiAmbiguousMatchError,
@@ -138,6 +138,14 @@ class RenderedRecipients:
     __repr__ = __str__
 
 
+class CampaignRequest(NamedTuple):
+    """A validated ``campaigns/direct`` request: the JSON body, its recipient count and the scheduled time."""
+
+    body: bytes
+    recipient_count: int
+    scheduled_at: datetime | None
+
+
 class CcaiCreateCampaignOperator(BaseOperator):
     """
     Create an SMS campaign, or an MMS campaign with ``picture_file_key``; return the campaign id.
@@ -261,23 +269,31 @@ class CcaiCreateCampaignOperator(BaseOperator):
             self.log.info("An earlier try created campaign %s; not sending again", recorded_id)
             campaign = self._known_campaign(hook, recorded_id)
         else:
-            body, recipient_count = self._build_body()
+            request = self._build_body()
             if self.picture_file_key and not str(self.picture_file_key).startswith(f"{hook.client_id}/"):
                 raise CcaiInputError(
                     f"picture_file_key: {self.picture_file_key!r} belongs to another client; "
                     f"keys of this connection start with '{hook.client_id}/'"
                 )
-            campaign = self._create_once(hook, body, recipient_count, store, state, context)
+            campaign = self._create_once(hook, request, store, state, context)
             self.log.info(
-                "CCAI campaign %s: status %s, %d recipients", campaign["id"], campaign.get("status"), recipient_count
+                "CCAI campaign %s: status %s, %d recipients",
+                campaign["id"],
+                campaign.get("status"),
+                request.recipient_count,
             )
         context["ti"].xcom_push(key="campaign", value=public_fields(campaign))
         return int(campaign["id"])
 
     # -- validation and the request body -----------------------------------------------------------
 
-    def _build_body(self) -> tuple[bytes, int]:
-        """Return the ``campaigns/direct`` JSON body and the recipient count, or raise naming the bad field."""
+    def _build_body(self) -> CampaignRequest:
+        """
+        Return the ``campaigns/direct`` request, or raise naming the bad field.
+
+        A scheduled time already past is refused later, just before sending (:meth:`_create_once`): a retry
+        must first be able to find the campaign an earlier try scheduled.
+        """
         import io
         import json
 
@@ -299,7 +315,12 @@ class CcaiCreateCampaignOperator(BaseOperator):
             if not E164.fullmatch(sender):
                 raise CcaiInputError("sender_phone: not in E.164 format (+<country code><number>)")
             fields["senderPhone"] = sender
-        fields.update(_schedule(self.scheduled_timestamp, self.scheduled_timezone))
+        scheduled_at = _scheduled_at(self.scheduled_timestamp, self.scheduled_timezone)
+        if scheduled_at is not None:
+            # the zone sent is always UTC: whether CCAI reads the timestamp as an instant or as wall-clock
+            # time in scheduledTimezone is not documented, and with UTC both readings give the same moment
+            fields["scheduledTimestamp"] = f"{scheduled_at:%Y-%m-%dT%H:%M:%S}.{scheduled_at.microsecond // 1000:03d}Z"
+            fields["scheduledTimezone"] = "UTC"
 
         options: dict[str, Any] = {
             "column_mapping": self.column_mapping,
@@ -332,7 +353,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 "Ignored columns not mapped to CCAI fields: %s (unmapped_columns='data' sends them as variables)",
                 ", ".join(sorted(report.ignored_columns)),
             )
-        return out.getvalue(), report.count
+        return CampaignRequest(out.getvalue(), report.count, scheduled_at)
 
     def _rows(self) -> Any:
         """Return the recipient rows (a list), or the path/URI of a recipients file, that ``accounts`` gives."""
@@ -369,7 +390,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
     # -- at most one campaign per task instance ---------------------------------------------------
 
     def _create_once(
-        self, hook: CloudContactHook, body: bytes, recipient_count: int, store: Any, state: Any, context: Context
+        self, hook: CloudContactHook, request: CampaignRequest, store: Any, state: Any, context: Context
     ) -> dict[str, Any]:
         """
         Create the campaign unless an earlier try of this task instance may have; return it.
@@ -378,8 +399,10 @@ class CcaiCreateCampaignOperator(BaseOperator):
         whose current value is ``state``), and the campaign id after; a retry that finds only a
         submission time looks the campaign up. Airflow 2.11-3.2: a retry looks for a campaign with this title
         and message created since the DAG run began (:func:`_run_began`). A create whose outcome is unknown
-        is resolved by looking (:meth:`_find_earlier`).
+        is resolved by looking (:meth:`_find_earlier`). A scheduled time already past fails the task here,
+        after a retry has looked and before anything is sent.
         """
+        recipient_count = request.recipient_count
         window_start = self._earlier_try_window(state, context)
         if window_start is not None:
             found = self._find_earlier(hook, window_start, recipient_count)
@@ -387,11 +410,13 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 self.log.info("An earlier try created campaign %s; not sending again", found.get("id"))
                 self._remember(store, window_start, found)
                 return found
+        if request.scheduled_at is not None and request.scheduled_at < datetime.now(timezone.utc):
+            raise CcaiInputError(f"scheduled_timestamp: {request.scheduled_at.isoformat()} is in the past")
         submitted_at = datetime.now(timezone.utc)
         if store is not None:
             store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat()})
         try:
-            campaign = hook.create_campaign(body)
+            campaign = hook.create_campaign(request.body)
         except CcaiAmbiguousResultError as error:
             self.log.warning("%s; looking for the campaign instead of sending again", error)
             found = self._look_for(hook, submitted_at, recipient_count)
@@ -516,17 +541,17 @@ def _was_cleared(dag_run: Any) -> bool:
     return isinstance(clear_number, int) and clear_number > 0
 
 
-def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:
+def _scheduled_at(timestamp: Any, zone: Any) -> datetime | None:
     """
-    Return ``scheduledTimestamp`` (UTC, ISO 8601) and ``scheduledTimezone`` (``"UTC"``), or ``{}`` to send now.
+    Return the scheduled time in UTC, or ``None`` to send now; raise naming the field if it does not parse.
 
-    The zone sent is always ``UTC``: whether CCAI reads the timestamp as an instant or as wall-clock time in
-    ``scheduledTimezone`` is not documented, and with ``UTC`` both readings give the same moment.
+    :param timestamp: ``scheduled_timestamp``: ISO 8601 text or a datetime.
+    :param zone: ``scheduled_timezone``: the IANA zone of a timestamp without a UTC offset.
     """
     if timestamp in (None, ""):
         if zone not in (None, ""):
             raise CcaiInputError("scheduled_timezone: given without scheduled_timestamp")
-        return {}
+        return None
     from airflow_provider_ccai.utils.validation import parse_iso_datetime
 
     tz = None
@@ -554,10 +579,4 @@ def _schedule(timestamp: Any, zone: Any) -> dict[str, str]:
         if tz is None:
             raise CcaiInputError("scheduled_timestamp: has no UTC offset; add one (e.g. 'Z') or set scheduled_timezone")
         when = when.replace(tzinfo=tz)
-    when = when.astimezone(timezone.utc)
-    if when < datetime.now(timezone.utc):
-        raise CcaiInputError(f"scheduled_timestamp: {when.isoformat()} is in the past")
-    return {
-        "scheduledTimestamp": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
-        "scheduledTimezone": "UTC",
-    }
+    return when.astimezone(timezone.utc)

@@ -886,6 +886,28 @@ def test_recorded_campaign_is_returned_even_when_its_schedule_time_has_passed(
     assert calls(http, "POST") == []
 
 
+@pytest.mark.parametrize("found", [True, False], ids=["earlier campaign listed: returned", "none: fails, no send"])
+def test_retry_after_the_schedule_time_looks_for_the_campaign_before_refusing_the_time(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, found: bool
+) -> None:
+    """Try 1 scheduled a campaign minutes ahead and lost the response; the retry starts after that time."""
+    start = NOW - timedelta(minutes=30)
+    context = second_try(mocker, start_date=start)
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(452, start + timedelta(minutes=1))] if found else [])
+    if found:
+        mock_totals(http, {452: len(ACCOUNTS)})
+    operator = campaign_op(scheduled_timestamp=(NOW - timedelta(minutes=5)).isoformat())
+
+    if found:
+        assert operator.execute(context) == 452
+    else:
+        with pytest.raises(CcaiInputError, match=r"scheduled_timestamp: .* is in the past"):
+            operator.execute(context)
+    assert calls(http, "POST") == []
+    assert len(calls(http, "GET", LIST_URL)) == 1
+
+
 def test_task_state_store_records_the_submission_and_the_id(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], mocker: Any
 ) -> None:
