@@ -44,7 +44,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
     send time, so give it a ``timeout`` that covers the wait.
 
     The default ``max_error_ratio`` of ``0.1`` tolerates the few numbers of a large list that are
-    landlines, disconnected or opted out, but fails when a tenth or more of a campaign fails, which points at
+    landlines, disconnected or opted out, but fails when more than a tenth of a campaign fails, which points at
     a systemic problem (sender number, account or content blocked). Use ``0.0`` to fail on any failed
     message, ``1.0`` never to fail on errors.
 

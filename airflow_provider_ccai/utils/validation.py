@@ -26,7 +26,7 @@ def required_text(value: Any, field: str) -> str:
 
 
 _FRACTION_AND_ZONE = re.compile(
-    r"(?P<time>T\d{2}:\d{2}(?::\d{2})?)(?:[.,](?P<fraction>\d+))?(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?$"
+    r"(?P<time>[Tt ]\d{2}:\d{2}(?::\d{2})?)(?:[.,](?P<fraction>\d+))?(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?$"
 )
 
 

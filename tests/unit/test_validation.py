@@ -23,6 +23,8 @@ UTC = timezone.utc
         ("2026-11-25T10:00:03", datetime(2026, 11, 25, 10, 0, 3)),
         ("2026-11-25T10:00", datetime(2026, 11, 25, 10, 0)),
         ("2026-11-25T10:00Z", datetime(2026, 11, 25, 10, 0, tzinfo=UTC)),
+        ("2026-12-01 15:00:00Z", datetime(2026, 12, 1, 15, 0, tzinfo=UTC)),
+        ("2026-12-01 15:00:00.12345+0100", datetime(2026, 12, 1, 15, 0, 0, 123450, tzinfo=timezone(timedelta(hours=1)))),
     ],
 )
 def test_parses_zulu_and_any_fraction_length(text: str, expected: datetime) -> None:
