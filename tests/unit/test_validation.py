@@ -9,6 +9,7 @@ import pytest
 from airflow_provider_ccai.utils.validation import parse_iso_datetime
 
 UTC = timezone.utc
+PLUS_ONE = timezone(timedelta(hours=1))
 
 
 @pytest.mark.parametrize(
@@ -24,7 +25,7 @@ UTC = timezone.utc
         ("2026-11-25T10:00", datetime(2026, 11, 25, 10, 0)),
         ("2026-11-25T10:00Z", datetime(2026, 11, 25, 10, 0, tzinfo=UTC)),
         ("2026-12-01 15:00:00Z", datetime(2026, 12, 1, 15, 0, tzinfo=UTC)),
-        ("2026-12-01 15:00:00.12345+0100", datetime(2026, 12, 1, 15, 0, 0, 123450, tzinfo=timezone(timedelta(hours=1)))),
+        ("2026-12-01 15:00:00.12345+0100", datetime(2026, 12, 1, 15, 0, 0, 123450, tzinfo=PLUS_ONE)),
     ],
 )
 def test_parses_zulu_and_any_fraction_length(text: str, expected: datetime) -> None:
