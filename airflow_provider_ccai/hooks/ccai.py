@@ -217,6 +217,12 @@ class CloudContactHook(BaseHook):
             raise self._missing_connection() from None
         return self._parse_settings(conn, extra, register_key=False)
 
+    async def _aload_settings(self) -> CcaiSettings:
+        """Fill :attr:`settings` once, looking the connection up without blocking the event loop."""
+        if "settings" not in self.__dict__:
+            self.settings = await self.aget_settings()
+        return self.settings
+
     def _missing_connection(self) -> CcaiConnectionError:
         return CcaiConnectionError(
             f"Connection {self.ccai_conn_id!r} is not defined: create a 'ccai' connection "
@@ -338,14 +344,17 @@ class CloudContactHook(BaseHook):
 
     def _with_retries(self, action: Callable[[], T], retry_if: Callable[[BaseException], bool]) -> T:
         """Run ``action`` with the hook's retry policy for failures that ``retry_if`` accepts."""
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.settings.max_attempts),
-            wait=lambda state: _wait_for(state, self.backoff_initial, self.backoff_max),
-            retry=tenacity.retry_if_exception(retry_if),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        return retrying(action)
+        return tenacity.Retrying(**self._retry_policy(retry_if))(action)
+
+    def _retry_policy(self, retry_if: Callable[[BaseException], bool]) -> dict[str, Any]:
+        """The keyword arguments of ``tenacity.Retrying``/``AsyncRetrying`` for the hook's settings."""
+        return {
+            "stop": tenacity.stop_after_attempt(self.settings.max_attempts),
+            "wait": lambda state: _wait_for(state, self.backoff_initial, self.backoff_max),
+            "retry": tenacity.retry_if_exception(retry_if),
+            "before_sleep": self._log_retry,
+            "reraise": True,
+        }
 
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         error = retry_state.outcome.exception() if retry_state.outcome else None
@@ -501,8 +510,7 @@ class CloudContactHook(BaseHook):
         """
         import asyncio
 
-        if "settings" not in self.__dict__:
-            self.settings = await self.aget_settings()
+        await self._aload_settings()
         return await asyncio.to_thread(self.create_campaign, payload)
 
     def list_campaigns(self) -> list[dict[str, Any]]:
@@ -565,14 +573,15 @@ class CloudContactHook(BaseHook):
 
         :param campaign_id: campaign id returned at creation.
         """
-        call = "GET /v2/messages/campaign/{id}/stats"
-        data = self._call_safe(
-            "GET",
+        call, url = self._stats_endpoint(campaign_id)
+        return _stats(self._call_safe("GET", url, call, decode_json=True), call)
+
+    def _stats_endpoint(self, campaign_id: int) -> tuple[str, str]:
+        """Return the stats call's name for messages and its URL."""
+        return (
+            "GET /v2/messages/campaign/{id}/stats",
             f"{self.settings.api_url}/v2/messages/campaign/{int(campaign_id)}/stats",
-            call,
-            decode_json=True,
         )
-        return _stats(data, call)
 
     async def aget_campaign_stats(self, campaign_id: int) -> dict[str, int]:
         """
@@ -582,9 +591,8 @@ class CloudContactHook(BaseHook):
         """
         import httpx
 
-        settings = await self.aget_settings()
-        call = "GET /v2/messages/campaign/{id}/stats"
-        url = f"{settings.api_url}/v2/messages/campaign/{int(campaign_id)}/stats"
+        settings = await self._aload_settings()
+        call, url = self._stats_endpoint(campaign_id)
         timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
 
         async def attempt() -> Any:
@@ -602,12 +610,7 @@ class CloudContactHook(BaseHook):
                 raise _as_safe_call_failure(error) from None
             return _json_body(response, call, CcaiTransientError)
 
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(settings.max_attempts),
-            wait=lambda state: _wait_for(state, self.backoff_initial, self.backoff_max),
-            retry=tenacity.retry_if_exception(_is_transient),
-            reraise=True,
-        )
+        retrying = tenacity.AsyncRetrying(**self._retry_policy(_is_transient))
         return _stats(await retrying(attempt), call)
 
     def cancel_campaign(self, campaign_id: int) -> None:

@@ -989,6 +989,29 @@ def _async_stats(campaign_id: int, **hook_params: Any) -> dict[str, int]:
     return asyncio.run(hook.aget_campaign_stats(campaign_id))
 
 
+def test_async_stats_retry_503_logging_each_retry_and_read_the_connection_once(
+    sandbox: Any, mocker: Any, logs: CapturedLogs
+) -> None:
+    import asyncio
+
+    accounts = [{"firstName": "Ada", "lastName": "L", "phone": "+15555550101"}]
+    campaign_id = CloudContactHook().create_campaign({"accounts": accounts, "message": "Hi", "title": "T"})["id"]
+    sandbox.add_fault("stats", "status", times=2, status=503)
+    lookups = mocker.spy(CloudContactHook, "aget_settings")
+    hook = CloudContactHook(max_attempts=3, backoff_initial=0, backoff_max=0)
+
+    async def poll_twice() -> list[dict[str, int]]:
+        return [await hook.aget_campaign_stats(campaign_id), await hook.aget_campaign_stats(campaign_id)]
+
+    first, second = asyncio.run(poll_twice())
+
+    assert first["totalCount"] == second["totalCount"] == 1
+    assert [entry["endpoint"] for entry in sandbox.requests_seen()].count("stats") == 4
+    assert lookups.call_count == 1
+    retries = [message for message in logs.messages if "retrying in" in message]
+    assert len(retries) == 2 and all("HTTP 503" in message and "of 3" in message for message in retries)
+
+
 def test_async_stats_fail_without_retry_on_other_5xx(sandbox: Any) -> None:
     sandbox.add_fault("stats", "status", times=5, status=501)
     with pytest.raises(CcaiRejectedError, match="HTTP 501"):
