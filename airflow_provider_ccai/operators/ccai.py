@@ -483,15 +483,20 @@ class CcaiCreateCampaignOperator(BaseOperator):
             )
         if not candidates:
             return None
-        checked = candidates[: self.MAX_CANDIDATES]
-        same_size = [c for c in checked if hook.get_campaign_stats(int(c["id"]))["totalCount"] == recipient_count]
-        if len(same_size) == 1 and len(checked) == len(candidates):
-            return same_size[0]
+        if len(candidates) <= self.MAX_CANDIDATES:
+            same_size = [
+                c for c in candidates if hook.get_campaign_stats(int(c["id"]))["totalCount"] == recipient_count
+            ]
+            if len(same_size) == 1:
+                return same_size[0]
+            finding = f"{len(same_size)} of them have {recipient_count} recipients"
+        else:
+            finding = f"more than {self.MAX_CANDIDATES} are too many to compare"
         ids = ", ".join(str(c.get("id")) for c in candidates)
         raise CcaiAmbiguousMatchError(
             f"{len(candidates)} campaign(s) titled {self.title!r} with this message were created since "
-            f"{since.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC (ids {ids}) and {len(same_size)} of them "
-            f"have {recipient_count} recipients, so this task cannot tell which, if any, an earlier try created. "
+            f"{since.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC (ids {ids}) and {finding}, "
+            "so this task cannot tell which, if any, an earlier try created. "
             "Nothing was sent again. Check these campaigns in CCAI; give each mapped or parallel campaign task "
             "its own title (e.g. with {{ ti.map_index }} or {{ ds }})."
         )

@@ -712,6 +712,19 @@ def test_retry_that_cannot_tell_several_campaigns_apart_fails_without_sending(
     context["ti"].xcom_push.assert_not_called()
 
 
+def test_retry_with_more_matches_than_it_compares_fails_without_reading_their_stats(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    start = NOW - timedelta(minutes=30)
+    context = second_try(mocker, start_date=start)
+    too_many = CcaiCreateCampaignOperator.MAX_CANDIDATES + 1
+    http.get(LIST_URL, json=[listed(500 + i, start + timedelta(minutes=1)) for i in range(too_many)])
+
+    with pytest.raises(CcaiAmbiguousMatchError, match=rf"{too_many} campaign\(s\) .* more than 10 are too many"):
+        campaign_op().execute(context)
+    assert [call.request.method for call in http.calls] == ["GET"]  # the list only: no stats, no POST
+
+
 def test_retry_does_not_adopt_a_lone_match_of_another_size(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
 ) -> None:
