@@ -27,13 +27,21 @@ _LOCATIONS: dict[str, tuple[str, str]] = {
     "BaseNotifier": ("airflow.sdk", "airflow.notifications.basenotifier"),
     "BaseOperator": ("airflow.sdk", "airflow.models.baseoperator"),
     "BaseSensorOperator": ("airflow.sdk", "airflow.sensors.base"),
+    "Context": ("airflow.sdk", "airflow.utils.context"),
     "PokeReturnValue": ("airflow.sdk", "airflow.sensors.base"),
     "conf": ("airflow.sdk.configuration", "airflow.configuration"),
     "mask_secret": ("airflow.sdk.log", "airflow.utils.log.secrets_masker"),
 }
 
 if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ resolves each name per Airflow version
-    from airflow.sdk import BaseHook, BaseNotifier, BaseOperator, BaseSensorOperator, PokeReturnValue  # noqa: F401
+    from airflow.sdk import (  # noqa: F401
+        BaseHook,
+        BaseNotifier,
+        BaseOperator,
+        BaseSensorOperator,
+        Context,
+        PokeReturnValue,
+    )
     from airflow.sdk.configuration import conf  # noqa: F401
     from airflow.sdk.exceptions import (  # noqa: F401
         AirflowException,

@@ -11,11 +11,7 @@ from airflow_provider_ccai.version_compat import BaseNotifier
 
 if TYPE_CHECKING:
     from airflow_provider_ccai.hooks.ccai import CloudContactHook
-
-    try:
-        from airflow.sdk import Context
-    except ImportError:
-        from airflow.utils.context import Context  # type: ignore[no-redef, attr-defined]
+    from airflow_provider_ccai.version_compat import Context
 
 #: Default SMS text. Every name is guarded, so it renders in task callbacks (``ti`` set), DAG callbacks
 #: (``reason`` set; ``ti`` may be missing), Deadline Alerts (``dag_run`` as a dict and ``deadline``)

@@ -17,11 +17,7 @@ from airflow_provider_ccai.version_compat import AirflowException, BaseOperator
 
 if TYPE_CHECKING:
     from airflow_provider_ccai.hooks.ccai import CloudContactHook
-
-    try:
-        from airflow.sdk import Context
-    except ImportError:
-        from airflow.utils.context import Context  # type: ignore[no-redef, attr-defined]
+    from airflow_provider_ccai.version_compat import Context
 
 
 class CcaiUploadFileOperator(BaseOperator):

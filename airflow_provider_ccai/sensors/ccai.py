@@ -20,10 +20,7 @@ from airflow_provider_ccai.version_compat import (
 )
 
 if TYPE_CHECKING:
-    try:
-        from airflow.sdk import Context
-    except ImportError:
-        from airflow.utils.context import Context  # type: ignore[no-redef, attr-defined]
+    from airflow_provider_ccai.version_compat import Context
 
 #: Extra time the scheduler allows a deferred sensor beyond ``timeout``; the trigger's own deadline
 #: normally ends the wait first, with a clearer message.

@@ -99,9 +99,6 @@ class _PhoneSet:
         self._size = 0
         self._bits = bits
 
-    def __len__(self) -> int:
-        return self._size
-
     def add(self, phone: str, row: int) -> int:
         """Add ``phone`` (E.164) seen in ``row`` (>= 1); return the earlier row that had it, or 0."""
         number = int(phone)

@@ -47,7 +47,8 @@ def open_source(
             raise CcaiInputError(f"{field}: {path!r} does not exist")
         if not storage.is_file():
             raise CcaiInputError(f"{field}: {path!r} is not a regular file")
-        size = int(storage.stat()["size"] if isinstance(storage.stat(), dict) else storage.stat().st_size)
+        info = storage.stat()  # one request to a remote store
+        size = int(info["size"] if isinstance(info, dict) else info.st_size)
         _check_size(path, field, size, max_bytes)
         return storage.open("rb"), size
     try:
