@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
+import sqlite3
 
 import pytest
 
@@ -112,6 +114,43 @@ def test_recipients_file_example_sends_the_csv_rows_with_the_pulled_file_key(air
     assert campaign["message"].startswith("Hi ${firstName}, this week at our ${city} store:")
     assert campaign["title"] == f"City offer {run.logical_date:%Y-%m-%d}"
     assert values[("send_city_offer", "return_value")] == campaign["id"]
+
+
+def test_sql_example_texts_the_opted_in_rows_of_its_query(airflow_db, sandbox, tmp_path, monkeypatch, capfd):
+    from airflow_provider_ccai.example_dags.example_ccai_sql_audience import dag
+
+    crm = tmp_path / "crm.db"
+    with sqlite3.connect(crm) as db:
+        db.execute(
+            "CREATE TABLE customers (id INTEGER, mobile TEXT, first_name TEXT, last_name TEXT, opted_in INTEGER)"
+        )
+        db.executemany(
+            "INSERT INTO customers VALUES (?, ?, ?, ?, ?)",
+            [
+                (1, "(415) 555-0104", "Ada", "Lovelace", 1),
+                (2, "+1 212 555 0105", "Alan", "Turing", 1),
+                (3, "312-555-0106", "Grace", "Hopper", 0),  # not opted in: not selected
+            ],
+        )
+    monkeypatch.setenv("AIRFLOW_CONN_CCAI_EXAMPLE_CRM", json.dumps({"conn_type": "sqlite", "host": str(crm)}))
+
+    run = dag.test()
+
+    assert run.state == "success"
+    assert {task: state for task, (state, _) in task_states(dag.dag_id, run.run_id).items()} == {
+        "select_audience": "success",
+        "send_reminder": "success",
+    }
+    [campaign] = sandbox.campaigns()
+    assert campaign["accounts"] == [
+        {"firstName": "Ada", "lastName": "Lovelace", "phone": "+14155550104"},
+        {"firstName": "Alan", "lastName": "Turing", "phone": "+12125550105"},
+    ]
+    assert campaign["title"] == f"Appointment reminder {run.logical_date:%Y-%m-%d}"
+    assert xcoms(dag.dag_id, run.run_id)[("send_reminder", "return_value")] == campaign["id"]
+    logged = capfd.readouterr()
+    assert "send_reminder" in logged.out + logged.err
+    assert not any(phone in logged.out + logged.err for phone in ("555-0104", "+14155550104", "2125550105"))
 
 
 def test_sensor_example_waits_in_the_trigger_until_the_campaign_is_sent(airflow_db, sandbox):
