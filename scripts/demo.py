@@ -2,7 +2,8 @@
 Run the weekly MMS example DAG end to end against the bundled CCAI sandbox, then show what it sent.
 
 ``make demo`` runs this with the project's Airflow 3.3 environment. Nothing leaves this machine: the
-sandbox listens on 127.0.0.1 and Airflow keeps its state in ``.demo/`` (SQLite).
+sandbox listens on 127.0.0.1 and Airflow keeps its state in ``.demo/`` (SQLite), or in the directory
+``CCAI_DEMO_DIR`` names (the tests use a temporary one).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from airflow_provider_ccai.sandbox import SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / ".demo"
+DEMO = Path(os.environ.get("CCAI_DEMO_DIR") or REPO / ".demo")
 DAG_ID = "example_ccai_weekly_mms"
 CLIENT_ID = "1234"
 API_KEY = "sandbox-demo-key"

@@ -4,10 +4,11 @@ Every Monday at 09:00 Chicago time: text an appointment reminder to the customer
 ``SQLExecuteQueryOperator`` (Airflow's ``common.sql`` provider) runs the query on the connection
 ``ccai_example_crm``, any database ``common.sql`` supports. Its rows are tuples, so ``column_mapping``
 names positions, and ``default_region="US"`` reads national numbers. The rows reach the campaign task
-through XCom (``select_audience.output``) and are validated, normalised to E.164 and de-duplicated there before
-anything is sent. The query task does not log its rows (``show_return_value_in_logs=False`` is its
-default). Parsing this file does no I/O, no connection lookup and no network I/O. The tests point
-``ccai_example_crm`` at a SQLite file and run the DAG against the bundled sandbox.
+through XCom (``select_audience.output``) and are validated and normalised to E.164 there before anything
+is sent; a bad or repeated phone fails the task naming its row (``on_invalid="skip"`` drops such rows).
+The query task does not log its rows (``show_return_value_in_logs=False`` is its default). Parsing this
+file does no I/O, no connection lookup and no network I/O. The tests point ``ccai_example_crm`` at a
+SQLite file and run the DAG against the bundled sandbox.
 """
 
 from __future__ import annotations
