@@ -265,7 +265,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
             self.log.info("An earlier try created campaign %s; not sending again", recorded_id)
             campaign = self._known_campaign(hook, recorded_id)
         else:
-            request = self._build_body()
+            request = self._build_request()
             if self.picture_file_key and not str(self.picture_file_key).startswith(f"{hook.client_id}/"):
                 raise CcaiInputError(
                     f"picture_file_key: {self.picture_file_key!r} belongs to another client; "
@@ -283,7 +283,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
     # -- validation and the request body -----------------------------------------------------------
 
-    def _build_body(self) -> CampaignRequest:
+    def _build_request(self) -> CampaignRequest:
         """
         Return the ``campaigns/direct`` request, or raise naming the bad field.
 
@@ -406,9 +406,9 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 self.log.info("An earlier try created campaign %s; not sending again", found.get("id"))
                 self._remember(store, window_start, found)
                 return found
-        if request.scheduled_at is not None and request.scheduled_at < datetime.now(timezone.utc):
-            raise CcaiInputError(f"scheduled_timestamp: {request.scheduled_at.isoformat()} is in the past")
         submitted_at = datetime.now(timezone.utc)
+        if request.scheduled_at is not None and request.scheduled_at < submitted_at:
+            raise CcaiInputError(f"scheduled_timestamp: {request.scheduled_at.isoformat()} is in the past")
         if store is not None:
             store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat()})
         try:

@@ -66,7 +66,7 @@ def campaign(accounts: Any, **kwargs: Any) -> CcaiCreateCampaignOperator:
 
 def body_accounts(operator: CcaiCreateCampaignOperator) -> list[dict[str, Any]]:
     """The ``accounts`` of the request body the operator would send (checked to be valid JSON)."""
-    body, count, _ = operator._build_body()
+    body, count, _ = operator._build_request()
     document = json.loads(body)
     assert document["message"] == "Hi ${firstName}" and document["title"] == "T"
     assert len(document["accounts"]) == count
