@@ -36,14 +36,14 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AIRFLOW_HOME"] = str(_HOME)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLE_DAGS)
-    # Airflow 3's dag.test() runs only DAGs it finds in a bundle: the examples, the fault-suite and the
-    # bad-input DAGs.
+    # Airflow 3's dag.test() runs only DAGs it finds in a bundle: the examples, the fault-suite,
+    # bad-input and object-storage DAGs.
     os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
         [
             {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
             *(
                 {"name": f"ccai-{folder}-dags", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(TEST_DAGS / folder)}}
-                for folder in ("faults", "bad_input")
+                for folder in ("faults", "bad_input", "storage")
             ),
         ]
     )

@@ -5,12 +5,13 @@ Where the ``ccai`` connection and the MMS picture come from, checked against the
   key reported without the key.
 - The connection resolves from ``AIRFLOW_CONN_*`` JSON, from an ``AIRFLOW_CONN_*`` URI made with
   ``Connection.get_uri()``, and from Airflow's local-filesystem secrets backend.
-- ``CcaiUploadFileOperator`` reads ``file://`` and ``memory://`` ObjectStoragePath URIs, and an ``s3://``
-  URI through the filesystem of its ``file_conn_id``, and the sandbox stores exactly those bytes; a missing
-  object fails before any request.
+- A DAG run by ``dag.test()`` takes its image and its recipients from ``file://`` and ``memory://``
+  ObjectStoragePath URIs given as params: the sandbox stores exactly the image's bytes and receives one
+  campaign with that picture and those recipients.
+- ``CcaiUploadFileOperator`` reads an ``s3://`` URI through the filesystem of its ``file_conn_id``; a
+  missing object fails before any request. These two execute the operator directly, with no database.
 
-No metadata database is needed: operators are executed directly with a minimal context. Runs on every
-supported Airflow version.
+Runs on every supported Airflow version.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CLIENT_ID, SANDBOX_KEY, connection_json
+from tests.conftest import CLIENT_ID, SANDBOX_KEY, TEST_DAGS, connection_json, parse_dag_folder
 
 pytestmark = pytest.mark.integration
 
@@ -235,29 +236,51 @@ def _upload(file_path: str, **kwargs: Any) -> str:
     return operator.execute(context={})  # type: ignore[arg-type]
 
 
-def test_upload_from_a_file_uri_stores_the_exact_bytes(sandbox, tmp_path):
-    image = _png(3, 2, (200, 30, 90))
-    path = tmp_path / "offer.png"
-    path.write_bytes(image)
+RECIPIENTS = [
+    {"firstName": "Ada", "lastName": "Lovelace", "phone": "+15555550101"},
+    {"firstName": "Alan", "lastName": "Turing", "phone": "+15555550102"},
+]
 
-    file_key = _upload(path.as_uri())
 
-    assert path.as_uri().startswith("file:///")
-    assert file_key == _file_key(image)
+@pytest.mark.parametrize(
+    ("image_scheme", "recipients_scheme"), [("file", "memory"), ("memory", "file")], ids=["file-image", "memory-image"]
+)
+def test_dag_reads_image_and_recipients_from_object_storage(
+    airflow_db, sandbox, tmp_path, memory_bucket, image_scheme, recipients_scheme
+):
+    from tests.dags.storage.ccai_object_storage_dag import DAG_ID
+    from tests.integration.airflow_support import task_states, xcoms
+
+    image = _png(3, 2, (200, 30, 90)) if image_scheme == "file" else _png(4, 4, (10, 120, 250))
+    lines = "".join(json.dumps(row) + "\n" for row in RECIPIENTS)
+    def uri(scheme: str, name: str) -> str:
+        return (tmp_path / name).as_uri() if scheme == "file" else f"memory://{memory_bucket}/{name}"
+
+    image_uri, recipients_uri = uri(image_scheme, "offer.png"), uri(recipients_scheme, "audience.jsonl")
+    _object_storage_path(image_uri).write_bytes(image)
+    _object_storage_path(recipients_uri).write_text(lines)
+    bag = parse_dag_folder(TEST_DAGS / "storage")
+    assert bag.import_errors == {}
+
+    run = bag.dags[DAG_ID].test(run_conf={"image_uri": image_uri, "recipients_uri": recipients_uri})
+
+    assert task_states(DAG_ID, run.run_id) == {"upload_offer_image": ("success", 1), "send_offer": ("success", 1)}
+    file_key = _file_key(image)
     assert sandbox.file_bytes(file_key) == image
-    assert sandbox.files()[file_key]["content_type"] == "image/png"
-
-
-def test_upload_from_a_memory_uri_stores_the_exact_bytes(sandbox, memory_bucket):
-    image = _png(4, 4, (10, 120, 250))
-    uri = f"memory://{memory_bucket}/offer.png"
-    _object_storage_path(uri).write_bytes(image)
-
-    file_key = _upload(uri)
-
-    assert file_key == _file_key(image)
-    assert sandbox.file_bytes(file_key) == image
-    assert sandbox.files()[file_key]["uploads"] == 1
+    assert sandbox.files()[file_key] == {
+        "size": len(image),
+        "sha256": hashlib.sha256(image).hexdigest(),
+        "content_type": "image/png",
+        "uploads": 1,
+    }
+    [campaign] = sandbox.campaigns()
+    assert campaign["pictureFileKey"] == file_key
+    assert [(a["firstName"], a["phone"]) for a in campaign["accounts"]] == [
+        (row["firstName"], row["phone"]) for row in RECIPIENTS
+    ]
+    pushed = xcoms(DAG_ID, run.run_id)
+    assert pushed[("upload_offer_image", "return_value")] == file_key
+    assert pushed[("send_offer", "return_value")] == campaign["id"]
 
 
 def test_upload_from_an_s3_uri_is_read_with_file_conn_id(sandbox, memory_bucket, s3_as_memory):
