@@ -262,8 +262,12 @@ class CcaiCreateCampaignOperator(BaseOperator):
         state = store.get(self.STATE_KEY) if store is not None else None
         recorded_id = state.get("campaign_id") if isinstance(state, dict) else None
         if isinstance(recorded_id, int):  # Airflow 3.3+: nothing to validate or send again
-            self.log.info("An earlier try created campaign %s; not sending again", recorded_id)
             campaign = self._known_campaign(hook, recorded_id)
+            self.log.info(
+                "An earlier try created campaign %s (status %s); not sending again",
+                recorded_id,
+                campaign.get("status", "unknown"),
+            )
         else:
             request = self._build_request()
             if self.picture_file_key and not str(self.picture_file_key).startswith(f"{hook.client_id}/"):
@@ -403,7 +407,11 @@ class CcaiCreateCampaignOperator(BaseOperator):
         if window_start is not None:
             found = self._find_earlier(hook, window_start, recipient_count)
             if found is not None:
-                self.log.info("An earlier try created campaign %s; not sending again", found.get("id"))
+                self.log.info(
+                    "An earlier try created campaign %s (status %s); not sending again",
+                    found.get("id"),
+                    found.get("status", "unknown"),
+                )
                 self._remember(store, window_start, found)
                 return found
         submitted_at = datetime.now(timezone.utc)

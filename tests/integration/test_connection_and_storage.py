@@ -253,6 +253,7 @@ def test_dag_reads_image_and_recipients_from_object_storage(
 
     image = _png(3, 2, (200, 30, 90)) if image_scheme == "file" else _png(4, 4, (10, 120, 250))
     lines = "".join(json.dumps(row) + "\n" for row in RECIPIENTS)
+
     def uri(scheme: str, name: str) -> str:
         return (tmp_path / name).as_uri() if scheme == "file" else f"memory://{memory_bucket}/{name}"
 

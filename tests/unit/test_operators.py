@@ -871,7 +871,7 @@ def test_lost_response_with_several_candidates_takes_the_one_of_this_size(
 
 
 def test_task_state_store_with_an_id_sends_nothing(
-    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, logs: CapturedLogs
 ) -> None:
     store = FakeTaskStateStore(ccai_campaign={"campaign_id": 77})
     context = {
@@ -884,6 +884,7 @@ def test_task_state_store_with_an_id_sends_nothing(
     assert campaign_op().execute(context) == 77
     assert calls(http, "POST") == []
     assert context["ti"].xcom_push.call_args.kwargs["value"]["id"] == 77
+    assert "An earlier try created campaign 77 (status SENT); not sending again" in logs.text
 
 
 def test_recorded_campaign_is_returned_even_when_its_schedule_time_has_passed(
