@@ -36,9 +36,9 @@ class CcaiCampaignSensor(BaseSensorOperator):
     seconds. Once nothing is pending or sending, the sensor succeeds and pushes the final stats
     (``errorCount``, ``pendingCount``, ``sendingCount``, ``sentCount``, ``totalCount``) to XCom
     (``return_value``) — unless the share of failed messages is above ``max_error_ratio``, in which case
-    the task fails without retries (the messages are already sent; retrying cannot change that). A
-    campaign with no messages at all counts as finished. A scheduled campaign stays pending until its
-    send time, so give it a ``timeout`` that covers the wait.
+    the task fails without retries (the messages are already sent; retrying cannot change that).
+    Counts that are all 0 (not filled in yet) are not finished. A scheduled campaign is not sent before
+    its time, so give the sensor a ``timeout`` that covers the wait.
 
     The default ``max_error_ratio`` of ``0.1`` tolerates the few numbers of a large list that are
     landlines, disconnected or opted out, but fails when more than a tenth of a campaign fails, which points at
@@ -174,8 +174,6 @@ class CcaiCampaignSensor(BaseSensorOperator):
         """Fail without retries when the share of failed messages is above ``max_error_ratio``."""
         total, errors = stats["totalCount"], stats["errorCount"]
         ratio = errors / total if total else 0.0
-        if total == 0:
-            self.log.warning("CCAI campaign %s has no messages; treating it as finished", campaign_id)
         if ratio > self.max_error_ratio:
             raise AirflowFailException(
                 f"CCAI campaign {campaign_id}: {errors} of {total} messages failed ({ratio:.1%}), "

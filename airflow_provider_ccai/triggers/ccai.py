@@ -15,11 +15,14 @@ DEFAULT_TRIGGER_TIMEOUT = 7 * 24 * 60 * 60.0
 
 def campaign_finished(stats: Mapping[str, int]) -> bool:
     """
-    Return whether nothing of a campaign is still pending or sending (a campaign of 0 messages is finished).
+    Return whether a campaign has messages and none of them is still pending or sending.
+
+    A campaign that shows no messages yet is not finished: CCAI does not document when the counts of a
+    new or scheduled campaign fill in, and all zeros must not pass for "delivered".
 
     :param stats: ``{errorCount, pendingCount, sendingCount, sentCount, totalCount}`` from CCAI.
     """
-    return stats["pendingCount"] == 0 and stats["sendingCount"] == 0
+    return stats["totalCount"] > 0 and stats["pendingCount"] == 0 and stats["sendingCount"] == 0
 
 
 def describe_stats(campaign_id: object, stats: Mapping[str, int]) -> str:

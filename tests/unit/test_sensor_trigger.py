@@ -111,12 +111,15 @@ def test_zero_threshold_fails_on_one_error(http, ccai_conn):
         CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=0.0).poke({})
 
 
-def test_campaign_without_messages_is_done(http, ccai_conn):
+def test_counts_that_are_all_zero_are_not_taken_for_delivered(http, ccai_conn):
+    """A new campaign whose counts have not filled in yet: the sensor waits, then sees it sent."""
     http.get(stats_url(ccai_conn, 77), json=stats())
+    http.get(stats_url(ccai_conn, 77), json=stats(sent=2))
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=0.0)
 
-    result = CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=0.0).poke({})
-
-    assert result.is_done and result.xcom_value["totalCount"] == 0
+    assert sensor.poke({}) is False
+    result = sensor.poke({})
+    assert result.is_done and result.xcom_value == stats(sent=2)
 
 
 def test_rendered_string_campaign_id_is_accepted(http, ccai_conn):
@@ -317,6 +320,16 @@ def test_trigger_run_builds_the_hook_with_hook_params(mocker):
 
     assert event == {"status": "success", "campaign_id": 7, "stats": stats(sent=2)}
     hook_class.assert_called_once_with("ccai_other", timeout=60, max_attempts=1)
+
+
+def test_trigger_waits_while_the_counts_are_all_zero(mocker):
+    hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
+    hook_class.return_value.aget_campaign_stats = mocker.AsyncMock(side_effect=[stats(), stats(), stats(sent=3)])
+
+    event = first_event(CcaiCampaignTrigger(7, poke_interval=0), limit=10)
+
+    assert event == {"status": "success", "campaign_id": 7, "stats": stats(sent=3)}
+    assert hook_class.return_value.aget_campaign_stats.await_count == 3
 
 
 def test_trigger_without_deadline_gives_up_after_seven_days():
