@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -366,19 +367,37 @@ class CloudContactHook(BaseHook):
             retry_state.next_action.sleep if retry_state.next_action else 0.0,
         )
 
-    def _call_safe(self, method: str, url: str, call: str, *, decode_json: bool = False, **kwargs: Any) -> Any:
+    def _call_safe(
+        self,
+        method: str,
+        url: str,
+        call: str,
+        *,
+        decode_json: bool = False,
+        done_on_repeat: frozenset[int] = frozenset(),
+        **kwargs: Any,
+    ) -> Any:
         """
         Send a call that is safe to repeat (a read, or a write keyed by name), retrying transient failures.
 
         A dropped connection, a read timeout or a malformed JSON body count as transient here.
-        Returns the decoded JSON when ``decode_json`` is set, else the response.
+        Returns the decoded JSON when ``decode_json`` is set, else the response; ``None`` when a repeat
+        got a status in ``done_on_repeat``, which says an earlier attempt whose answer was lost took effect
+        (a repeated DELETE finds nothing to delete).
         """
+        attempts = 0
 
         def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
             try:
                 response = self._send(method, url, call, **kwargs)
             except CcaiAmbiguousResultError as error:
                 raise _as_safe_call_failure(error) from None
+            except CcaiRejectedError as error:
+                if attempts > 1 and error.status in done_on_repeat:
+                    return None
+                raise
             return _json_body(response, call, CcaiTransientError) if decode_json else response
 
         return self._with_retries(attempt, _is_transient)
@@ -617,10 +636,14 @@ class CloudContactHook(BaseHook):
         """
         Cancel (delete) a scheduled campaign.
 
+        A 404 to the first attempt fails (no such campaign); a 404 to a repeat after a lost answer means
+        the earlier attempt deleted it, and counts as done.
+
         :param campaign_id: campaign id returned at creation.
         """
         call = "DELETE /campaigns/{id}"
-        self._call_safe("DELETE", f"{self.settings.api_url}/campaigns/{int(campaign_id)}", call)
+        url = f"{self.settings.api_url}/campaigns/{int(campaign_id)}"
+        self._call_safe("DELETE", url, call, done_on_repeat=frozenset({404}))
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the connection with a read-only call (a stored-file lookup); never raises."""
@@ -760,8 +783,16 @@ def _query_values(url: str) -> tuple[str, ...]:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After", "")
+    """Return the seconds a ``Retry-After`` header asks for (a number or an HTTP date), or ``None``."""
+    value = headers.get("Retry-After", "").strip()
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any
 from unittest import mock
 
@@ -429,6 +430,23 @@ def test_cancel_campaign(hook: CloudContactHook, http: responses.RequestsMock) -
     assert call.request.headers["Authorization"] == f"Bearer {API_KEY}"
 
 
+@pytest.mark.parametrize("lost", [True, False], ids=["404 after a lost answer: done", "404 at once: no such campaign"])
+def test_cancel_campaign_404(
+    hook: CloudContactHook, http: responses.RequestsMock, sleeps: mock.MagicMock, lost: bool
+) -> None:
+    url = f"{UNIT_API_URL}/campaigns/99"
+    if lost:  # the first DELETE took effect, but its answer never arrived
+        http.delete(url, body=requests.ConnectionError("Connection aborted: RemoteDisconnected"))
+    http.delete(url, status=404, json={"error": "Campaign not found"})
+
+    if lost:
+        assert hook.cancel_campaign(99) is None
+    else:
+        with pytest.raises(CcaiRejectedError, match="404"):
+            hook.cancel_campaign(99)
+    assert len(http.calls) == (2 if lost else 1)
+
+
 def test_test_connection_ok(hook: CloudContactHook, http: responses.RequestsMock) -> None:
     http.get(STORED_URL, json={"storedUrl": ""})
     assert hook.test_connection() == (True, f"Connected to CCAI as client {CLIENT_ID}.")
@@ -511,7 +529,15 @@ def test_safe_call_retries_malformed_json(hook: CloudContactHook, http: response
 
 
 @pytest.mark.parametrize(
-    ("header", "expected"), [("7", 7.0), ("0.5", 0.5), ("3600", 60.0)], ids=["7 s", "fraction", "capped"]
+    ("header", "expected"),
+    [
+        ("7", 7.0),
+        ("0.5", 0.5),
+        ("3600", 60.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("Fri, 01 Jan 2100 00:00:00 GMT", 60.0),
+    ],
+    ids=["7 s", "fraction", "capped", "HTTP date passed", "HTTP date far ahead: capped"],
 )
 def test_retry_after_is_honoured_and_capped(
     hook: CloudContactHook, http: responses.RequestsMock, sleeps: mock.MagicMock, header: str, expected: float
@@ -521,6 +547,17 @@ def test_retry_after_is_honoured_and_capped(
     assert hook.list_campaigns() == []
     assert len(http.calls) == 2
     assert sleeps.call_args_list == [mock.call(expected)]
+
+
+def test_retry_after_as_an_http_date_waits_until_then(
+    hook: CloudContactHook, http: responses.RequestsMock, sleeps: mock.MagicMock
+) -> None:
+    then = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=40), usegmt=True)
+    http.get(LIST_URL, status=503, headers={"Retry-After": then})
+    http.get(LIST_URL, json=[])
+    assert hook.list_campaigns() == []
+    ((waited,),) = [call.args for call in sleeps.call_args_list]
+    assert 30 < waited <= 40  # whole seconds in the header, and the clock moved on since
 
 
 def test_backoff_is_exponential_and_capped(
