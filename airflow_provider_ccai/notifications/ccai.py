@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.utils.validation import checked_hook_params
 from airflow_provider_ccai.version_compat import BaseNotifier
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class CcaiNotifier(BaseNotifier):
     def _hook(self) -> CloudContactHook:
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
 
-        return CloudContactHook(self.ccai_conn_id, **self.hook_params)
+        return CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))
 
     def _log_sent(self, campaign: dict[str, Any], payload: dict[str, Any]) -> None:
         self.log.info("Sent CCAI alert campaign %s to %d phone(s)", campaign.get("id"), len(payload["accounts"]))

@@ -13,6 +13,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiApiError,
     CcaiInputError,
 )
+from airflow_provider_ccai.utils.validation import checked_hook_params
 from airflow_provider_ccai.version_compat import AirflowException, BaseOperator
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class CcaiUploadFileOperator(BaseOperator):
                 f"mime_type: {self.mime_type!r} does not match the file's content ({detected}); allowed: {allowed}"
             )
         file_name = self._file_name(content, extension_for(detected))
-        hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)
+        hook = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))
         file_key = hook.file_key(file_name)
         if self.file_name is None and hook.is_file_stored(file_key):
             self.log.info("File %s is already stored in CCAI; not uploading it again", file_key)
@@ -257,7 +258,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         """
         from airflow_provider_ccai.hooks.ccai import CloudContactHook, public_fields
 
-        hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)
+        hook = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))
         store = context.get("task_state_store")
         state = store.get(self.STATE_KEY) if store is not None else None
         recorded_id = state.get("campaign_id") if isinstance(state, dict) else None

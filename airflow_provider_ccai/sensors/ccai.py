@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.utils.validation import checked_hook_params
 from airflow_provider_ccai.version_compat import (
     AirflowException,
     AirflowFailException,
@@ -119,7 +120,9 @@ class CcaiCampaignSensor(BaseSensorOperator):
         from airflow_provider_ccai.triggers.ccai import campaign_finished, describe_stats
 
         campaign_id = self._campaign_id()
-        stats = CloudContactHook(self.ccai_conn_id, **self.hook_params).get_campaign_stats(campaign_id)
+        stats = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params)).get_campaign_stats(
+            campaign_id
+        )
         self.log.info("%s", describe_stats(campaign_id, stats))
         if not campaign_finished(stats):
             return False

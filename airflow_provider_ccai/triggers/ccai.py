@@ -9,6 +9,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_ccai.utils.validation import checked_hook_params
+
 #: Upper bound on a trigger's wait when no deadline is given (Airflow's default sensor timeout, 7 days).
 DEFAULT_TRIGGER_TIMEOUT = 7 * 24 * 60 * 60.0
 
@@ -40,27 +42,6 @@ def describe_stats(campaign_id: object, stats: Mapping[str, int]) -> str:
     )
 
 
-def _checked_hook_params(hook_params: object) -> dict[str, Any]:
-    """
-    Return a copy of ``hook_params`` if it maps names to numbers (primitives, as it is serialised), else raise.
-
-    :param hook_params: the trigger's ``hook_params`` argument; ``None`` means ``{}``.
-    """
-    if hook_params is None:
-        return {}
-    example = '(e.g. {"timeout": 60, "max_attempts": 3})'
-    if not isinstance(hook_params, Mapping):
-        raise ValueError(
-            f"hook_params: expected a dict of names to numbers {example}, got {type(hook_params).__name__}"
-        )
-    for name, value in hook_params.items():
-        if not isinstance(name, str):
-            raise ValueError(f"hook_params: keys must be strings {example}, got {type(name).__name__}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"hook_params[{name!r}]: expected a number {example}, got {type(value).__name__}")
-    return dict(hook_params)
-
-
 class CcaiCampaignTrigger(BaseTrigger):
     """
     Poll a campaign's stats until nothing is pending or sending, or until a deadline passes.
@@ -84,7 +65,7 @@ class CcaiCampaignTrigger(BaseTrigger):
         default 7 days from creation (kept when the trigger is serialised).
     :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
         extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``. Names and numbers only
-        (``ValueError`` otherwise), as they are serialised.
+        (``CcaiInputError``, a ``ValueError``, otherwise), as they are serialised.
     """
 
     def __init__(
@@ -100,7 +81,7 @@ class CcaiCampaignTrigger(BaseTrigger):
         self.ccai_conn_id = ccai_conn_id
         self.poke_interval = float(poke_interval)
         self.deadline = float(deadline) if deadline is not None else time.time() + DEFAULT_TRIGGER_TIMEOUT
-        self.hook_params: dict[str, Any] = _checked_hook_params(hook_params)
+        self.hook_params: dict[str, Any] = checked_hook_params(hook_params)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the primitive keyword arguments that rebuild this trigger."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,34 @@ def required_text(value: Any, field: str) -> str:
     if not value.strip():
         raise CcaiInputError(f"{field}: must not be empty")
     return value
+
+
+#: The keyword arguments of ``CloudContactHook`` that ``hook_params`` may set (all numbers).
+HOOK_ARGUMENTS = ("timeout", "connect_timeout", "max_attempts", "backoff_initial", "backoff_max")
+
+
+def checked_hook_params(hook_params: Any) -> dict[str, Any]:
+    """
+    Return a copy of ``hook_params`` if it maps hook argument names to numbers, else fail naming it.
+
+    Checked before a hook is built, so a typo fails the task without retries instead of as a ``TypeError``.
+
+    :param hook_params: the ``hook_params`` argument of an operator, sensor, trigger or notifier; ``None``
+        means ``{}``.
+    """
+    if hook_params is None:
+        return {}
+    example = '(e.g. {"timeout": 60, "max_attempts": 3})'
+    if not isinstance(hook_params, Mapping):
+        raise CcaiInputError(
+            f"hook_params: expected a dict of names to numbers {example}, got {type(hook_params).__name__}"
+        )
+    for name, value in hook_params.items():
+        if name not in HOOK_ARGUMENTS:
+            raise CcaiInputError(f"hook_params: unknown argument {name!r}; expected any of {list(HOOK_ARGUMENTS)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CcaiInputError(f"hook_params[{name!r}]: expected a number {example}, got {type(value).__name__}")
+    return dict(hook_params)
 
 
 _FRACTION_AND_ZONE = re.compile(

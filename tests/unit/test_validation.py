@@ -1,8 +1,13 @@
-"""The shared ISO 8601 parser behaves the same on Python 3.10 as on later versions."""
+"""
+Shared checks: the ISO 8601 parser behaves the same on Python 3.10 as later; ``hook_params`` is checked
+before any request.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -38,3 +43,80 @@ def test_parses_zulu_and_any_fraction_length(text: str, expected: datetime) -> N
 def test_rejects_what_is_not_a_date_time(text: str) -> None:
     with pytest.raises(ValueError):
         parse_iso_datetime(text)
+
+
+# -- hook_params ---------------------------------------------------------------------------------------
+
+
+def test_hook_arguments_are_the_hooks_keyword_arguments() -> None:
+    import inspect
+
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+    from airflow_provider_ccai.utils.validation import HOOK_ARGUMENTS
+
+    keyword_only = inspect.Parameter.KEYWORD_ONLY
+    parameters = inspect.signature(CloudContactHook.__init__).parameters.values()
+    assert sorted(HOOK_ARGUMENTS) == sorted(p.name for p in parameters if p.kind is keyword_only)
+
+
+def _upload(tmp_path: Any, hook_params: Any) -> Any:
+    from airflow_provider_ccai.operators.ccai import CcaiUploadFileOperator
+
+    image = tmp_path / "offer.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64)))
+    return lambda: CcaiUploadFileOperator(task_id="upload", file_path=str(image), hook_params=hook_params).execute({})
+
+
+def _campaign(tmp_path: Any, hook_params: Any) -> Any:
+    from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator
+
+    operator = CcaiCreateCampaignOperator(
+        task_id="send",
+        accounts=[{"firstName": "Ada", "lastName": "Lovelace", "phone": "+15555550101"}],
+        message="Hi ${firstName}",
+        title="Offer",
+        hook_params=hook_params,
+    )
+    return lambda: operator.execute({"ti": mock.MagicMock(try_number=1), "dag_run": mock.MagicMock()})
+
+
+def _sensor(deferrable: bool) -> Any:
+    def build(tmp_path: Any, hook_params: Any) -> Any:
+        from airflow_provider_ccai.sensors.ccai import CcaiCampaignSensor
+
+        sensor = CcaiCampaignSensor(task_id="wait", campaign_id=7, deferrable=deferrable, hook_params=hook_params)
+        return lambda: sensor.execute({})
+
+    return build
+
+
+def _notifier(tmp_path: Any, hook_params: Any) -> Any:
+    from airflow_provider_ccai.notifications.ccai import CcaiNotifier
+
+    return lambda: CcaiNotifier(phones=["+15555550199"], hook_params=hook_params).notify({})
+
+
+@pytest.mark.parametrize(
+    "run",
+    [_upload, _campaign, _sensor(deferrable=False), _sensor(deferrable=True), _notifier],
+    ids=["upload", "campaign", "sensor", "deferrable sensor", "notifier"],
+)
+@pytest.mark.parametrize(
+    ("hook_params", "names"),
+    [
+        ({"read_timeout": 60}, "hook_params: unknown argument 'read_timeout'"),
+        ({"timeout": "60"}, "hook_params['timeout']: expected a number"),
+        ([("timeout", 60)], "hook_params: expected a dict"),
+    ],
+    ids=["unknown name", "not a number", "not a dict"],
+)
+def test_bad_hook_params_fail_without_retries_before_any_request(
+    ccai_conn: Any, http: Any, tmp_path: Any, run: Any, hook_params: Any, names: str
+) -> None:
+    from airflow_provider_ccai.exceptions import CcaiInputError
+
+    with pytest.raises(CcaiInputError) as raised:
+        run(tmp_path, hook_params)()
+
+    assert str(raised.value).startswith(names)
+    assert len(http.calls) == 0
