@@ -398,13 +398,15 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
         Airflow 3.3+: before sending, the submission time is written to the task state store (``store``,
         whose current value is ``state``), and the campaign id after; a retry that finds only a
-        submission time looks the campaign up. Airflow 2.11-3.2: a retry looks for a campaign with this title
+        submission time looks the campaign up. The first try's submission time is kept across tries, so
+        a later try still looks back to it. Airflow 2.11-3.2: a retry looks for a campaign with this title
         and message created since the DAG run began (:func:`_run_began`). A create whose outcome is unknown
         is resolved by looking (:meth:`_find_earlier`). A scheduled time already past fails the task here,
         after a retry has looked and before anything is sent.
         """
         recipient_count = request.recipient_count
         window_start = self._earlier_try_window(state, context)
+        first_submitted = _submitted_at(state)
         if window_start is not None:
             found = self._find_earlier(hook, window_start, recipient_count)
             if found is not None:
@@ -413,31 +415,34 @@ class CcaiCreateCampaignOperator(BaseOperator):
                     found.get("id"),
                     found.get("status", "unknown"),
                 )
-                self._remember(store, window_start, found)
+                self._remember(store, first_submitted or datetime.now(timezone.utc), found)
                 return found
         submitted_at = datetime.now(timezone.utc)
         if request.scheduled_at is not None and request.scheduled_at < submitted_at:
             raise CcaiInputError(f"scheduled_timestamp: {request.scheduled_at.isoformat()} is in the past")
+        first_submitted = first_submitted or submitted_at
         if store is not None:
-            store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat()})
+            store.set(self.STATE_KEY, {"submitted_at": first_submitted.isoformat()})
         try:
             campaign = hook.create_campaign(request.body)
         except CcaiAmbiguousResultError as error:
             self.log.warning("%s; looking for the campaign instead of sending again", error)
-            found = self._look_for(hook, submitted_at, recipient_count)
+            since = submitted_at - self.CLOCK_SKEW
+            found = self._look_for(hook, since if window_start is None else min(since, window_start), recipient_count)
             if found is None:
                 raise AirflowException(
                     f"{error}. No campaign titled {self.title!r} appeared, so it was probably not created; "
                     "a retry of this task looks again before sending."
                 ) from None
             campaign = found
-        self._remember(store, submitted_at, campaign)
+        self._remember(store, first_submitted, campaign)
         return campaign
 
     def _earlier_try_window(self, state: Any, context: Context) -> datetime | None:
         """Return since when an earlier try may have created the campaign, or ``None`` if none could have."""
-        if isinstance(state, dict) and state.get("submitted_at"):
-            return datetime.fromisoformat(state["submitted_at"]) - self.CLOCK_SKEW
+        submitted_at = _submitted_at(state)
+        if submitted_at is not None:
+            return submitted_at - self.CLOCK_SKEW
         if getattr(context["ti"], "try_number", 1) <= 1:
             return None
         dag_run = context.get("dag_run")
@@ -448,7 +453,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
         began = _run_began(dag_run)
         return None if began is None else began - self.CLOCK_SKEW
 
-    def _look_for(self, hook: CloudContactHook, submitted_at: datetime, recipient_count: int) -> dict[str, Any] | None:
+    def _look_for(self, hook: CloudContactHook, since: datetime, recipient_count: int) -> dict[str, Any] | None:
+        """Look for the campaign a create with a lost response made since ``since``, a few times."""
         from airflow_provider_ccai.utils.polling import first_found
 
         undecided: list[CcaiAmbiguousMatchError] = []  # why the latest look could not decide, if it could not
@@ -456,7 +462,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         def look() -> dict[str, Any] | None:
             undecided.clear()
             try:
-                return self._find_earlier(hook, submitted_at - self.CLOCK_SKEW, recipient_count)
+                return self._find_earlier(hook, since, recipient_count)
             except CcaiAmbiguousMatchError as error:
                 undecided.append(error)  # a new campaign's stats may still be filling in: look again
                 return None
@@ -518,6 +524,17 @@ class CcaiCreateCampaignOperator(BaseOperator):
     def _remember(self, store: Any, submitted_at: datetime, campaign: dict[str, Any]) -> None:
         if store is not None:
             store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat(), "campaign_id": int(campaign["id"])})
+
+
+def _submitted_at(state: Any) -> datetime | None:
+    """
+    Return when the first try that sent wrote its submission time to the task state store, if one did.
+
+    :param state: the task state store's value under ``STATE_KEY``, or ``None``.
+    """
+    if isinstance(state, dict) and state.get("submitted_at"):
+        return datetime.fromisoformat(state["submitted_at"])
+    return None
 
 
 def _run_began(dag_run: Any) -> datetime | None:

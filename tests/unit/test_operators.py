@@ -959,6 +959,28 @@ def test_task_state_store_with_only_a_submission_looks_first(
     assert store.get(CcaiCreateCampaignOperator.STATE_KEY)["campaign_id"] == 66
 
 
+def test_a_later_try_still_looks_back_to_the_first_submission(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """Try 1 sent and lost the answer; try 2 did not see its campaign yet and failed; try 3 must find it."""
+    first = NOW - timedelta(minutes=10)
+    store = FakeTaskStateStore(ccai_campaign={"submitted_at": first.isoformat()})
+
+    def context_of_try(number: int) -> dict[str, Any]:
+        return {"ti": mocker.MagicMock(try_number=number), "dag_run": mocker.MagicMock(), "task_state_store": store}
+
+    http.get(LIST_URL, json=[])  # try 2: the campaign list does not show try 1's campaign yet
+    http.post(CREATE_URL, status=400, json={"error": "bad"})
+    with pytest.raises(AirflowFailException, match="HTTP 400"):
+        campaign_op().execute(context_of_try(2))
+    assert store.get(CcaiCreateCampaignOperator.STATE_KEY) == {"submitted_at": first.isoformat()}
+
+    http.get(LIST_URL, json=[listed(70, first + timedelta(seconds=2))])  # now it does
+    mock_totals(http, {70: len(ACCOUNTS)})
+    assert campaign_op().execute(context_of_try(3)) == 70
+    assert len(calls(http, "POST")) == 1  # try 2's, refused; try 3 sent nothing
+
+
 def test_rejected_create_is_not_looked_up(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
