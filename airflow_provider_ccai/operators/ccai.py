@@ -111,6 +111,8 @@ class CcaiUploadFileOperator(BaseOperator):
         name = str(self.file_name).strip()
         if not name or "/" in name or "\\" in name or name in (".", ".."):
             raise CcaiInputError(f"file_name: {self.file_name!r} must be a plain file name without slashes")
+        if any(char.isspace() for char in name):  # the campaign operator refuses such a picture_file_key
+            raise CcaiInputError(f"file_name: {self.file_name!r} must not contain spaces; a CCAI file key cannot")
         return name
 
 
@@ -378,6 +380,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
             raise CcaiInputError("accounts: expected a list of recipients, got one object; wrap it in a list")
         if isinstance(accounts, (list, tuple)):
             return accounts
+        if isinstance(accounts, Sequence) and not isinstance(accounts, (bytes, bytearray)):
+            return list(accounts)  # e.g. the lazy sequence a mapped upstream task's XCom resolves to
         raise CcaiInputError(
             f"accounts: expected a list of recipients or a file path/URI, got {type(accounts).__name__}"
         )

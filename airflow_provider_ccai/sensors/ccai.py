@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ccai.exceptions import CcaiInputError
@@ -164,6 +165,8 @@ class CcaiCampaignSensor(BaseSensorOperator):
         campaign_id: int | None = None
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             campaign_id = int(value)
+        elif isinstance(value, (float, Decimal)):
+            campaign_id = _whole_number(value)  # e.g. from an SQL NUMERIC column (Decimal) or pandas (float)
         elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
             campaign_id = int(value.strip())
         if campaign_id is None or campaign_id <= 0:
@@ -182,3 +185,12 @@ class CcaiCampaignSensor(BaseSensorOperator):
                 f"CCAI campaign {campaign_id}: {errors} of {total} messages failed ({ratio:.1%}), "
                 f"more than max_error_ratio={self.max_error_ratio:g} allows; {stats['sentCount']} were sent"
             )
+
+
+def _whole_number(value: float | Decimal) -> int | None:
+    """Return ``value`` as an int if it is a finite whole number (``12.0``, ``Decimal("12")``), else ``None``."""
+    try:
+        whole = int(value)
+    except (ValueError, OverflowError):  # NaN, infinity
+        return None
+    return whole if whole == value else None

@@ -1,4 +1,7 @@
-"""A mapped campaign task (``.partial().expand(accounts=...)``), run by real Airflow against the sandbox."""
+"""
+Mapping, run by real Airflow against the sandbox: a mapped campaign task (``.partial().expand(accounts=...)``),
+and one campaign whose recipients come from a mapped upstream task.
+"""
 
 from __future__ import annotations
 
@@ -39,3 +42,18 @@ def test_each_chunk_sends_one_campaign_and_its_rendered_view_hides_the_phones(ai
         assert f"part {index}" in fields  # the row is this chunk's rendered view
         assert "<recipients: 1 rows, not shown>" in fields
         assert not [r["phone"] for r in RECIPIENTS if r["phone"] in fields]
+
+
+def test_recipients_from_a_mapped_upstream_task_make_one_campaign(airflow_db, sandbox):
+    from tests.dags.faults.ccai_fault_dags import RECIPIENTS
+
+    bag = parse_dag_folder(TEST_DAGS / "faults")
+    assert bag.import_errors == {}
+
+    run = bag.dags["ccai_mapped_audience"].test()
+
+    assert run.state == "success"
+    [campaign] = sandbox.campaigns()
+    assert [account["phone"] for account in campaign["accounts"]] == [row["phone"] for row in RECIPIENTS]
+    fields = _rendered_fields_by_map_index("ccai_mapped_audience", run.run_id)[-1]
+    assert "<recipients: " in fields and not [r["phone"] for r in RECIPIENTS if r["phone"] in fields]

@@ -223,6 +223,11 @@ BAD_UPLOADS = {
         {"file_name": "dir\\a.png"},
         r"file_name: .* without slashes",
     ),
+    "file_name with a space": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": "summer sale.png"},
+        r"file_name: 'summer sale.png' must not contain spaces",
+    ),
     "file_name blank": (lambda tmp: _write(tmp, "a.png", PNG), {"file_name": "  "}, r"file_name: "),
     "file_name dot-dot": (lambda tmp: _write(tmp, "a.png", PNG), {"file_name": ".."}, r"file_name: "),
 }
@@ -345,12 +350,12 @@ def test_upload_with_file_name_always_uploads_under_that_name(
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
     http.put(SIGNED_URL)
     op = CcaiUploadFileOperator(
-        task_id="upload", file_path=_write(tmp_path, "a.png", PNG), file_name="Weekly Offer.PNG", public=False
+        task_id="upload", file_path=_write(tmp_path, "a.png", PNG), file_name="Weekly_Offer+50%.PNG", public=False
     )
-    assert op.execute(context) == f"{CLIENT_ID}/campaign/Weekly Offer.PNG"
+    assert op.execute(context) == f"{CLIENT_ID}/campaign/Weekly_Offer+50%.PNG"
     assert [call.request.method for call in http.calls] == ["POST", "PUT", "GET"]
     body = json.loads(http.calls[0].request.body)
-    assert (body["fileName"], body["fileType"], body["publicFile"]) == ("Weekly Offer.PNG", "image/png", False)
+    assert (body["fileName"], body["fileType"], body["publicFile"]) == ("Weekly_Offer+50%.PNG", "image/png", False)
     assert http.calls[1].request.body == PNG
 
 

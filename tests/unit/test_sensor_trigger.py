@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 from unittest import mock
 
@@ -122,15 +123,38 @@ def test_counts_that_are_all_zero_are_not_taken_for_delivered(http, ccai_conn):
     assert result.is_done and result.xcom_value == stats(sent=2)
 
 
-def test_rendered_string_campaign_id_is_accepted(http, ccai_conn):
+@pytest.mark.parametrize(
+    "given",
+    [" 123 ", 123.0, Decimal("123"), Decimal("123.000")],
+    ids=["rendered string", "float", "Decimal", "Decimal.000"],
+)
+def test_whole_number_campaign_ids_are_accepted(http, ccai_conn, given):
     http.get(stats_url(ccai_conn, 123), json=stats(sent=1))
 
-    assert CcaiCampaignSensor(task_id="wait", campaign_id=" 123 ").poke({}).is_done
+    assert CcaiCampaignSensor(task_id="wait", campaign_id=given).poke({}).is_done
     assert http.calls[0].request.url == stats_url(ccai_conn, 123)
 
 
 @pytest.mark.parametrize(
-    "bad", ["abc", "", "0", "-5", "12.5", "{{ ti.xcom_pull('create') }}", 0, -3, True, None, 1.5, {"id": 1}]
+    "bad",
+    [
+        "abc",
+        "",
+        "0",
+        "-5",
+        "12.5",
+        "{{ ti.xcom_pull('create') }}",
+        0,
+        -3,
+        True,
+        None,
+        1.5,
+        float("nan"),
+        float("inf"),
+        Decimal("12.5"),
+        Decimal("NaN"),
+        {"id": 1},
+    ],
 )
 def test_bad_campaign_id_fails_naming_the_field_before_any_request(http, ccai_conn, bad):
     sensor = CcaiCampaignSensor(task_id="wait", campaign_id=bad)

@@ -10,9 +10,10 @@ from airflow_provider_ccai.example_dags.example_ccai_weekly_mms import OFFER_IMA
 from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator, CcaiUploadFileOperator
 
 try:
-    from airflow.sdk import DAG
+    from airflow.sdk import DAG, task
 except ImportError:  # Airflow 2.11
     from airflow import DAG  # type: ignore[assignment]
+    from airflow.decorators import task  # type: ignore[no-redef,attr-defined]
 
 RECIPIENTS = [
     {"firstName": "Ada", "lastName": "Lovelace", "phone": "+15555550101"},
@@ -53,3 +54,18 @@ with DAG("ccai_mapped_campaign", schedule=None, start_date=START, default_args=D
         title="Chunk drill {{ run_id }} part {{ ti.map_index }}",
         message="Hi ${firstName}, one text per chunk",
     ).expand(accounts=[RECIPIENTS[:1], RECIPIENTS[1:]])
+
+# A mapped upstream task returns one recipient per instance; the campaign takes them all through its
+# output, which resolves to a lazy XCom sequence rather than a list.
+with DAG("ccai_mapped_audience", schedule=None, start_date=START, default_args=DEFAULTS):
+
+    @task(show_return_value_in_logs=False)
+    def recipient(row: dict) -> dict:
+        return row
+
+    CcaiCreateCampaignOperator(
+        task_id="send",
+        accounts=recipient.expand(row=RECIPIENTS),
+        title="Mapped audience {{ run_id }}",
+        message="Hi ${firstName}, one text for the whole audience",
+    )
