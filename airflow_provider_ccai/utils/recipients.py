@@ -136,6 +136,10 @@ class _PhoneNormaliser:
     """E.164 strings pass on a regex; anything else is parsed by ``phonenumbers`` (imported on first need)."""
 
     def __init__(self, default_region: str | None) -> None:
+        if default_region is not None and not isinstance(default_region, str):
+            raise CcaiInputError(
+                f"default_region: expected a region code such as 'US', got {type(default_region).__name__}"
+            )
         self.default_region = default_region.strip().upper() if default_region else None
         self._phonenumbers: Any = None
         self._is_e164 = E164.fullmatch
@@ -347,6 +351,11 @@ class _Layout:
         unmapped_to_data: bool,
         report: RecipientReport,
     ) -> None:
+        if column_mapping is not None and not isinstance(column_mapping, Mapping):
+            raise CcaiInputError(
+                f"column_mapping: expected a dict of CCAI field to column (e.g. {{'phone': 'mobile'}}), "
+                f"got {type(column_mapping).__name__}"
+            )
         mapping = dict(column_mapping or {})
         unknown = set(mapping) - set(WIRE_FIELDS)
         if unknown:

@@ -391,9 +391,11 @@ def test_csv_column_that_cannot_be_a_variable(tmp_path: Path) -> None:
         ({"phone": None}, "column_mapping: phone -> None; expected a column name or a position"),
         ({"phone": -1}, "column_mapping: phone -> -1; positions start at 0"),
         ({"phone": 0}, "column_mapping: phone -> 0 are positions, but the rows are objects"),
+        (["phone"], "column_mapping: expected a dict of CCAI field to column"),
+        ("phone=mobile", "column_mapping: expected a dict of CCAI field to column"),
     ],
 )
-def test_bad_column_mapping(mapping: dict[str, Any], expected: str) -> None:
+def test_bad_column_mapping(mapping: Any, expected: str) -> None:
     assert expected in failure([ADA], column_mapping=mapping)
 
 
@@ -411,9 +413,10 @@ def test_column_mapping_naming_a_missing_csv_column(tmp_path: Path) -> None:
         ("on_invalid", "ignore", "on_invalid: expected 'fail' or 'skip'"),
         ("unmapped_columns", "keep", "unmapped_columns: expected 'ignore' or 'data'"),
         ("default_region", "XX", "default_region: 'XX' is not a region code"),
+        ("default_region", 1, "default_region: expected a region code such as 'US', got int"),
     ],
 )
-def test_bad_options(option: str, value: str, expected: str) -> None:
+def test_bad_options(option: str, value: Any, expected: str) -> None:
     assert expected in failure([ADA], **{option: value})
 
 
