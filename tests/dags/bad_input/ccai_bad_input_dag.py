@@ -61,6 +61,18 @@ CASES = [
         "mime_type",
     ),
     Case("file_name with a slash", "upload", {"file_path": f"{TMP}/offer.png", "file_name": "a/b.png"}, "file_name"),
+    Case(
+        "file_name with a space",
+        "upload",
+        {"file_path": f"{TMP}/offer.png", "file_name": "summer sale.png"},
+        "file_name",
+    ),
+    Case(
+        "hook_params with an unknown name",
+        "upload",
+        {"file_path": f"{TMP}/offer.png", "hook_params": {"read_timeout": 60}},
+        "hook_params",
+    ),
     Case("accounts empty", "campaign", {**CAMPAIGN, "accounts": []}, "accounts"),
     Case("accounts not a list", "campaign", {**CAMPAIGN, "accounts": ADA}, "accounts"),
     Case("accounts malformed text", "campaign", {**CAMPAIGN, "accounts": "[{'firstName': 'Ada',"}, "accounts"),
@@ -134,6 +146,8 @@ CASES = [
         "scheduled_timezone",
     ),
     Case("sender_phone not E.164", "campaign", {**CAMPAIGN, "sender_phone": "12345"}, "sender_phone"),
+    Case("default_region not a string", "campaign", {**CAMPAIGN, "default_region": 1}, "default_region"),
+    Case("column_mapping not a dict", "campaign", {**CAMPAIGN, "column_mapping": ["phone"]}, "column_mapping"),
     Case(
         "picture_file_key of another client",
         "campaign",
