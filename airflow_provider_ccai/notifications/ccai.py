@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ccai.exceptions import CcaiInputError
-from airflow_provider_ccai.utils.validation import checked_hook_params
 from airflow_provider_ccai.version_compat import BaseNotifier
 
 if TYPE_CHECKING:
@@ -117,6 +116,7 @@ class CcaiNotifier(BaseNotifier):
 
     def _hook(self) -> CloudContactHook:
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
+        from airflow_provider_ccai.utils.validation import checked_hook_params
 
         return CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))
 

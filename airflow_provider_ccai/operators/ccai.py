@@ -13,7 +13,6 @@ from airflow_provider_ccai.exceptions import (
     CcaiApiError,
     CcaiInputError,
 )
-from airflow_provider_ccai.utils.validation import checked_hook_params
 from airflow_provider_ccai.version_compat import AirflowException, BaseOperator
 
 if TYPE_CHECKING:
@@ -81,6 +80,7 @@ class CcaiUploadFileOperator(BaseOperator):
             sniff_image_type,
         )
         from airflow_provider_ccai.utils.sources import read_source
+        from airflow_provider_ccai.utils.validation import checked_hook_params
 
         content = read_source(self.file_path, "file_path", conn_id=self.file_conn_id, max_bytes=MAX_MMS_BYTES)
         detected = sniff_image_type(content)
@@ -259,6 +259,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         :param context: the task context.
         """
         from airflow_provider_ccai.hooks.ccai import CloudContactHook, public_fields
+        from airflow_provider_ccai.utils.validation import checked_hook_params
 
         hook = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))
         store = context.get("task_state_store")

@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ccai.exceptions import CcaiInputError
-from airflow_provider_ccai.utils.validation import checked_hook_params
 from airflow_provider_ccai.version_compat import (
     AirflowException,
     AirflowFailException,
@@ -119,6 +118,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
         """
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
         from airflow_provider_ccai.triggers.ccai import campaign_finished, describe_stats
+        from airflow_provider_ccai.utils.validation import checked_hook_params
 
         campaign_id = self._campaign_id()
         stats = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params)).get_campaign_stats(
