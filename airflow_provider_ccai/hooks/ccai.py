@@ -382,20 +382,23 @@ class CloudContactHook(BaseHook):
 
         A dropped connection, a read timeout or a malformed JSON body count as transient here.
         Returns the decoded JSON when ``decode_json`` is set, else the response; ``None`` when a repeat
-        got a status in ``done_on_repeat``, which says an earlier attempt whose answer was lost took effect
-        (a repeated DELETE finds nothing to delete).
+        got a status in ``done_on_repeat`` after an earlier attempt that may have reached the server (lost
+        answer, 5xx), which says that attempt took effect (a repeated DELETE finds nothing to delete).
         """
-        attempts = 0
+        may_have_acted = False  # whether an earlier attempt may have reached the server
 
         def attempt() -> Any:
-            nonlocal attempts
-            attempts += 1
+            nonlocal may_have_acted
             try:
                 response = self._send(method, url, call, **kwargs)
             except CcaiAmbiguousResultError as error:
+                may_have_acted = True
                 raise _as_safe_call_failure(error) from None
+            except CcaiTransientError as error:
+                may_have_acted = may_have_acted or not _never_sent(error)
+                raise
             except CcaiRejectedError as error:
-                if attempts > 1 and error.status in done_on_repeat:
+                if may_have_acted and error.status in done_on_repeat:
                     return None
                 raise
             return _json_body(response, call, CcaiTransientError) if decode_json else response
@@ -636,8 +639,8 @@ class CloudContactHook(BaseHook):
         """
         Cancel (delete) a scheduled campaign.
 
-        A 404 to the first attempt fails (no such campaign); a 404 to a repeat after a lost answer means
-        the earlier attempt deleted it, and counts as done.
+        A 404 fails (no such campaign), unless it answers a repeat after an attempt that may have reached
+        CCAI (lost answer, 5xx): then that attempt deleted it, and the cancel counts as done.
 
         :param campaign_id: campaign id returned at creation.
         """

@@ -432,8 +432,9 @@ class CcaiCreateCampaignOperator(BaseOperator):
             campaign = hook.create_campaign(request.body)
         except CcaiAmbiguousResultError as error:
             self.log.warning("%s; looking for the campaign instead of sending again", error)
-            since = submitted_at - self.CLOCK_SKEW
-            found = self._look_for(hook, since if window_start is None else min(since, window_start), recipient_count)
+            # from this try's submission, or from an earlier try's window, which starts before it
+            since = submitted_at - self.CLOCK_SKEW if window_start is None else window_start
+            found = self._look_for(hook, since, recipient_count)
             if found is None:
                 raise AirflowException(
                     f"{error}. No campaign titled {self.title!r} appeared, so it was probably not created; "

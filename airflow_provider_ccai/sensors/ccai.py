@@ -34,8 +34,8 @@ class CcaiCampaignSensor(BaseSensorOperator):
     Wait until a campaign has no pending or sending messages; fail if too many of them ended in error.
 
     The campaign's stats (``GET /api/v2/messages/campaign/{id}/stats``) are polled every ``poke_interval``
-    seconds. Once nothing is pending or sending, the sensor succeeds and pushes the final stats
-    (``errorCount``, ``pendingCount``, ``sendingCount``, ``sentCount``, ``totalCount``) to XCom
+    seconds. Once the campaign has messages and none is pending or sending, the sensor succeeds and pushes
+    the final stats (``errorCount``, ``pendingCount``, ``sendingCount``, ``sentCount``, ``totalCount``) to XCom
     (``return_value``) — unless the share of failed messages is above ``max_error_ratio``, in which case
     the task fails without retries (the messages are already sent; retrying cannot change that).
     Counts that are all 0 (not filled in yet) are not finished. A scheduled campaign is not sent before
@@ -54,8 +54,8 @@ class CcaiCampaignSensor(BaseSensorOperator):
     :param max_error_ratio: largest acceptable ``errorCount / totalCount``, between 0 and 1; default 0.1.
     :param ccai_conn_id: the ``ccai`` connection.
     :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
-        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``. Passed to the trigger
-        when deferrable, which accepts numbers only.
+        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``; passed to the trigger
+        when deferrable.
     :param deferrable: wait in the triggerer; default ``[operators] default_deferrable`` (``False``).
     """
 
@@ -112,7 +112,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """
-        Return the final stats once nothing is pending or sending, else ``False``.
+        Return the final stats once the campaign has messages and none is pending or sending, else ``False``.
 
         :param context: the task context.
         """
@@ -179,7 +179,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
     def _check_errors(self, campaign_id: object, stats: Mapping[str, int]) -> None:
         """Fail without retries when the share of failed messages is above ``max_error_ratio``."""
         total, errors = stats["totalCount"], stats["errorCount"]
-        ratio = errors / total if total else 0.0
+        ratio = errors / total if total else 0.0  # total is above 0 once finished; kept safe for any event
         if ratio > self.max_error_ratio:
             raise AirflowFailException(
                 f"CCAI campaign {campaign_id}: {errors} of {total} messages failed ({ratio:.1%}), "

@@ -44,7 +44,7 @@ def describe_stats(campaign_id: object, stats: Mapping[str, int]) -> str:
 
 class CcaiCampaignTrigger(BaseTrigger):
     """
-    Poll a campaign's stats until nothing is pending or sending, or until a deadline passes.
+    Poll a campaign's stats until it has messages and none is pending or sending, or until a deadline passes.
 
     Fires exactly one event and stops:
 
@@ -64,8 +64,8 @@ class CcaiCampaignTrigger(BaseTrigger):
     :param deadline: Unix time (seconds) after which the trigger gives up with a ``timeout`` event;
         default 7 days from creation (kept when the trigger is serialised).
     :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
-        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``. Names and numbers only
-        (``CcaiInputError``, a ``ValueError``, otherwise), as they are serialised.
+        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``. Hook argument names
+        to numbers only (``CcaiInputError``, a ``ValueError``, otherwise), as they are serialised.
     """
 
     def __init__(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -28,13 +29,17 @@ def required_text(value: Any, field: str) -> str:
 
 #: The keyword arguments of ``CloudContactHook`` that ``hook_params`` may set (all numbers).
 HOOK_ARGUMENTS = ("timeout", "connect_timeout", "max_attempts", "backoff_initial", "backoff_max")
+#: Those of them that may be ``None``: the hook then reads the connection's extra, or its default.
+_FROM_CONNECTION_WHEN_NONE = ("timeout", "connect_timeout", "max_attempts")
 
 
 def checked_hook_params(hook_params: Any) -> dict[str, Any]:
     """
-    Return a copy of ``hook_params`` if it maps hook argument names to numbers, else fail naming it.
+    Return a copy of ``hook_params`` if it maps hook argument names to fitting numbers, else fail naming it.
 
-    Checked before a hook is built, so a typo fails the task without retries instead of as a ``TypeError``.
+    Checked before a hook is built, so a typo fails the task without retries instead of as a ``TypeError``
+    or as an error about the connection. Timeouts must be above 0, ``max_attempts`` a whole number of at
+    least 1 (these three may be ``None``), the backoff values 0 or more.
 
     :param hook_params: the ``hook_params`` argument of an operator, sensor, trigger or notifier; ``None``
         means ``{}``.
@@ -49,8 +54,17 @@ def checked_hook_params(hook_params: Any) -> dict[str, Any]:
     for name, value in hook_params.items():
         if name not in HOOK_ARGUMENTS:
             raise CcaiInputError(f"hook_params: unknown argument {name!r}; expected any of {list(HOOK_ARGUMENTS)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise CcaiInputError(f"hook_params[{name!r}]: expected a number {example}, got {type(value).__name__}")
+        if value is None and name in _FROM_CONNECTION_WHEN_NONE:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            shown = type(value).__name__ if not isinstance(value, float) else repr(value)
+            raise CcaiInputError(f"hook_params[{name!r}]: expected a number {example}, got {shown}")
+        if name == "max_attempts" and (value < 1 or value != int(value)):
+            raise CcaiInputError(f"hook_params['max_attempts']: expected a whole number of 1 or more, got {value!r}")
+        if name.startswith("backoff_") and value < 0:
+            raise CcaiInputError(f"hook_params[{name!r}]: expected 0 or more seconds, got {value!r}")
+        if name.endswith("timeout") and value <= 0:
+            raise CcaiInputError(f"hook_params[{name!r}]: expected more than 0 seconds, got {value!r}")
     return dict(hook_params)
 
 

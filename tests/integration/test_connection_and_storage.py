@@ -226,7 +226,7 @@ def test_connection_from_local_filesystem_secrets_backend(sandbox, tmp_path):
     assert [entry["endpoint"] for entry in sandbox.requests_seen()] == ["stored_url"]
 
 
-# -- CcaiUploadFileOperator with object-storage URIs --------------------------------------------------
+# -- images and recipients from object storage --------------------------------------------------
 
 
 def _upload(file_path: str, **kwargs: Any) -> str:

@@ -430,21 +430,37 @@ def test_cancel_campaign(hook: CloudContactHook, http: responses.RequestsMock) -
     assert call.request.headers["Authorization"] == f"Bearer {API_KEY}"
 
 
-@pytest.mark.parametrize("lost", [True, False], ids=["404 after a lost answer: done", "404 at once: no such campaign"])
+@pytest.mark.parametrize(
+    ("first", "done"),
+    [
+        ({"body": requests.ConnectionError("Connection aborted: RemoteDisconnected")}, True),
+        ({"status": 503}, True),
+        ({"body": requests.ConnectTimeout("connect timed out")}, False),
+        ({"status": 429}, False),
+        (None, False),
+    ],
+    ids=[
+        "lost answer, then 404: done",
+        "503, then 404: done",
+        "connect timeout (never sent), then 404: no such campaign",
+        "429 (not acted on), then 404: no such campaign",
+        "404 at once: no such campaign",
+    ],
+)
 def test_cancel_campaign_404(
-    hook: CloudContactHook, http: responses.RequestsMock, sleeps: mock.MagicMock, lost: bool
+    hook: CloudContactHook, http: responses.RequestsMock, sleeps: mock.MagicMock, first: Any, done: bool
 ) -> None:
     url = f"{UNIT_API_URL}/campaigns/99"
-    if lost:  # the first DELETE took effect, but its answer never arrived
-        http.delete(url, body=requests.ConnectionError("Connection aborted: RemoteDisconnected"))
+    if first is not None:
+        http.delete(url, **first)
     http.delete(url, status=404, json={"error": "Campaign not found"})
 
-    if lost:
+    if done:
         assert hook.cancel_campaign(99) is None
     else:
         with pytest.raises(CcaiRejectedError, match="404"):
             hook.cancel_campaign(99)
-    assert len(http.calls) == (2 if lost else 1)
+    assert len(http.calls) == (1 if first is None else 2)
 
 
 def test_test_connection_ok(hook: CloudContactHook, http: responses.RequestsMock) -> None:
@@ -540,11 +556,17 @@ def test_safe_call_retries_malformed_json(hook: CloudContactHook, http: response
     ids=["7 s", "fraction", "capped", "HTTP date passed", "HTTP date far ahead: capped"],
 )
 def test_retry_after_is_honoured_and_capped(
-    hook: CloudContactHook, http: responses.RequestsMock, sleeps: mock.MagicMock, header: str, expected: float
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    sleeps: mock.MagicMock,
+    mocker: Any,
+    header: str,
+    expected: float,
 ) -> None:
+    mocker.patch("random.uniform", side_effect=lambda low, high: high)  # without the header: a 5 s wait
     http.get(LIST_URL, status=429, headers={"Retry-After": header})
     http.get(LIST_URL, json=[])
-    assert hook.list_campaigns() == []
+    assert CloudContactHook(backoff_initial=5, backoff_max=5).list_campaigns() == []
     assert len(http.calls) == 2
     assert sleeps.call_args_list == [mock.call(expected)]
 

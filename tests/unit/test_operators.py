@@ -961,7 +961,7 @@ def test_task_state_store_with_only_a_submission_looks_first(
     mock_totals(http, {66: len(ACCOUNTS)})
     assert campaign_op().execute(context) == 66
     assert calls(http, "POST") == []
-    assert store.get(CcaiCreateCampaignOperator.STATE_KEY)["campaign_id"] == 66
+    assert store.get(CcaiCreateCampaignOperator.STATE_KEY) == {"submitted_at": submitted.isoformat(), "campaign_id": 66}
 
 
 def test_a_later_try_still_looks_back_to_the_first_submission(
@@ -984,6 +984,23 @@ def test_a_later_try_still_looks_back_to_the_first_submission(
     mock_totals(http, {70: len(ACCOUNTS)})
     assert campaign_op().execute(context_of_try(3)) == 70
     assert len(calls(http, "POST")) == 1  # try 2's, refused; try 3 sent nothing
+
+
+def test_a_retry_whose_answer_is_lost_also_finds_the_first_tries_campaign(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """Try 2 sees no campaign, sends, loses the answer; by then the list shows try 1's campaign: adopted."""
+    first = NOW - timedelta(minutes=10)
+    store = FakeTaskStateStore(ccai_campaign={"submitted_at": first.isoformat()})
+    context = {"ti": mocker.MagicMock(try_number=2), "dag_run": mocker.MagicMock(), "task_state_store": store}
+    http.get(LIST_URL, json=[])  # before sending: try 1's campaign is not listed yet
+    http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
+    http.get(LIST_URL, json=[listed(80, first + timedelta(seconds=2))])  # after: it is (try 2's never showed)
+    mock_totals(http, {80: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 80
+    assert len(calls(http, "POST")) == 1
+    assert store.get(CcaiCreateCampaignOperator.STATE_KEY) == {"submitted_at": first.isoformat(), "campaign_id": 80}
 
 
 def test_rejected_create_is_not_looked_up(

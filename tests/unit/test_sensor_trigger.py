@@ -315,7 +315,7 @@ def test_trigger_without_hook_params_serialises_an_empty_dict():
     [
         {"timeout": "60"},
         {"max_attempts": True},
-        {"timeout": None},
+        {"backoff_max": None},
         {"timeout": [60]},
         {"timeout": {"read": 60}},
         {1: 60},

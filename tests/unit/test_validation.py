@@ -59,6 +59,38 @@ def test_hook_arguments_are_the_hooks_keyword_arguments() -> None:
     assert sorted(HOOK_ARGUMENTS) == sorted(p.name for p in parameters if p.kind is keyword_only)
 
 
+@pytest.mark.parametrize(
+    ("hook_params", "expected"),
+    [
+        ({"timeout": 0}, "hook_params['timeout']: expected more than 0 seconds, got 0"),
+        ({"connect_timeout": -1.5}, "hook_params['connect_timeout']: expected more than 0 seconds"),
+        ({"timeout": float("nan")}, "hook_params['timeout']: expected a number"),
+        ({"timeout": float("inf")}, "hook_params['timeout']: expected a number"),
+        ({"max_attempts": 2.5}, "hook_params['max_attempts']: expected a whole number of 1 or more"),
+        ({"max_attempts": 0}, "hook_params['max_attempts']: expected a whole number of 1 or more"),
+        ({"backoff_initial": -1}, "hook_params['backoff_initial']: expected 0 or more seconds"),
+        ({"backoff_max": None}, "hook_params['backoff_max']: expected a number"),
+        ({1: 60}, "hook_params: unknown argument 1"),
+    ],
+)
+def test_hook_params_out_of_range_name_the_argument(hook_params: Any, expected: str) -> None:
+    from airflow_provider_ccai.exceptions import CcaiInputError
+    from airflow_provider_ccai.utils.validation import checked_hook_params
+
+    with pytest.raises(CcaiInputError) as raised:
+        checked_hook_params(hook_params)
+    assert str(raised.value).startswith(expected)
+
+
+def test_hook_params_that_fit_are_returned_as_a_copy() -> None:
+    from airflow_provider_ccai.utils.validation import checked_hook_params
+
+    given = {"timeout": None, "connect_timeout": 2.5, "max_attempts": 3.0, "backoff_initial": 0, "backoff_max": 10}
+    checked = checked_hook_params(given)
+    assert checked == given and checked is not given
+    assert checked_hook_params(None) == {}
+
+
 def _upload(tmp_path: Any, hook_params: Any) -> Any:
     from airflow_provider_ccai.operators.ccai import CcaiUploadFileOperator
 
