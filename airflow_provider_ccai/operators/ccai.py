@@ -267,11 +267,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         recorded_id = state.get("campaign_id") if isinstance(state, dict) else None
         if isinstance(recorded_id, int):  # Airflow 3.3+: nothing to validate or send again
             campaign = self._known_campaign(hook, recorded_id)
-            self.log.info(
-                "An earlier try created campaign %s (status %s); not sending again",
-                recorded_id,
-                campaign.get("status", "unknown"),
-            )
+            self._log_earlier(campaign)
         else:
             request = self._build_request()
             if self.picture_file_key and not str(self.picture_file_key).startswith(f"{hook.client_id}/"):
@@ -410,16 +406,12 @@ class CcaiCreateCampaignOperator(BaseOperator):
         after a retry has looked and before anything is sent.
         """
         recipient_count = request.recipient_count
-        window_start = self._earlier_try_window(state, context)
         first_submitted = _submitted_at(state)
+        window_start = self._earlier_try_window(first_submitted, context)
         if window_start is not None:
             found = self._find_earlier(hook, window_start, recipient_count)
             if found is not None:
-                self.log.info(
-                    "An earlier try created campaign %s (status %s); not sending again",
-                    found.get("id"),
-                    found.get("status", "unknown"),
-                )
+                self._log_earlier(found)
                 self._remember(store, first_submitted or datetime.now(timezone.utc), found)
                 return found
         submitted_at = datetime.now(timezone.utc)
@@ -444,9 +436,13 @@ class CcaiCreateCampaignOperator(BaseOperator):
         self._remember(store, first_submitted, campaign)
         return campaign
 
-    def _earlier_try_window(self, state: Any, context: Context) -> datetime | None:
-        """Return since when an earlier try may have created the campaign, or ``None`` if none could have."""
-        submitted_at = _submitted_at(state)
+    def _earlier_try_window(self, submitted_at: datetime | None, context: Context) -> datetime | None:
+        """
+        Return since when an earlier try may have created the campaign, or ``None`` if none could have.
+
+        :param submitted_at: the first sending try's submission time from the task state store, if any.
+        :param context: the task context.
+        """
         if submitted_at is not None:
             return submitted_at - self.CLOCK_SKEW
         if getattr(context["ti"], "try_number", 1) <= 1:
@@ -458,6 +454,13 @@ class CcaiCreateCampaignOperator(BaseOperator):
             return None
         began = _run_began(dag_run)
         return None if began is None else began - self.CLOCK_SKEW
+
+    def _log_earlier(self, campaign: dict[str, Any]) -> None:
+        self.log.info(
+            "An earlier try created campaign %s (status %s); not sending again",
+            campaign.get("id"),
+            campaign.get("status", "unknown"),
+        )
 
     def _look_for(self, hook: CloudContactHook, since: datetime, recipient_count: int) -> dict[str, Any] | None:
         """Look for the campaign a create with a lost response made since ``since``, a few times."""
