@@ -12,6 +12,11 @@ AIRFLOW_3.3 := 3.3.2
 AIRFLOW_3.2 := 3.2.2
 AIRFLOW_3.1 := 3.1.8
 AIRFLOW_2.11 := 2.11.2
+# Airflow 2.11 runs on the oldest supported Python, 3.10, when the machine has it (on PATH or installed by
+# pyenv); otherwise on $(PYTHON). `make test` prints each environment's Python before its tests.
+PYTHON_3_10 := $(firstword $(foreach candidate,python3.10 $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10),\
+	$(shell $(candidate) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && echo $(candidate))))
+PYTHON_2.11 ?= $(or $(PYTHON_3_10),$(PYTHON))
 MAIN := $(VENV)/airflow-3.3
 # Benchmarks only: Airflow 3 no longer brings the HTTP provider, whose HttpOperator parse_cost.py times
 # for comparison; it gets its own environment so the test environments stay as CI builds them.
@@ -27,7 +32,7 @@ $(UV):
 	$(VENV)/tools/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
 
 $(VENV)/airflow-%/.installed: $(UV) pyproject.toml ci/constraints-airflow-%.txt
-	test -x $(VENV)/airflow-$*/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)/airflow-$*
+	test -x $(VENV)/airflow-$*/bin/python || $(UV) venv --quiet --python $(or $(PYTHON_$*),$(PYTHON)) $(VENV)/airflow-$*
 	VIRTUAL_ENV=$(VENV)/airflow-$* $(UV) pip install --quiet -e ".[test,lint]" \
 		"apache-airflow==$(AIRFLOW_$*)" -c ci/constraints-airflow-$*.txt
 	touch $@
@@ -40,6 +45,7 @@ lint: $(MAIN)/.installed
 	$(MAIN)/bin/mypy
 
 test-airflow-%: $(VENV)/airflow-%/.installed
+	$(VENV)/airflow-$*/bin/python --version
 	$(VENV)/airflow-$*/bin/python -m pytest $(PYTEST_ARGS)
 
 test: lint $(addprefix test-airflow-,$(AIRFLOW_MINORS))

@@ -1021,8 +1021,14 @@ def test_async_settings_read_the_extra_without_registering_the_key(ccai_conn, mo
 
     import airflow.providers.common.compat.connection as compat_connection
 
-    if not helper_available:  # Python 3.10 resolves common-compat 1.20, which lacks get_async_extra_dejson
+    if not helper_available:
         monkeypatch.delattr(compat_connection, "get_async_extra_dejson", raising=False)
+    elif not hasattr(compat_connection, "get_async_extra_dejson"):  # Python 3.10 resolves common-compat 1.20
+
+        async def get_async_extra_dejson(conn: Any) -> dict[str, Any]:
+            return conn.extra_dejson
+
+        monkeypatch.setattr(compat_connection, "get_async_extra_dejson", get_async_extra_dejson, raising=False)
     async_lookup = mocker.spy(compat_connection, "get_async_connection")
     masked = mocker.patch("airflow_provider_ccai.hooks.ccai.mask_secret")
     monkeypatch.setenv(

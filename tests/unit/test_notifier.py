@@ -9,6 +9,7 @@ from unittest import mock
 
 import pytest
 from airflow import __version__ as airflow_version
+from airflow.providers.common.compat import connection as compat_connection
 from packaging.version import Version
 
 from airflow_provider_ccai.exceptions import CcaiAmbiguousResultError, CcaiApiError, CcaiInputError
@@ -28,8 +29,11 @@ except ImportError:  # Airflow 2.11
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
 
 #: Airflow 3.3.2 made ``BaseHook.aget_connection`` safe on a running loop; before it, the compat helper
-#: runs the synchronous lookup in a worker thread instead.
-ASYNC_LOOKUP_IS_SAFE = Version(airflow_version) >= Version("3.3.2")
+#: runs the synchronous lookup in a worker thread instead, and so does the hook when common-compat is older
+#: than 1.23 (what Python 3.10 resolves), which lacks ``get_async_extra_dejson``.
+ASYNC_LOOKUP_IS_SAFE = Version(airflow_version) >= Version("3.3.2") and hasattr(
+    compat_connection, "get_async_extra_dejson"
+)
 ON_CALL = "+15555550199"
 BACKUP = "+15555550198"
 
