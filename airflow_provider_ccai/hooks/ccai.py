@@ -242,6 +242,12 @@ class CloudContactHook(BaseHook):
             raise CcaiConnectionError(f"Connection {name!r}: 'login' (Client ID) must be the numeric CCAI client id.")
         if not api_key:
             raise CcaiConnectionError(f"Connection {name!r} has no API key: set its 'password' (API Key) field.")
+        if not (api_key.isascii() and api_key.isprintable()) or " " in api_key:
+            raise CcaiConnectionError(
+                f"Connection {name!r}: 'password' (API Key) holds a space, a control character or a non-ASCII "
+                "character (a zero-width space or a curly quote pasted with it?), which no HTTP header can carry; "
+                "paste the key again."
+            )
         return CcaiSettings(
             client_id=client_id,
             api_key=api_key,
@@ -740,6 +746,10 @@ def _failure_without_response(call: str, error: requests.RequestException, read_
         return CcaiAmbiguousResultError(call, None, f"no response within {read_timeout:g} s")
     if isinstance(error, requests.ConnectionError) and _connection_refused(error):
         return CcaiTransientError(call, None, "connection refused (request not sent)")
+    if isinstance(error, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in _cause_text(error):
+        return CcaiRejectedError(
+            call, None, "TLS certificate verification failed (request not sent); check the connection's URLs"
+        )
     if isinstance(error, _UNBUILDABLE):
         return CcaiRejectedError(
             call, None, f"{type(error).__name__}: the request could not be built; check the connection's URLs and key"
@@ -749,8 +759,13 @@ def _failure_without_response(call: str, error: requests.RequestException, read_
     return CcaiAmbiguousResultError(call, None, f"{type(error).__name__} before a complete response arrived")
 
 
+def _cause_text(error: requests.RequestException) -> str:
+    """urllib3's description of what went wrong (``MaxRetryError(... Caused by ...)``), for classifying only."""
+    return repr(error.args[0]) if error.args else ""
+
+
 def _connection_refused(error: requests.ConnectionError) -> bool:
-    text = repr(error.args[0]) if error.args else ""
+    text = _cause_text(error)
     return "NewConnectionError" in text or "Connection refused" in text or "NameResolutionError" in text
 
 

@@ -148,6 +148,10 @@ BAD_CONNECTIONS = {
     "non-numeric client id": ({"login": "acme"}, r"'login' \(Client ID\) must be the numeric"),
     "negative client id": ({"login": "-12"}, r"'login' \(Client ID\) must be the numeric"),
     "no API key": ({"api_key": ""}, r"no API key: set its 'password'"),
+    "zero-width space in API key": ({"api_key": API_KEY + "\u200b"}, r"'password' \(API Key\) holds a space"),
+    "curly quote in API key": ({"api_key": "\u201c" + API_KEY}, r"'password' \(API Key\) holds a space"),
+    "space inside API key": ({"api_key": API_KEY[:4] + " " + API_KEY[4:]}, r"'password' \(API Key\) holds a space"),
+    "line break inside API key": ({"api_key": API_KEY + "\nx"}, r"'password' \(API Key\) holds a space"),
     "garbage host": ({"host": "not a url"}, r"host must be an http\(s\) URL, got 'not a url'"),
     "host without scheme": ({"host": "core.ccai.test/api"}, r"host must be an http\(s\) URL"),
     "host scheme only": ({"host": "https://"}, r"host must be an http\(s\) URL"),
@@ -646,6 +650,28 @@ def test_requests_that_cannot_be_built_fail_without_retry(
         hook.list_campaigns()
     assert len(http.calls) == 1
     assert isinstance(raised.value, AirflowFailException)
+
+
+def untrusted_certificate() -> requests.exceptions.SSLError:
+    """What ``requests`` raises when the server's certificate does not verify: no retry can fix it."""
+    import ssl
+
+    reason = ssl.SSLCertVerificationError(
+        1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate (_ssl.c:1006)"
+    )
+    return requests.exceptions.SSLError(
+        urllib3.exceptions.MaxRetryError(None, "/api/clients/1234/campaigns", urllib3.exceptions.SSLError(reason))  # type: ignore[arg-type]
+    )
+
+
+def test_untrusted_certificate_fails_without_retry(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.get(LIST_URL, body=untrusted_certificate())
+    http.post(CREATE_URL, body=untrusted_certificate())
+    for call in (hook.list_campaigns, lambda: hook.create_campaign(PAYLOAD)):
+        with pytest.raises(CcaiRejectedError, match="TLS certificate verification failed") as raised:
+            call()
+        assert isinstance(raised.value, AirflowFailException)
+    assert len(http.calls) == 2
 
 
 def test_a_failed_put_keeps_no_trace_of_the_signed_url(hook: CloudContactHook, http: responses.RequestsMock) -> None:
