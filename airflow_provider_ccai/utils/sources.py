@@ -41,26 +41,29 @@ def open_source(
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise CcaiInputError(f"{field}: expected a file path or URI, got {type(path).__name__} {path!r}")
     path = str(path)
+    # Only an answer that the file is not there (or not a file) fails for good; any other error (a timeout,
+    # throttling, an NFS hiccup) propagates as it is, so that Airflow's retries apply.
     if is_uri(path):
         storage = _storage_path(path, conn_id)
-        if not storage.exists():
-            raise CcaiInputError(f"{field}: {path!r} does not exist")
-        if not storage.is_file():
+        try:
+            info = storage.stat()  # one request to a remote store
+        except FileNotFoundError:
+            raise CcaiInputError(f"{field}: {path!r} does not exist") from None
+        if info.get("type") != "file":
             raise CcaiInputError(f"{field}: {path!r} is not a regular file")
-        info = storage.stat()  # one request to a remote store
-        size = int(info["size"] if isinstance(info, dict) else info.st_size)
+        size = int(info["size"])
         _check_size(path, field, size, max_bytes)
         return storage.open("rb"), size
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
+        local = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
         raise CcaiInputError(f"{field}: {path!r} does not exist") from None
-    except OSError as error:
-        raise CcaiInputError(f"{field}: cannot read {path!r}: {error.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
+    except PermissionError:
+        raise CcaiInputError(f"{field}: cannot read {path!r}: permission denied") from None
+    if not stat.S_ISREG(local.st_mode):
         raise CcaiInputError(f"{field}: {path!r} is not a regular file")
-    _check_size(path, field, info.st_size, max_bytes)
-    return open(path, "rb"), info.st_size
+    _check_size(path, field, local.st_size, max_bytes)
+    return open(path, "rb"), local.st_size
 
 
 def _check_size(path: str, field: str, size: int, max_bytes: int | None) -> None:

@@ -313,3 +313,39 @@ def test_missing_memory_object_fails_naming_file_path_before_any_request(sandbox
 
     assert str(failure.value) == f"file_path: {uri!r} does not exist"
     assert sandbox.requests_seen() == []
+
+
+def test_directory_in_object_storage_fails_naming_file_path(sandbox, memory_bucket):
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from airflow_provider_ccai.exceptions import CcaiInputError
+
+    MemoryFileSystem().mkdir(f"/{memory_bucket}/images")
+    uri = f"memory://{memory_bucket}/images"
+
+    with pytest.raises(CcaiInputError) as failure:
+        _upload(uri)
+
+    assert str(failure.value) == f"file_path: {uri!r} is not a regular file"
+    assert sandbox.requests_seen() == []
+
+
+def test_object_storage_outage_stays_retryable(sandbox, memory_bucket, monkeypatch):
+    """A store that times out is not a missing file: the error propagates as is, so Airflow's retries apply."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from airflow_provider_ccai.version_compat import AirflowFailException
+
+    uri = f"memory://{memory_bucket}/offer.png"
+    _object_storage_path(uri).write_bytes(_png(2, 2, (0, 0, 0)))
+
+    def unreachable(self: Any, path: str, **kwargs: Any) -> dict[str, Any]:
+        raise TimeoutError("the store did not answer")
+
+    monkeypatch.setattr(MemoryFileSystem, "info", unreachable)
+
+    with pytest.raises(TimeoutError) as failure:
+        _upload(uri)
+
+    assert not isinstance(failure.value, AirflowFailException)
+    assert sandbox.requests_seen() == []

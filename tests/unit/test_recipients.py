@@ -245,6 +245,20 @@ def test_missing_file_fails_before_reading(tmp_path: Path) -> None:
         body_accounts(campaign(str(tmp_path / "nobody.csv")))
 
 
+def test_unreadable_file_fails_naming_the_field(tmp_path: Path, mocker: Any) -> None:
+    mocker.patch("airflow_provider_ccai.utils.sources.os.stat", side_effect=PermissionError(13, "Permission denied"))
+    with pytest.raises(CcaiInputError, match=r"^accounts: cannot read .* permission denied$"):
+        body_accounts(campaign(str(tmp_path / "people.csv")))
+
+
+def test_disk_error_is_not_taken_for_a_missing_file(tmp_path: Path, mocker: Any) -> None:
+    """An I/O error (a network disk that hiccups) may pass: it propagates as is, so Airflow's retries apply."""
+    mocker.patch("airflow_provider_ccai.utils.sources.os.stat", side_effect=OSError(5, "Input/output error"))
+    with pytest.raises(OSError) as caught:
+        body_accounts(campaign(str(tmp_path / "people.csv")))
+    assert not isinstance(caught.value, (CcaiInputError, AirflowFailException))
+
+
 def test_short_csv_row_names_the_row(tmp_path: Path) -> None:
     path = tmp_path / "people.csv"
     path.write_text("firstName,lastName,phone\nAda,Lovelace,+14155550101\nAlan,Turing\n")
