@@ -33,8 +33,31 @@ def test_airflow_cli_lists_the_provider_and_its_connection_type():
     assert "ccai_conn_id" in hooks[0] and "CloudContactAI" in hooks[0]
 
 
-def test_package_ships_type_information():
-    assert (PACKAGE / "py.typed").is_file()
+def test_wheel_ships_types_assets_and_entry_points(tmp_path):
+    """What pip installs from an index, not the source tree: types, the example DAGs' assets, entry points."""
+    import zipfile
+
+    build = "import sys; from hatchling.build import build_wheel; build_wheel(sys.argv[1])"
+    subprocess.run(
+        [sys.executable, "-c", build, str(tmp_path)], cwd=PACKAGE.parent, capture_output=True, timeout=300, check=True
+    )
+    [wheel] = tmp_path.glob("airflow_provider_ccai-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        [entry_points] = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
+        entry_points_text = archive.read(entry_points).decode()
+        shipped_image = archive.read("airflow_provider_ccai/example_dags/assets/weekly_offer.png")
+
+    assert {
+        "airflow_provider_ccai/py.typed",
+        "airflow_provider_ccai/example_dags/assets/customers.csv",
+        "airflow_provider_ccai/sandbox/__main__.py",
+    } <= names
+    assert shipped_image == (PACKAGE / "example_dags" / "assets" / "weekly_offer.png").read_bytes()
+    assert "provider_info = airflow_provider_ccai.get_provider_info:get_provider_info" in entry_points_text
+    assert "ccai-sandbox = airflow_provider_ccai.sandbox.__main__:main" in entry_points_text
+    assert all(name.startswith(("airflow_provider_ccai/", "airflow_provider_ccai-")) for name in names)
+    assert not any("__pycache__" in name for name in names)
 
 
 def _imported_modules(path: Path) -> set[str]:
