@@ -108,11 +108,15 @@ class CcaiUploadFileOperator(BaseOperator):
     def _file_name(self, content: bytes, extension: str) -> str:
         if self.file_name is None:
             return f"{hashlib.md5(content, usedforsecurity=False).hexdigest()}.{extension}"
-        name = str(self.file_name).strip()
+        if not isinstance(self.file_name, str):
+            raise CcaiInputError(f"file_name: expected a string, got {type(self.file_name).__name__}")
+        name = self.file_name.strip()
         if not name or "/" in name or "\\" in name or name in (".", ".."):
             raise CcaiInputError(f"file_name: {self.file_name!r} must be a plain file name without slashes")
-        if any(char.isspace() for char in name):  # the campaign operator refuses such a picture_file_key
-            raise CcaiInputError(f"file_name: {self.file_name!r} must not contain spaces; a CCAI file key cannot")
+        if any(char.isspace() or not char.isprintable() for char in name):  # nor may a picture_file_key
+            raise CcaiInputError(
+                f"file_name: {self.file_name!r} must not contain spaces or control characters; a CCAI file key cannot"
+            )
         return name
 
 
@@ -615,4 +619,9 @@ def _scheduled_at(timestamp: Any, zone: Any) -> datetime | None:
         if tz is None:
             raise CcaiInputError("scheduled_timestamp: has no UTC offset; add one (e.g. 'Z') or set scheduled_timezone")
         when = when.replace(tzinfo=tz)
+        if when.replace(fold=0).utcoffset() != when.replace(fold=1).utcoffset():
+            raise CcaiInputError(
+                f"scheduled_timestamp: {timestamp!r} falls in a daylight-saving change in {zone} (the clock skips "
+                "it or shows it twice); give it a UTC offset"
+            )
     return when.astimezone(timezone.utc)

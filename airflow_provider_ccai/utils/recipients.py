@@ -168,6 +168,8 @@ class _PhoneNormaliser:
             return text
         if not text:
             raise _InvalidRow("phone: missing or empty")
+        if any(char.isalpha() for char in text):  # phonenumbers reads letters as keypad digits: someone else
+            raise _InvalidRow("phone: contains letters")
         if not text.startswith("+") and self.default_region is None:
             raise _InvalidRow(
                 "phone: not in E.164 format (+<country code><number>); set default_region to accept national numbers"
@@ -179,6 +181,8 @@ class _PhoneNormaliser:
             raise _InvalidRow("phone: not a phone number") from None
         if not phonenumbers.is_valid_number(parsed):
             raise _InvalidRow("phone: not a valid phone number")
+        if parsed.extension:
+            raise _InvalidRow("phone: has an extension, which a text message cannot reach")
         return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -189,7 +193,7 @@ def _name(value: Any, field_name: str) -> str:
     """Return a required name as a JSON string literal."""
     if type(value) is str:
         text = value.strip()
-    elif value is None:
+    elif value is None or _not_a_number(value):
         text = ""
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         text = str(value)
@@ -200,11 +204,16 @@ def _name(value: Any, field_name: str) -> str:
     return _quote(text)
 
 
+def _not_a_number(value: Any) -> bool:
+    """Whether ``value`` is a float NaN: how pandas (``to_dict``) and JSON's ``NaN`` spell a missing value."""
+    return isinstance(value, float) and value != value
+
+
 def _variable(value: Any, key: str) -> str:
     """Return a ``data`` value as a JSON string literal (CCAI variables are text; ``None`` is empty)."""
     if type(value) is str:
         return _quote(value)
-    if value is None:
+    if value is None or _not_a_number(value):
         return '""'
     if isinstance(value, (Mapping, list, tuple, set)):
         raise _InvalidRow(f"data.{key}: expected a string, got {type(value).__name__}")
@@ -309,18 +318,22 @@ class _SequenceReader:
 
     :param positions: wire field -> position; ``data`` here is a cell holding an object of variables.
     :param data_columns: (position, name) of the columns sent as variables (``unmapped_columns="data"``).
+    :param width: the header's number of columns, which every row must have; ``None`` for positions only.
     """
 
-    def __init__(self, positions: dict[str, int], data_columns: list[tuple[int, str]]) -> None:
+    def __init__(self, positions: dict[str, int], data_columns: list[tuple[int, str]], width: int | None) -> None:
         self._cells = itemgetter(*(positions[wire] for wire in REQUIRED_FIELDS), *(i for i, _ in data_columns))
         self._data = positions.get("data")
         self._message_data = positions.get("messageData")
+        self._width = width
         self._variables = [(_variable_key(name), name) for _, name in data_columns]
         # A CSV's variables are all text: one format string makes the whole "data" object.
         keys = ",".join(key + "%s" for key, _ in self._variables)
         self._text_variables = f',"data":{{{keys}}}' if keys else ""
 
     def read(self, row: Sequence[Any]) -> tuple[Any, Any, Any, str]:
+        if self._width is not None and len(row) != self._width:  # a shifted row would send the wrong cells
+            raise _InvalidRow(f"row: has {len(row)} fields, the header has {self._width}")
         try:
             first, last, phone, *cells = self._cells(row)
             data = _variables(row[self._data]) if self._data is not None else {}
@@ -359,7 +372,9 @@ class _Layout:
         mapping = dict(column_mapping or {})
         unknown = set(mapping) - set(WIRE_FIELDS)
         if unknown:
-            raise CcaiInputError(f"column_mapping: unknown field(s) {sorted(unknown)}; map any of {list(WIRE_FIELDS)}")
+            raise CcaiInputError(
+                f"column_mapping: unknown field(s) {sorted(unknown, key=str)}; map any of {list(WIRE_FIELDS)}"
+            )
         for wire, source in mapping.items():
             if isinstance(source, bool) or not isinstance(source, (str, int)) or source == "":
                 raise CcaiInputError(
@@ -429,7 +444,7 @@ class _Layout:
                     f"unmapped_columns='data': column {name[:40]!r} cannot be a ${{variable}} name "
                     "(letters, digits and underscores only); rename it or leave unmapped_columns='ignore'"
                 )
-        return _SequenceReader(positions, unmapped)
+        return _SequenceReader(positions, unmapped, len(columns))
 
     def _by_position(self) -> _SequenceReader:
         positions = {wire: names[0] for wire, names in self.sources.items() if isinstance(names[0], int)}
@@ -444,7 +459,7 @@ class _Layout:
                 "unmapped_columns='data' needs column names, and tuple rows have none; "
                 "return dicts (or named tuples) from the upstream task, or map 'data' to a position"
             )
-        return _SequenceReader(positions, [])  # type: ignore[arg-type]
+        return _SequenceReader(positions, [], None)  # type: ignore[arg-type]
 
 
 # -- writing the accounts ------------------------------------------------------------------------------

@@ -228,6 +228,16 @@ BAD_UPLOADS = {
         {"file_name": "summer sale.png"},
         r"file_name: 'summer sale.png' must not contain spaces",
     ),
+    "file_name with a control character": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": "offer\x00.png"},
+        r"file_name: 'offer\\x00.png' must not contain spaces or control characters",
+    ),
+    "file_name not text": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": ["a.png"]},
+        r"file_name: expected a string, got list",
+    ),
     "file_name blank": (lambda tmp: _write(tmp, "a.png", PNG), {"file_name": "  "}, r"file_name: "),
     "file_name dot-dot": (lambda tmp: _write(tmp, "a.png", PNG), {"file_name": ".."}, r"file_name: "),
 }
@@ -504,6 +514,14 @@ BAD_CAMPAIGNS = {
     "unknown timezone": (
         {"scheduled_timestamp": "2099-01-01T10:00:00", "scheduled_timezone": "Mars/Olympus_Mons"},
         r"scheduled_timezone: 'Mars/Olympus_Mons' is not a known time zone",
+    ),
+    "time the clock skips": (  # spring forward: 02:30 never happens in New York on 2099-03-08
+        {"scheduled_timestamp": "2099-03-08T02:30:00", "scheduled_timezone": "America/New_York"},
+        r"scheduled_timestamp: '2099-03-08T02:30:00' falls in a daylight-saving change in America/New_York",
+    ),
+    "time the clock shows twice": (  # fall back: 01:30 happens twice in New York on 2099-11-01
+        {"scheduled_timestamp": datetime(2099, 11, 1, 1, 30), "scheduled_timezone": "America/New_York"},
+        r"scheduled_timestamp: .* falls in a daylight-saving change in America/New_York",
     ),
     "timezone without timestamp": ({"scheduled_timezone": "UTC"}, r"scheduled_timezone: given without"),
     "sender_phone not E.164": ({"sender_phone": "5550009999"}, r"sender_phone: not in E\.164"),

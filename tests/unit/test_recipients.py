@@ -265,10 +265,31 @@ def test_short_csv_row_names_the_row(tmp_path: Path) -> None:
 
     with pytest.raises(CcaiInputError) as caught:
         write_accounts_from_file(str(path), io.BytesIO())
-    assert str(caught.value) == "accounts row 2 (row: has only 2 fields); nothing was sent"
+    assert str(caught.value) == "accounts row 2 (row: has 2 fields, the header has 3); nothing was sent"
+
+
+def test_long_csv_row_names_the_row(tmp_path: Path) -> None:
+    """A row with an extra comma would shift its cells into the wrong variables: it fails, naming the row."""
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "firstName,lastName,phone,city\nAda,Lovelace,+14155550101,Boston\nJohn,Smith, Jr.,+14155550102,Boston\n"
+    )
+
+    with pytest.raises(CcaiInputError) as caught:
+        write_accounts_from_file(str(path), io.BytesIO(), unmapped_columns="data")
+    assert str(caught.value) == "accounts row 2 (row: has 5 fields, the header has 4); nothing was sent"
 
 
 # -- rows from an upstream task ------------------------------------------------------------------------
+
+
+def test_not_a_number_is_a_missing_value() -> None:
+    """pandas' ``to_dict("records")`` and JSON's ``NaN`` spell a missing value as NaN: never the text 'nan'."""
+    nan = float("nan")
+
+    assert failure([{**ADA, "firstName": nan}]) == "accounts row 1 (firstName: missing or empty); nothing was sent"
+    accounts, _ = accounts_of([{**ADA, "data": {"offer": nan, "visits": 2}}])
+    assert accounts == [{**ADA, "data": {"offer": "", "visits": "2"}}]
 
 
 def test_dicts_in_camel_or_snake_case() -> None:
@@ -402,6 +423,7 @@ def test_csv_column_that_cannot_be_a_variable(tmp_path: Path) -> None:
     ("mapping", "expected"),
     [
         ({"mobile": "phone"}, "column_mapping: unknown field(s) ['mobile']"),
+        ({1: "a", "mobile": "b"}, "column_mapping: unknown field(s) [1, 'mobile']"),
         ({"phone": None}, "column_mapping: phone -> None; expected a column name or a position"),
         ({"phone": -1}, "column_mapping: phone -> -1; positions start at 0"),
         ({"phone": 0}, "column_mapping: phone -> 0 are positions, but the rows are objects"),
@@ -470,7 +492,12 @@ def test_formatted_number_is_normalised_to_e164(phone: str, region: str | None) 
             "phone: not in E.164 format (+<country code><number>); set default_region to accept national numbers",
         ),
         ("(415) 123-4567", "US", "phone: not a valid phone number"),
-        ("n/a", "US", "phone: not a phone number"),
+        ("n/a", "US", "phone: contains letters"),
+        ("--", "US", "phone: not a phone number"),
+        ("+1 202 555 O1OO", None, "phone: contains letters"),  # letter O for zero: keypad digits, someone else
+        ("202 555 OOOO", "US", "phone: contains letters"),
+        ("+1 202 555 0143 ext 99", None, "phone: contains letters"),
+        ("+1 202 555 0143;99", None, "phone: has an extension, which a text message cannot reach"),
         ("", None, "phone: missing or empty"),
         (None, None, "phone: missing"),
         (4155550101.0, "US", "phone: expected a string, got float"),
