@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,15 @@ class CcaiNotifier(BaseNotifier):
         self.title = title
         self.ccai_conn_id = ccai_conn_id
         self.hook_params = hook_params or {}
+
+    def __call__(self, *args: Any) -> None:
+        """
+        Render and send from a copy: ``BaseNotifier`` renders the fields in place, and one instance may serve
+        several callbacks (the DAG processor runs a batch against one parsed DAG), each needing the templates.
+
+        :param args: what Airflow passes a callback (the context).
+        """
+        BaseNotifier.__call__(copy.copy(self), *args)
 
     def get_template_env(self, dag: Any = None) -> Any:
         """

@@ -80,6 +80,18 @@ def test_task_callback_sends_one_campaign_with_the_rendered_message(sandbox, dag
     assert len(creates) == 1 and creates[0]["auth"] == "ok"
 
 
+def test_one_notifier_renders_each_callback_from_its_templates(sandbox, dag):
+    """The DAG processor may hand one notifier several callbacks: each text names its own run."""
+    notifier = CcaiNotifier(phones="{{ params.on_call }}", message="{{ run_id }} failed", title="{{ run_id }}")
+
+    for run_id, phone in (("run_1", ON_CALL), ("run_2", BACKUP)):
+        notifier(task_context(dag, run_id=run_id, params={"on_call": phone}))
+
+    sent = [(c["message"], c["title"], phones_of(c)) for c in sent_campaigns(sandbox)]
+    assert sent == [("run_1 failed", "run_1", [ON_CALL]), ("run_2 failed", "run_2", [BACKUP])]
+    assert (notifier.message, notifier.phones) == ("{{ run_id }} failed", "{{ params.on_call }}")
+
+
 def test_default_message_in_a_task_callback(sandbox, dag):
     CcaiNotifier(phones=ON_CALL)(task_context(dag))
 
