@@ -13,6 +13,9 @@ from airflow_provider_ccai.utils.validation import checked_hook_params
 
 #: Upper bound on a trigger's wait when no deadline is given (Airflow's default sensor timeout, 7 days).
 DEFAULT_TRIGGER_TIMEOUT = 7 * 24 * 60 * 60.0
+#: Seconds a poll (with the hook's retries) may run past the deadline before the trigger reports the timeout
+#: itself; less than the sensor's deferral grace, so Airflow's deferral timeout never fires first.
+POLL_MARGIN = 30.0
 
 
 def campaign_finished(stats: Mapping[str, int]) -> bool:
@@ -104,8 +107,12 @@ class CcaiCampaignTrigger(BaseTrigger):
 
         hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)
         while True:
+            poll_limit = max(self.deadline - time.time(), 0.0) + POLL_MARGIN
             try:
-                stats = await hook.aget_campaign_stats(self.campaign_id)
+                stats = await asyncio.wait_for(hook.aget_campaign_stats(self.campaign_id), poll_limit)
+            except asyncio.TimeoutError:
+                yield self._timeout(f"CCAI campaign {self.campaign_id}: no stats before the sensor's timeout ran out")
+                return
             except (CcaiRejectedError, CcaiConnectionError) as error:
                 yield self._error("rejected", str(error))
                 return
@@ -121,19 +128,15 @@ class CcaiCampaignTrigger(BaseTrigger):
                 return
             remaining = self.deadline - time.time()
             if remaining <= 0:
-                message = f"{describe_stats(self.campaign_id, stats)} when the sensor's timeout ran out"
-                yield TriggerEvent(
-                    {
-                        "status": "error",
-                        "reason": "timeout",
-                        "campaign_id": self.campaign_id,
-                        "message": message,
-                        "stats": stats,
-                    }
-                )
+                summary = describe_stats(self.campaign_id, stats)
+                yield self._timeout(f"{summary} when the sensor's timeout ran out", stats)
                 return
             self.log.info("%s; checking again in %.0f s", describe_stats(self.campaign_id, stats), self.poke_interval)
             await asyncio.sleep(min(self.poke_interval, remaining))
+
+    def _timeout(self, message: str, stats: Mapping[str, int] | None = None) -> TriggerEvent:
+        event = {"status": "error", "reason": "timeout", "campaign_id": self.campaign_id, "message": message}
+        return TriggerEvent({**event, "stats": stats} if stats is not None else event)
 
     def _error(self, reason: str, message: str) -> TriggerEvent:
         return TriggerEvent({"status": "error", "reason": reason, "campaign_id": self.campaign_id, "message": message})

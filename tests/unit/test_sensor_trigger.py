@@ -470,6 +470,26 @@ def test_trigger_gives_up_at_its_deadline(sandbox):
     assert len(stats_requests(sandbox)) == 1
 
 
+def test_a_poll_that_outlasts_the_deadline_ends_in_the_triggers_own_timeout(sandbox, monkeypatch):
+    """A slow CCAI must not keep the trigger past the sensor's deferral grace (Airflow 2.11 would retry)."""
+    import airflow_provider_ccai.triggers.ccai as trigger_module
+
+    campaign_id = create_campaign(["+15555550101"])
+    sandbox.add_fault("stats", "delay", seconds=3)
+    monkeypatch.setattr(trigger_module, "POLL_MARGIN", 0.5)
+    trigger = CcaiCampaignTrigger(campaign_id, "ccai_default", poke_interval=30, deadline=time.time())
+
+    event = first_event(trigger, limit=20)
+
+    assert event == {
+        "status": "error",
+        "reason": "timeout",
+        "campaign_id": campaign_id,
+        "message": f"CCAI campaign {campaign_id}: no stats before the sensor's timeout ran out",
+    }
+    assert len(stats_requests(sandbox)) == 1
+
+
 def test_trigger_reports_a_bad_api_key_without_the_key(sandbox, monkeypatch):
     wrong_key = "wrong-key-that-must-not-leak-123456"
     monkeypatch.setenv(
