@@ -229,8 +229,8 @@ def _variable_key(key: Any) -> str:
 
 
 def _variables(data: Any) -> Mapping[Any, Any]:
-    """Return a row's own ``data`` object (``{}`` if it has none), checked to be an object."""
-    if data is None or data == {}:
+    """Return a row's own ``data`` object (``{}`` if it has none, e.g. an empty CSV cell), checked to be an object."""
+    if data is None or data == {} or data == "":
         return {}
     if not isinstance(data, Mapping):
         raise _InvalidRow(f"data: expected an object of variables, got {type(data).__name__}")

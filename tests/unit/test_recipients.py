@@ -268,6 +268,15 @@ def test_short_csv_row_names_the_row(tmp_path: Path) -> None:
     assert str(caught.value) == "accounts row 2 (row: has 2 fields, the header has 3); nothing was sent"
 
 
+def test_csv_data_column_may_be_empty_but_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("firstName,lastName,phone,data\nAda,Lovelace,+14155550101,\nAlan,Turing,+442079460018,vip\n")
+
+    with pytest.raises(CcaiInputError) as caught:
+        write_accounts_from_file(str(path), io.BytesIO())
+    assert str(caught.value) == "accounts row 2 (data: expected an object of variables, got str); nothing was sent"
+
+
 def test_long_csv_row_names_the_row(tmp_path: Path) -> None:
     """A row with an extra comma would shift its cells into the wrong variables: it fails, naming the row."""
     path = tmp_path / "people.csv"
