@@ -32,6 +32,7 @@ def _files(tmp: Path) -> None:
     (tmp / "offer.png").write_bytes(PNG)
     (tmp / "folder").mkdir()
     (tmp / "headerless.csv").write_text("Ada,Lovelace,+15555550101\n")
+    (tmp / "shifted.csv").write_text("firstName,lastName,phone\nJohn,Smith, Jr.,+15555550101\n")
     (tmp / "latin1.csv").write_bytes("firstName,lastName,phone\nJos\xe9,Lovelace,+15555550101\n".encode("latin-1"))
 
 

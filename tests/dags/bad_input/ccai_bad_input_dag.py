@@ -90,6 +90,12 @@ CASES = [
         "is not UTF-8 text",
     ),
     Case(
+        "accounts CSV row wider than its header",
+        "campaign",
+        {**CAMPAIGN, "accounts": f"{TMP}/shifted.csv"},
+        "accounts row 1 (row: has 4 fields, the header has 3",
+    ),
+    Case(
         "row without phone",
         "campaign",
         {**CAMPAIGN, "accounts": [ADA, {"firstName": "A", "lastName": "B"}]},
@@ -97,6 +103,12 @@ CASES = [
     ),
     Case(
         "phone not E.164", "campaign", {**CAMPAIGN, "accounts": [{**ADA, "phone": "555-0101"}]}, "accounts row 1 (phone"
+    ),
+    Case(
+        "phone with letters (keypad digits)",
+        "campaign",
+        {**CAMPAIGN, "accounts": [{**ADA, "phone": "+1 555 555 O1O1"}]},
+        "accounts row 1 (phone: contains letters",
     ),
     Case(
         "duplicate phone",
@@ -140,6 +152,12 @@ CASES = [
         "scheduled_timestamp",
     ),
     Case(
+        "schedule time a DST change skips",
+        "campaign",
+        {**CAMPAIGN, "scheduled_timestamp": "2099-03-08T02:30:00", "scheduled_timezone": "America/New_York"},
+        "scheduled_timestamp",
+    ),
+    Case(
         "schedule time zone unknown",
         "campaign",
         {**CAMPAIGN, "scheduled_timestamp": IN_AN_HOUR, "scheduled_timezone": "Mars/Olympus"},
@@ -157,6 +175,13 @@ CASES = [
     Case("connection missing", "campaign", {**CAMPAIGN, "ccai_conn_id": "ccai_missing"}, "'ccai_missing'"),
     Case("connection without API key", "campaign", CAMPAIGN, "API key", {"password": ""}),
     Case("connection without client id", "campaign", CAMPAIGN, "client id", {"login": ""}),
+    Case(
+        "connection API key with a zero-width space",
+        "campaign",
+        CAMPAIGN,
+        "'password' (API Key)",
+        {"password": "pasted-key\u200b"},
+    ),
     Case("connection with garbage host", "upload", {"file_path": f"{TMP}/offer.png"}, "host", {"host": "not a url"}),
 ]
 
