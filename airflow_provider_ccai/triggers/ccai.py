@@ -111,7 +111,8 @@ class CcaiCampaignTrigger(BaseTrigger):
             try:
                 stats = await asyncio.wait_for(hook.aget_campaign_stats(self.campaign_id), poll_limit)
             except asyncio.TimeoutError:
-                yield self._timeout(f"CCAI campaign {self.campaign_id}: no stats before the sensor's timeout ran out")
+                message = f"CCAI campaign {self.campaign_id}: no stats before the sensor's timeout ran out"
+                yield self._error("timeout", message)
                 return
             except (CcaiRejectedError, CcaiConnectionError) as error:
                 yield self._error("rejected", str(error))
@@ -129,14 +130,11 @@ class CcaiCampaignTrigger(BaseTrigger):
             remaining = self.deadline - time.time()
             if remaining <= 0:
                 summary = describe_stats(self.campaign_id, stats)
-                yield self._timeout(f"{summary} when the sensor's timeout ran out", stats)
+                yield self._error("timeout", f"{summary} when the sensor's timeout ran out", stats)
                 return
             self.log.info("%s; checking again in %.0f s", describe_stats(self.campaign_id, stats), self.poke_interval)
             await asyncio.sleep(min(self.poke_interval, remaining))
 
-    def _timeout(self, message: str, stats: Mapping[str, int] | None = None) -> TriggerEvent:
-        event = {"status": "error", "reason": "timeout", "campaign_id": self.campaign_id, "message": message}
+    def _error(self, reason: str, message: str, stats: Mapping[str, int] | None = None) -> TriggerEvent:
+        event = {"status": "error", "reason": reason, "campaign_id": self.campaign_id, "message": message}
         return TriggerEvent({**event, "stats": stats} if stats is not None else event)
-
-    def _error(self, reason: str, message: str) -> TriggerEvent:
-        return TriggerEvent({"status": "error", "reason": reason, "campaign_id": self.campaign_id, "message": message})
