@@ -259,34 +259,35 @@ def test_disk_error_is_not_taken_for_a_missing_file(tmp_path: Path, mocker: Any)
     assert not isinstance(caught.value, (CcaiInputError, AirflowFailException))
 
 
-def test_short_csv_row_names_the_row(tmp_path: Path) -> None:
+BAD_CSV_ROWS = {
+    "row shorter than the header": (
+        "firstName,lastName,phone\nAda,Lovelace,+14155550101\nAlan,Turing\n",
+        {},
+        "row: has 2 fields, the header has 3",
+    ),
+    # an extra comma would shift the row's cells into the wrong variables
+    "row wider than the header": (
+        "firstName,lastName,phone,city\nAda,Lovelace,+14155550101,Boston\nJohn,Smith, Jr.,+14155550102,Boston\n",
+        {"unmapped_columns": "data"},
+        "row: has 5 fields, the header has 4",
+    ),
+    # an empty data cell means no variables (row 1 passes); text is not an object of variables
+    "data cell of text": (
+        "firstName,lastName,phone,data\nAda,Lovelace,+14155550101,\nAlan,Turing,+442079460018,vip\n",
+        {},
+        "data: expected an object of variables, got str",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "options", "reason"), BAD_CSV_ROWS.values(), ids=BAD_CSV_ROWS.keys())
+def test_bad_csv_row_names_the_row(tmp_path: Path, text: str, options: dict[str, Any], reason: str) -> None:
     path = tmp_path / "people.csv"
-    path.write_text("firstName,lastName,phone\nAda,Lovelace,+14155550101\nAlan,Turing\n")
+    path.write_text(text)
 
     with pytest.raises(CcaiInputError) as caught:
-        write_accounts_from_file(str(path), io.BytesIO())
-    assert str(caught.value) == "accounts row 2 (row: has 2 fields, the header has 3); nothing was sent"
-
-
-def test_csv_data_column_may_be_empty_but_not_text(tmp_path: Path) -> None:
-    path = tmp_path / "people.csv"
-    path.write_text("firstName,lastName,phone,data\nAda,Lovelace,+14155550101,\nAlan,Turing,+442079460018,vip\n")
-
-    with pytest.raises(CcaiInputError) as caught:
-        write_accounts_from_file(str(path), io.BytesIO())
-    assert str(caught.value) == "accounts row 2 (data: expected an object of variables, got str); nothing was sent"
-
-
-def test_long_csv_row_names_the_row(tmp_path: Path) -> None:
-    """A row with an extra comma would shift its cells into the wrong variables: it fails, naming the row."""
-    path = tmp_path / "people.csv"
-    path.write_text(
-        "firstName,lastName,phone,city\nAda,Lovelace,+14155550101,Boston\nJohn,Smith, Jr.,+14155550102,Boston\n"
-    )
-
-    with pytest.raises(CcaiInputError) as caught:
-        write_accounts_from_file(str(path), io.BytesIO(), unmapped_columns="data")
-    assert str(caught.value) == "accounts row 2 (row: has 5 fields, the header has 4); nothing was sent"
+        write_accounts_from_file(str(path), io.BytesIO(), **options)
+    assert str(caught.value) == f"accounts row 2 ({reason}); nothing was sent"
 
 
 # -- rows from an upstream task ------------------------------------------------------------------------
