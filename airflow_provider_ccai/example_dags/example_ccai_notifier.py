@@ -2,7 +2,8 @@
 Text the on-call phone through CloudContactAI when a task or the whole DAG run fails, and when a run succeeds.
 
 The DAG-level ``on_failure_callback`` sends the default message (DAG, reason, run and log link); the
-task-level one sends a message of its own; the DAG-level ``on_success_callback`` confirms a good run. A plain
+task-level one sends a message of its own to the phones of the Airflow Variable ``ccai_on_call_phones``
+(``ON_CALL``'s number when it is not set); the DAG-level ``on_success_callback`` confirms a good run. A plain
 run succeeds and sends the confirmation; trigger it with the param ``{"fail": true}`` to make ``flaky_step``
 fail and see both failure texts. Parsing this file does no connection lookup and no network I/O.
 """
@@ -38,7 +39,8 @@ with DAG(
 
     @task(
         on_failure_callback=CcaiNotifier(
-            phones=ON_CALL,
+            # this week's on-call phones from the Variable ccai_on_call_phones ("+15555550198, +15555550197")
+            phones="{{ var.value.get('ccai_on_call_phones', '+15555550199') }}",
             message="Airflow: {{ ti.task_id }} failed in {{ dag.dag_id }} (run {{ run_id }}). Log: {{ ti.log_url }}",
             title="Airflow task failure",
         )

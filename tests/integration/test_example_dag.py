@@ -1,12 +1,14 @@
-"""The weekly MMS example DAG, run by real Airflow (``dag.test()``, SQLite) against the bundled sandbox."""
+"""The example DAGs, run by real Airflow (``dag.test()``, SQLite) against the bundled sandbox."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import inspect
 import json
 import sqlite3
 
+import pendulum
 import pytest
 
 from tests.conftest import CLIENT_ID, EXAMPLE_DAGS
@@ -166,8 +168,10 @@ def test_sensor_example_waits_in_the_trigger_until_the_campaign_is_sent(airflow_
     assert campaign["stats"]["sentCount"] == 2
 
 
-def test_notifier_example_texts_on_call_on_success_and_on_failure(airflow_db, sandbox):
+def test_notifier_example_texts_on_call_on_success_and_on_failure(airflow_db, sandbox, monkeypatch):
     from airflow_provider_ccai.example_dags.example_ccai_notifier import dag
+
+    monkeypatch.setenv("AIRFLOW_VAR_CCAI_ON_CALL_PHONES", "+15555550198, +15555550197")  # the task alert's phones
 
     good = dag.test()
     assert good.state == "success"
@@ -179,7 +183,36 @@ def test_notifier_example_texts_on_call_on_success_and_on_failure(airflow_db, sa
     failing = dag.test(run_conf={"fail": True})
 
     assert failing.state == "failed"
-    alerts = sandbox.campaigns()
+    alerts = {alert["title"]: alert for alert in sandbox.campaigns()}
     assert len(alerts) == 2  # the task's own on_failure_callback and the DAG-level one; no success text
-    assert {account["phone"] for alert in alerts for account in alert["accounts"]} == {"+15555550199"}
-    assert any("flaky_step" in alert["message"] and failing.run_id in alert["message"] for alert in alerts)
+    task_alert = alerts["Airflow task failure"]
+    assert [account["phone"] for account in task_alert["accounts"]] == ["+15555550198", "+15555550197"]
+    assert "flaky_step" in task_alert["message"] and failing.run_id in task_alert["message"]
+    assert [account["phone"] for account in alerts["Airflow alert"]["accounts"]] == ["+15555550199"]
+
+
+def test_scheduled_example_schedules_tomorrow_9am_new_york_and_the_hook_task_reads_it_pending(airflow_db, sandbox):
+    from airflow_provider_ccai.example_dags.example_ccai_scheduled_reminder import dag
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    # the run due at the next 17:00 in New York, as the scheduler would start it
+    due = pendulum.now("America/New_York").add(days=1).set(hour=17, minute=0, second=0, microsecond=0)
+    if due.subtract(days=1) > pendulum.now("America/New_York"):
+        due = due.subtract(days=1)
+    date_argument = "logical_date" if "logical_date" in inspect.signature(dag.test).parameters else "execution_date"
+
+    run = dag.test(**{date_argument: due.in_timezone("UTC")})
+
+    assert run.state == "success"
+    [campaign] = sandbox.campaigns()
+    send_at = due.add(days=1).set(hour=9)  # 09:00 New York time the next day, daylight saving included
+    assert campaign["scheduledTimestamp"] == send_at.in_timezone("UTC").format("YYYY-MM-DDTHH:mm:ss.SSS[Z]")
+    assert campaign["scheduledTimezone"] == "UTC"
+    assert campaign["title"] == f"Appointment reminders {due.in_timezone('UTC'):%Y-%m-%d}"
+    assert campaign["status"] == "PENDING"
+    values = xcoms(dag.dag_id, run.run_id)
+    assert values[("schedule_reminders", "return_value")] == campaign["id"]
+    assert values[("pending_texts", "return_value")] == 2  # read by the hook: nothing sent before its time
+
+    CloudContactHook().cancel_campaign(campaign["id"])  # what the docs tell users to do
+    assert sandbox.campaigns() == []

@@ -25,7 +25,14 @@ def test_example_dags_import_without_errors_lookups_or_network(no_lookups_no_net
     bag = parse_dag_folder(EXAMPLE_DAGS)
 
     assert bag.import_errors == {}
-    assert {"example_ccai_weekly_mms", "example_ccai_recipients_file", "example_ccai_sql_audience"} <= set(bag.dag_ids)
+    assert {
+        "example_ccai_weekly_mms",
+        "example_ccai_recipients_file",
+        "example_ccai_sql_audience",
+        "example_ccai_scheduled_reminder",
+        "example_ccai_campaign_sensor",
+        "example_ccai_notifier",
+    } <= set(bag.dag_ids)
     assert lookups.call_count == 0
     assert connects.call_count == 0
 
