@@ -3,10 +3,10 @@ Every afternoon at 17:00 New York time: schedule tomorrow's appointment reminder
 
 The campaign is created now and sent by CloudContactAI at its ``scheduled_timestamp``, a template that names
 the day after the run's ``data_interval_end`` (the moment the run was due, on Airflow 2.11 and 3.x alike).
-A task of your own then reads the scheduled campaign's counts with ``CloudContactHook``: every text is still
-pending. Parsing this file does no connection lookup and no network I/O. Try it without a CCAI account
-against the bundled sandbox (``python -m airflow_provider_ccai.sandbox`` prints the
-``AIRFLOW_CONN_CCAI_DEFAULT`` to set).
+A task of your own then reads the scheduled campaign's counts with ``CloudContactHook`` (the sandbox shows
+every text as pending until the send time; CCAI does not document its counts meanwhile). Parsing this file
+does no connection lookup and no network I/O. Try it without a CCAI account against the bundled sandbox
+(``python -m airflow_provider_ccai.sandbox`` prints the ``AIRFLOW_CONN_CCAI_DEFAULT`` to set).
 """
 
 from __future__ import annotations
