@@ -451,12 +451,10 @@ class CcaiCreateCampaignOperator(BaseOperator):
             return submitted_at - self.CLOCK_SKEW
         if getattr(context["ti"], "try_number", 1) <= 1:
             return None
-        dag_run = context.get("dag_run")
-        if context.get("task_state_store") is not None and not _was_cleared(dag_run):
-            # an earlier try of this run wrote its submission time before sending; only a clear can have
-            # emptied the store since (``[state_store] clear_on_success`` drops it when a try succeeds)
-            return None
-        began = _run_began(dag_run)
+        # A retry with no recorded submission looks too, even on Airflow 3.3+: the store may have been
+        # emptied (``[state_store] clear_on_success``, a clear that leaves ``clear_number`` alone), written
+        # through a backend this worker cannot read, or not there when an earlier try ran on an older worker.
+        began = _run_began(context.get("dag_run"))
         return None if began is None else began - self.CLOCK_SKEW
 
     def _log_earlier(self, campaign: dict[str, Any]) -> None:

@@ -626,27 +626,35 @@ def test_lost_response_without_a_campaign_fails_retryably(
     context["ti"].xcom_push.assert_not_called()
 
 
-@pytest.mark.parametrize(
-    ("try_number", "state_store"),
-    [
-        pytest.param(1, None, id="first try"),
-        # Airflow 3.3+: an empty task state store on a retry means no earlier try sent anything
-        pytest.param(3, FakeTaskStateStore, id="retry with empty task state store"),
-    ],
-)
-def test_sends_without_looking_when_no_earlier_try_can_have_sent(
-    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, try_number: int, state_store: Any
-) -> None:
-    context = {
-        "ti": mocker.MagicMock(try_number=try_number),
-        "dag_run": mocker.MagicMock(start_date=NOW - timedelta(hours=1)),
-    }
-    if state_store is not None:
-        context["task_state_store"] = state_store()
+def test_first_try_sends_without_looking(ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any) -> None:
+    context = {"ti": mocker.MagicMock(try_number=1), "dag_run": mocker.MagicMock(start_date=NOW - timedelta(hours=1))}
     http.post(CREATE_URL, json={"id": 10})
     http.get(LIST_URL, json=[listed(9, NOW)])
     assert campaign_op().execute(context) == 10
     assert [call.request.method for call in http.calls] == ["POST"]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param({}, id="empty store, run not cleared"),  # clear_on_success, or a REST clear keeping clear_number
+        pytest.param({"ccai_campaign": {"__airflow_state_ref__": "x"}}, id="record another backend wrote"),
+    ],
+)
+def test_retry_with_no_readable_record_looks_from_the_run_start(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, stored: dict[str, Any]
+) -> None:
+    """On Airflow 3.3+ an empty or unreadable task state store does not prove that no earlier try sent."""
+    start = NOW - timedelta(hours=1)
+    context = second_try(mocker, start_date=start, clear_number=0)
+    context["task_state_store"] = store = FakeTaskStateStore(**stored)
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(446, start + timedelta(minutes=1)), listed(301, start - timedelta(days=7))])
+    mock_totals(http, {446: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 446
+    assert calls(http, "POST") == []
+    assert store.values["ccai_campaign"]["campaign_id"] == 446
 
 
 def test_retry_finds_the_earlier_tries_campaign(
