@@ -6,13 +6,16 @@ import logging
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-_SIGNED_QUERY = re.compile(r"(?i)(X-Amz-[A-Za-z-]+=)[^&\s\"']+")  # signed-URL query parameters
+# signed-URL query parameters: S3 SigV4 and SigV2, Google Cloud Storage V4 and V2
+_SIGNED_QUERY = re.compile(
+    r"(?i)((?:X-Amz-[A-Za-z-]+|X-Goog-[A-Za-z-]+|Signature|AWSAccessKeyId|GoogleAccessId|Expires)=)[^&\s\"'<]+"
+)
 
 _PATTERNS = (
     # JSON fields whose values are secrets or signed URLs.
     (
         re.compile(
-            r'("(?:[A-Za-z_]*(?:[Kk]ey|[Tt]oken|[Ss]ecret|[Pp]assword|[Aa]uthorization|[Uu]rl))"\s*:\s*)"[^"]*"'
+            r'("(?:[A-Za-z0-9_]*(?:[Kk]ey|[Tt]oken|[Ss]ecret|[Pp]assword|[Aa]uthorization|[Uu]rl))"\s*:\s*)"[^"]*"'
         ),
         r'\1"***"',
     ),
@@ -46,9 +49,9 @@ def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT) -
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
+    text = " ".join(text.split())  # first: a phone split by tabs or line breaks is found whole
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -66,7 +69,7 @@ class SignedUrlLogFilter(logging.Filter):
 
         :param record: a log record of the HTTP stack.
         """
-        if isinstance(record.args, tuple) and any(isinstance(a, str) and "X-Amz-" in a for a in record.args):
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and _SIGNED_QUERY.search(a) for a in record.args):
             record.args = tuple(
                 _SIGNED_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
             )

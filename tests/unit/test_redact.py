@@ -30,6 +30,12 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXZhbHVl"
         ("x-amz-signature=abc123def", "abc123def"),
         ("X-Amz-Security-Token=abc123def&X-Amz-Date=1", "abc123def"),
         ("<CanonicalRequest>X-Amz-Security-Token=abc123def</CanonicalRequest>", "abc123def"),
+        ('{"signedS3Url":"https://b.test/k.png?AWSAccessKeyId=AKIAEXAMPLE&Expires=1"}', "AKIAEXAMPLE"),
+        ('{"signedS3Url":"https://b.test/k.png?AWSAccessKeyId=AKIAEXAMPLE&Expires=1"}', "b.test/k.png"),
+        ("https://b.test/k.png?AWSAccessKeyId=AKIAEXAMPLE&Signature=abc123def&Expires=1", "abc123def"),
+        ("https://b.test/k.png?AWSAccessKeyId=AKIAEXAMPLE&Signature=abc123def&Expires=1", "AKIAEXAMPLE"),
+        ("https://storage.test/b/k.png?X-Goog-Signature=abc123def&X-Goog-Date=1", "abc123def"),
+        ("https://storage.test/b/k.png?GoogleAccessId=svc@p.test&Signature=abc123def", "svc@p.test"),
     ],
 )
 def test_secret_shapes_are_redacted(text: str, secret: str) -> None:
@@ -53,11 +59,15 @@ def test_literal_secrets_are_redacted_anywhere() -> None:
         "+44 20 7946 0958",
         "555-123-4567",
         "+1.555.123.4567",
+        "+1\t415\t555\t0101",
+        "+1\xa0415\xa0555\xa00101",  # non-breaking spaces
+        "+1 415\n555 0101",
     ],
 )
 def test_phone_numbers_are_redacted(phone: str) -> None:
     cleaned = redact(f'{{"error":"recipient {phone} is invalid"}}')
     assert phone not in cleaned
+    assert not any(part in cleaned for part in ("415", "555", "0101"))
     assert "<phone>" in cleaned
     assert "recipient" in cleaned and "is invalid" in cleaned
 
