@@ -6,6 +6,7 @@ import json
 import math
 import random
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -321,15 +322,12 @@ class CloudContactHook(BaseHook):
     ) -> requests.Response:
         """Send one request; turn every failure into a :class:`CcaiApiError` without secrets in it."""
         settings = self.settings
-        headers = dict(kwargs.pop("headers", {}))
-        if authorised:
-            headers["Authorization"] = f"Bearer {settings.api_key}"
         failure: CcaiApiError | None = None
         try:
             response = self.session.request(
                 method,
                 url,
-                headers=headers,
+                auth=_BearerAuth(settings.api_key) if authorised else _NoAuth(),
                 timeout=(settings.connect_timeout, settings.read_timeout),
                 allow_redirects=False,
                 **kwargs,
@@ -629,7 +627,10 @@ class CloudContactHook(BaseHook):
                 async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
                     response = await client.get(url, headers={"Authorization": f"Bearer {settings.api_key}"})
             except httpx.TransportError as error:
-                failure = CcaiTransientError(call, None, type(error).__name__)
+                if _caused_by(error, ssl.SSLCertVerificationError):
+                    failure = CcaiRejectedError(call, None, _TLS_VERIFY_FAILED)
+                else:
+                    failure = CcaiTransientError(call, None, type(error).__name__)
             if failure is not None:  # raised outside the except block: httpx's error holds the request and its key
                 raise failure
             try:
@@ -738,6 +739,40 @@ def _json_body(response: Any, call: str, failure: type[CcaiApiError]) -> Any:
     raise failure(call, response.status_code, "response is not valid JSON")
 
 
+_TLS_VERIFY_FAILED = "TLS certificate verification failed (request not sent); check the connection's URLs"
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer <key>``, given explicitly so that a ``~/.netrc`` entry never replaces it."""
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._api_key}"
+        return request
+
+
+class _NoAuth(requests.auth.AuthBase):
+    """No credentials at all (the signed-URL PUT), explicit so that requests adds no ``~/.netrc`` ones."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.pop("Authorization", None)
+        return request
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``error`` or anything in its cause/context chain is a ``kind``."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _failure_without_response(call: str, error: requests.RequestException, read_timeout: float) -> CcaiApiError:
     """Classify a request that got no response: never sent (retryable), unbuildable (final) or outcome unknown."""
     if isinstance(error, requests.ConnectTimeout):
@@ -747,9 +782,7 @@ def _failure_without_response(call: str, error: requests.RequestException, read_
     if isinstance(error, requests.ConnectionError) and _connection_refused(error):
         return CcaiTransientError(call, None, "connection refused (request not sent)")
     if isinstance(error, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in _cause_text(error):
-        return CcaiRejectedError(
-            call, None, "TLS certificate verification failed (request not sent); check the connection's URLs"
-        )
+        return CcaiRejectedError(call, None, _TLS_VERIFY_FAILED)
     if isinstance(error, _UNBUILDABLE):
         return CcaiRejectedError(
             call, None, f"{type(error).__name__}: the request could not be built; check the connection's URLs and key"

@@ -766,6 +766,27 @@ def test_upload_file(hook: CloudContactHook, http: responses.RequestsMock) -> No
     assert http.calls[2].request.url == f"{STORED_URL}?fileKey={CLIENT_ID}%2Fcampaign%2Fpic.gif"
 
 
+def test_a_netrc_entry_neither_replaces_the_key_nor_reaches_the_signed_url(
+    hook: CloudContactHook, http: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """requests adds ``~/.netrc`` Basic credentials to any request without explicit auth; the hook gives its own."""
+    netrc = tmp_path / "netrc"
+    hosts = ("core.ccai.test", "files.ccai.test", "ccai-bucket.s3.test")
+    netrc.write_text("".join(f"machine {host} login netrc-user password netrc-pass\n" for host in hosts))
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert requests.utils.get_netrc_auth(SIGNED_URL) == ("netrc-user", "netrc-pass")  # the file is read
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/pic.gif"})
+
+    hook.upload_file(b"GIF89a...", "pic.gif", "image/gif")
+
+    upload_url, put, stored = (call.request.headers for call in http.calls)
+    assert upload_url["Authorization"] == stored["Authorization"] == f"Bearer {API_KEY}"
+    assert "Authorization" not in put
+
+
 def test_upload_file_fails_when_ccai_does_not_store_the_key(
     hook: CloudContactHook, http: responses.RequestsMock, mocker: Any
 ) -> None:
@@ -1101,6 +1122,67 @@ def test_async_stats_retry_503_logging_each_retry_and_read_the_connection_once(
     assert lookups.call_count == 1
     retries = [message for message in logs.messages if "retrying in" in message]
     assert len(retries) == 2 and all("HTTP 503" in message and "of 3" in message for message in retries)
+
+
+@pytest.fixture
+def untrusted_tls_server(tmp_path: Any) -> Iterator[str]:
+    """An HTTPS server on loopback whose self-signed certificate no client trusts; yields its base URL."""
+    import http.server
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_an_untrusted_certificate_fails_at_once_on_the_sync_and_async_paths(
+    untrusted_tls_server: str, monkeypatch: pytest.MonkeyPatch, logs: CapturedLogs
+) -> None:
+    """No retry makes a certificate trusted: the sensor's trigger fails as the operators do, on the first try."""
+    set_connection(
+        monkeypatch, connection_json(f"{untrusted_tls_server}/api", untrusted_tls_server, API_KEY, max_attempts=3)
+    )
+    hook = CloudContactHook(backoff_initial=0, backoff_max=0)
+    with pytest.raises(CcaiRejectedError, match="TLS certificate verification failed") as sync_failure:
+        hook.list_campaigns()
+    with pytest.raises(CcaiRejectedError, match="TLS certificate verification failed") as async_failure:
+        _async_stats(1)
+    assert isinstance(async_failure.value, AirflowFailException)
+    assert async_failure.value.__context__ is None and async_failure.value.__cause__ is None
+    assert_no_secrets(str(sync_failure.value), str(async_failure.value), *logs.messages)
+    assert not [message for message in logs.messages if "retrying in" in message]
 
 
 def test_async_stats_fail_without_retry_on_other_5xx(sandbox: Any) -> None:
