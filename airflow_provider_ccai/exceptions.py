@@ -9,6 +9,10 @@ class CcaiInputError(AirflowFailException, ValueError):
     """Bad input found before any request was sent; a retry cannot fix it, so the task fails at once."""
 
 
+class CcaiSourceChangedError(AirflowException):
+    """A file changed while it was read (a writer replaced it); nothing was sent, and a retry reads it again."""
+
+
 class CcaiConnectionError(AirflowFailException):
     """The ``ccai`` connection is missing or lacks a field the hook needs."""
 

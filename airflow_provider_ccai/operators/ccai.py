@@ -77,6 +77,7 @@ class CcaiUploadFileOperator(BaseOperator):
             MAX_MMS_BYTES,
             MMS_IMAGE_TYPES,
             extension_for,
+            extension_matches,
             sniff_image_type,
         )
         from airflow_provider_ccai.utils.sources import read_source
@@ -96,6 +97,10 @@ class CcaiUploadFileOperator(BaseOperator):
                 f"mime_type: {self.mime_type!r} does not match the file's content ({detected}); allowed: {allowed}"
             )
         file_name = self._file_name(content, extension_for(detected))
+        if not extension_matches(file_name, detected):  # the stored file is served by its name's type
+            raise CcaiInputError(
+                f"file_name: {self.file_name!r} must end in .{extension_for(detected)} (the file is {detected})"
+            )
         hook = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))
         file_key = hook.file_key(file_name)
         if self.file_name is None and hook.is_file_stored(file_key):

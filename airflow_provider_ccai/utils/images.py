@@ -24,6 +24,17 @@ def sniff_image_type(content: bytes) -> str | None:
     return None
 
 
+def extension_matches(file_name: str, mime_type: str) -> bool:
+    """
+    Return whether ``file_name`` ends with an extension of ``mime_type`` (``.jpg`` or ``.jpeg`` for JPEG).
+
+    :param file_name: a file name as given.
+    :param mime_type: one of :data:`MMS_IMAGE_TYPES`.
+    """
+    extension = file_name.rpartition(".")[2].lower() if "." in file_name else ""
+    return extension == extension_for(mime_type) or (mime_type == "image/jpeg" and extension == "jpeg")
+
+
 def extension_for(mime_type: str) -> str:
     """
     Return the file extension CCAI file names use for ``mime_type``.

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from typing import IO, Any
 
-from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.exceptions import CcaiInputError, CcaiSourceChangedError
+
+#: object-store ``info()`` keys that change when an object is replaced (S3, GCS, Azure, local, memory)
+_VERSION_KEYS = ("ETag", "etag", "md5Hash", "generation", "VersionId", "LastModified", "mtime", "created")
 
 
 def is_uri(path: str) -> bool:
@@ -38,6 +42,14 @@ def open_source(
     :param max_bytes: size limit; a larger file fails before it is read.
     :return: the open file and its size in bytes.
     """
+    opener, size, _ = _checked_file(path, field, conn_id, max_bytes)
+    return opener(), size
+
+
+def _checked_file(
+    path: str, field: str, conn_id: str | None, max_bytes: int | None
+) -> tuple[Callable[[], IO[bytes]], int, dict[str, Any]]:
+    """Check ``path`` with one stat; return how to open it, its size and what identifies this version of it."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise CcaiInputError(f"{field}: expected a file path or URI, got {type(path).__name__} {path!r}")
     path = str(path)
@@ -53,7 +65,8 @@ def open_source(
             raise CcaiInputError(f"{field}: {path!r} is not a regular file")
         size = int(info["size"])
         _check_size(path, field, size, max_bytes)
-        return storage.open("rb"), size
+        version = {key: info[key] for key in _VERSION_KEYS if info.get(key) is not None}
+        return lambda: storage.open("rb"), size, {"size": size, **version}
     try:
         local = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -63,7 +76,8 @@ def open_source(
     if not stat.S_ISREG(local.st_mode):
         raise CcaiInputError(f"{field}: {path!r} is not a regular file")
     _check_size(path, field, local.st_size, max_bytes)
-    return open(path, "rb"), local.st_size
+    version = {"size": local.st_size, "inode": local.st_ino, "mtime": local.st_mtime_ns}
+    return lambda: open(path, "rb"), local.st_size, version
 
 
 def _check_size(path: str, field: str, size: int, max_bytes: int | None) -> None:
@@ -77,16 +91,24 @@ def read_source(path: str, field: str, *, conn_id: str | None = None, max_bytes:
     """
     Return the bytes of ``path`` (see :func:`open_source`); never reads more than ``max_bytes``.
 
+    The file is checked again after the read: bytes of a file that a writer replaced meanwhile (an object
+    store's buffered reader can mix the old size with the new content) raise
+    :class:`CcaiSourceChangedError`, which Airflow retries, instead of being returned.
+
     :param path: local path or object-storage URI.
     :param field: operator argument named in error messages.
     :param conn_id: Airflow connection for the object store, if any.
     :param max_bytes: size limit.
     """
-    handle, _ = open_source(path, field, conn_id=conn_id, max_bytes=max_bytes)
-    with handle:
+    opener, size, before = _checked_file(path, field, conn_id, max_bytes)
+    with opener() as handle:
         content = handle.read(max_bytes + 1 if max_bytes is not None else -1)
     if max_bytes is not None and len(content) > max_bytes:  # the file grew after stat()
         raise CcaiInputError(f"{field}: {path!r} is larger than {max_bytes:,} bytes")
     if not content:
         raise CcaiInputError(f"{field}: {path!r} is empty")
+    _, _, after = _checked_file(path, field, conn_id, max_bytes)
+    same_version = all(after.get(key) == value for key, value in before.items() if key in after)
+    if len(content) != size or not same_version:
+        raise CcaiSourceChangedError(f"{field}: {path!r} changed while it was read; a retry reads it again")
     return content

@@ -349,3 +349,37 @@ def test_object_storage_outage_stays_retryable(sandbox, memory_bucket, monkeypat
 
     assert not isinstance(failure.value, AirflowFailException)
     assert sandbox.requests_seen() == []
+
+
+@pytest.mark.parametrize("replacement", ["larger image", "same-size image"])
+def test_an_object_replaced_while_it_is_read_is_not_uploaded(sandbox, memory_bucket, monkeypatch, replacement):
+    """
+    A writer replaces the object between the size check and the read: the bytes read belong to neither
+    version for certain, so nothing is sent and the error stays retryable (the next try reads it whole).
+    """
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from airflow_provider_ccai.exceptions import CcaiSourceChangedError
+    from airflow_provider_ccai.version_compat import AirflowFailException
+
+    uri = f"memory://{memory_bucket}/offer.png"
+    first = _png(2, 2, (0, 0, 1))
+    second = _png(40, 40, (10, 200, 30)) if replacement == "larger image" else _png(2, 2, (0, 0, 2))
+    assert (len(second) == len(first)) == (replacement == "same-size image")
+    _object_storage_path(uri).write_bytes(first)
+    open_file = MemoryFileSystem._open
+
+    def replaced_on_open(self: Any, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode == "rb":
+            MemoryFileSystem().pipe_file(path, second)
+        return open_file(self, path, mode, **kwargs)
+
+    monkeypatch.setattr(MemoryFileSystem, "_open", replaced_on_open)
+
+    with pytest.raises(CcaiSourceChangedError, match=r"file_path: .* changed while it was read") as failure:
+        _upload(uri)
+
+    assert not isinstance(failure.value, AirflowFailException)
+    assert sandbox.requests_seen() == []
+    monkeypatch.setattr(MemoryFileSystem, "_open", open_file)
+    assert _upload(uri) == _file_key(second)  # the retry reads the new version whole

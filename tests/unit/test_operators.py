@@ -238,6 +238,16 @@ BAD_UPLOADS = {
         {"file_name": ["a.png"]},
         r"file_name: expected a string, got list",
     ),
+    "file_name with a JPEG extension on a PNG": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": "offer.jpg"},
+        r"file_name: 'offer.jpg' must end in \.png \(the file is image/png\)",
+    ),
+    "file_name without an extension": (
+        lambda tmp: _write(tmp, "a.gif", GIF),
+        {"file_name": "offer"},
+        r"file_name: 'offer' must end in \.gif",
+    ),
     "file_name blank": (lambda tmp: _write(tmp, "a.png", PNG), {"file_name": "  "}, r"file_name: "),
     "file_name dot-dot": (lambda tmp: _write(tmp, "a.png", PNG), {"file_name": ".."}, r"file_name: "),
 }
@@ -367,6 +377,18 @@ def test_upload_with_file_name_always_uploads_under_that_name(
     body = json.loads(http.calls[0].request.body)
     assert (body["fileName"], body["fileType"], body["publicFile"]) == ("Weekly_Offer+50%.PNG", "image/png", False)
     assert http.calls[1].request.body == PNG
+
+
+@pytest.mark.parametrize("file_name", ["offer.jpg", "offer.JPEG", "week.48.jpeg"])
+def test_upload_with_file_name_takes_either_jpeg_extension(
+    tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], file_name: str
+) -> None:
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL)
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/x"})
+    op = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, "a.jpg", JPEG), file_name=file_name)
+    assert op.execute(context) == f"{CLIENT_ID}/campaign/{file_name}"
+    assert http.calls[1].request.headers["Content-Type"] == "image/jpeg"
 
 
 # -- CcaiCreateCampaignOperator: the request ---------------------------------------------------------

@@ -68,6 +68,12 @@ CASES = [
         "file_name",
     ),
     Case(
+        "file_name with another type's extension",
+        "upload",
+        {"file_path": f"{TMP}/offer.png", "file_name": "offer.jpg"},
+        "file_name",
+    ),
+    Case(
         "hook_params with an unknown name",
         "upload",
         {"file_path": f"{TMP}/offer.png", "hook_params": {"read_timeout": 60}},
