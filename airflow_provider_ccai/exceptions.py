@@ -57,6 +57,16 @@ class CcaiTransientError(CcaiApiError):
         self.retry_after = retry_after
 
 
+class CcaiCampaignWaitError(RuntimeError):
+    """
+    A deferred campaign wait ended on a failure that a retry may fix (CCAI unreachable, 5xx, 429).
+
+    Not an ``AirflowException`` on purpose: Airflow turns any ``AirflowException`` raised on resuming a
+    deferred sensor into a skip under ``soft_fail``, while in poke mode such a failure fails the try and
+    is retried. Raising this keeps the two modes alike.
+    """
+
+
 class CcaiAmbiguousResultError(CcaiApiError):
     """A create request may have reached the server but its outcome is unknown; resolve it by looking."""
 

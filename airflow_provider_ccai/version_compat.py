@@ -23,6 +23,7 @@ _LOCATIONS: dict[str, tuple[str, str]] = {
     "AirflowFailException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "AirflowNotFoundException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "AirflowSensorTimeout": ("airflow.sdk.exceptions", "airflow.exceptions"),
+    "AirflowSkipException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "BaseHook": ("airflow.sdk", "airflow.hooks.base"),
     "BaseNotifier": ("airflow.sdk", "airflow.notifications.basenotifier"),
     "BaseOperator": ("airflow.sdk", "airflow.models.baseoperator"),
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ resolves each name 
         AirflowFailException,
         AirflowNotFoundException,
         AirflowSensorTimeout,
+        AirflowSkipException,
     )
     from airflow.sdk.log import mask_secret  # noqa: F401
 

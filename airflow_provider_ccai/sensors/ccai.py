@@ -10,11 +10,12 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.exceptions import CcaiCampaignWaitError, CcaiInputError
 from airflow_provider_ccai.version_compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
@@ -157,7 +158,10 @@ class CcaiCampaignSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(message)
         if reason == "rejected":
             raise AirflowFailException(message)
-        raise AirflowException(message)
+        # a failure a retry may fix: fail this try, as poke mode does (see CcaiCampaignWaitError)
+        if getattr(self, "never_fail", False):  # where Airflow has never_fail, poke mode skips any error
+            raise AirflowSkipException(message)
+        raise CcaiCampaignWaitError(message)
 
     def _campaign_id(self) -> int:
         """Return the rendered ``campaign_id`` as a positive int, or raise naming the field."""

@@ -14,10 +14,10 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.exceptions import CcaiCampaignWaitError, CcaiInputError, CcaiTransientError
 from airflow_provider_ccai.sensors.ccai import CcaiCampaignSensor
 from airflow_provider_ccai.triggers.ccai import CcaiCampaignTrigger
-from airflow_provider_ccai.version_compat import AirflowException, AirflowFailException
+from airflow_provider_ccai.version_compat import AirflowException, AirflowFailException, AirflowSkipException
 from tests.conftest import SANDBOX_KEY, connection_json
 
 try:
@@ -407,8 +407,8 @@ def test_execute_complete_rejects_malformed_stats():
     [
         ("rejected", AirflowFailException, None),
         ("timeout", AirflowSensorTimeout, None),
-        ("failed", AirflowException, AirflowFailException),
-        (None, AirflowException, AirflowFailException),
+        ("failed", CcaiCampaignWaitError, AirflowException),
+        (None, CcaiCampaignWaitError, AirflowException),
     ],
 )
 def test_execute_complete_raises_on_error_events(reason, expected, not_expected):
@@ -419,6 +419,27 @@ def test_execute_complete_raises_on_error_events(reason, expected, not_expected)
         sensor.execute_complete({}, event)
     if not_expected is not None:
         assert not isinstance(error.value, not_expected)
+
+
+def test_soft_fail_treats_a_transient_failure_alike_when_deferred_and_when_poking(http, ccai_conn):
+    """soft_fail skips what fails for good (rejected, timed out, too many errors), never an outage a retry may end."""
+    sensor = CcaiCampaignSensor(
+        task_id="wait", campaign_id=5, soft_fail=True, deferrable=False, hook_params={"max_attempts": 1}
+    )
+    outage = {"status": "error", "reason": "failed", "campaign_id": 5, "message": "CCAI answered HTTP 503"}
+    http.get(stats_url(ccai_conn, 5), status=503)
+
+    with pytest.raises(CcaiCampaignWaitError, match="HTTP 503"):
+        sensor.resume_execution("execute_complete", {"event": outage}, {})
+    with pytest.raises(CcaiTransientError, match="HTTP 503"):
+        sensor.execute({})
+    for final in (
+        {"status": "error", "reason": "rejected", "campaign_id": 5, "message": "HTTP 404"},
+        {"status": "error", "reason": "timeout", "campaign_id": 5, "message": "still sending"},
+        {"status": "success", "campaign_id": 5, "stats": stats(sent=1, error=9)},
+    ):
+        with pytest.raises(AirflowSkipException):
+            sensor.resume_execution("execute_complete", {"event": final}, {})
 
 
 def test_execute_complete_without_event_fails():
