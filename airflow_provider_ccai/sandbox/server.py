@@ -236,6 +236,20 @@ def _injected_response(fault: _Fault) -> _Response:
     return _json_response(fault.status, {"error": "injected", "status": fault.status}, headers)
 
 
+def _not_json_content(request: _Request) -> _Response | None:
+    """Answer 415 when a JSON endpoint's request does not say ``Content-Type: application/json``.
+
+    :param request: the current request.
+    """
+    media_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if media_type == "application/json":
+        return None
+    shown = media_type or "none"
+    return _json_response(
+        415, {"error": "Unsupported Media Type", "message": f"Content-Type: expected application/json, got {shown}"}
+    )
+
+
 def _parse_json_body(body: bytes) -> tuple[Any, str | None]:
     """Decode a JSON request body.
 
@@ -270,6 +284,8 @@ def _validate_campaign(body: dict[str, Any]) -> str | None:
                 return f"{where}.{name}: required"
             if not isinstance(account[name], str):
                 return f"{where}.{name}: must be a string, got {_json_type(account[name])}"
+            if not account[name].strip():
+                return f"{where}.{name}: must not be empty"
         if not _E164.fullmatch(account["phone"]):
             return f"{where}.phone: not E.164 (expected + then 7-15 digits, e.g. +14155550123)"
         data = account.get("data")
@@ -859,6 +875,9 @@ class SandboxServer:
 
         :param request: the current request.
         """
+        unsupported = _not_json_content(request)
+        if unsupported:
+            return unsupported
         body, problem = _parse_json_body(request.body)
         if problem is None:
             request.entry["json"] = body
@@ -966,6 +985,9 @@ class SandboxServer:
         denied = self._check_client(cid)
         if denied:
             return denied
+        unsupported = _not_json_content(request)
+        if unsupported:
+            return unsupported
         body, problem = _parse_json_body(request.body)
         if problem is None:
             request.entry["json"] = body

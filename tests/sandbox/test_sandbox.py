@@ -336,6 +336,8 @@ def _account(**fields: Any) -> dict[str, Any]:
         (campaign_body(accounts=[_account(phone=14155550100)]), "accounts[0].phone: must be a string"),
         (campaign_body(accounts=[{"lastName": "B", "phone": "+14155550100"}]), "accounts[0].firstName: required"),
         (campaign_body(accounts=[_account(), _account(lastName=None)]), "accounts[1].lastName: must be a string"),
+        (campaign_body(accounts=[_account(), _account(firstName="  ")]), "accounts[1].firstName: must not be empty"),
+        (campaign_body(accounts=[_account(lastName="")]), "accounts[0].lastName: must not be empty"),
         (campaign_body(accounts=[_account(data={"city": 3})]), "accounts[0].data.city: must be a string"),
         (campaign_body(accounts=[_account(data=["x"])]), "accounts[0].data: "),
         (campaign_body(accounts=[_account(messageData={"a": 1})]), "accounts[0].messageData: "),
@@ -371,6 +373,24 @@ def test_create_campaign_rejects_non_json(
     assert response.status_code == 400
     assert response.json()["message"].startswith(message_start)
     assert "json" not in sandbox.requests_seen()[-1]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("endpoint", ["create_campaign", "upload_url"])
+def test_json_endpoints_refuse_another_content_type(
+    sandbox: SandboxServer, http: requests.Session, endpoint: str, content_type: str | None
+) -> None:
+    if endpoint == "create_campaign":
+        url, body = f"{sandbox.api_url}/clients/{CID}/campaigns/direct", campaign_body()
+    else:
+        url = f"{sandbox.base_url}/upload/url"
+        body = {"fileName": "a.png", "fileType": "image/png", "fileBasePath": f"{CID}/campaign", "publicFile": True}
+    headers = {**auth(), **({"Content-Type": content_type} if content_type else {})}
+    response = http.post(url, data=json.dumps(body).encode(), headers=headers)
+    assert response.status_code == 415
+    assert response.json()["message"] == f"Content-Type: expected application/json, got {content_type or 'none'}"
+    assert sandbox.campaigns() == []
+    assert http.post(url, json=body, headers=auth()).status_code == 200
 
 
 def test_create_list_and_inspect_campaigns(sandbox: SandboxServer, http: requests.Session) -> None:
