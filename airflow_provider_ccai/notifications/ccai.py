@@ -39,29 +39,30 @@ _SEPARATORS = re.compile(r"[\s,;]+")
 
 class CcaiNotifier(BaseNotifier):
     """
-    Send an SMS through CloudContactAI: one campaign to all ``phones``, from a task or DAG callback.
+        Send an SMS through CloudContactAI: one campaign to all ``phones``, from a task or DAG callback.
 
-    Use it as ``on_failure_callback`` / ``on_success_callback`` (or any other ``on_*_callback``) of a
-    task or a DAG. Nothing is looked up when it is created; the phones are checked (E.164, duplicates
-    dropped) before anything is sent, and errors name the position of a bad phone, never the number.
-    The default message names the DAG, the task (task callbacks) or the reason (DAG callbacks), the run
-    and the task's log URL. On Airflow 2.11 a failing notification is logged, not raised (``BaseNotifier``).
-    On Airflow 3.1+ it also runs in the triggerer as a Deadline Alert callback (:meth:`async_notify`).
+        Use it as ``on_failure_callback`` / ``on_success_callback`` (or any other ``on_*_callback``) of a
+        task or a DAG. Nothing is looked up when it is created; the phones are checked (E.164, duplicates
+        dropped) before anything is sent, and errors name the position of a bad phone, never the number.
+        The default message names the DAG, the task (task callbacks) or the reason (DAG callbacks), the run
+        and the task's log URL. On Airflow 2.11 ``BaseNotifier`` logs a failing send instead of raising it
+    (a template that fails to render still raises; Airflow logs that as a failed callback).
+        On Airflow 3.1+ it also runs in the triggerer as a Deadline Alert callback (:meth:`async_notify`).
 
-    .. code-block:: python
+        .. code-block:: python
 
-        DAG(..., on_failure_callback=CcaiNotifier(phones=["+15555550199"]))
+            DAG(..., on_failure_callback=CcaiNotifier(phones=["+15555550199"]))
 
-    :param phones: E.164 numbers to text: a list, or one string of numbers separated by commas,
-        semicolons or spaces (or a rendered JSON list). (templated)
-    :param message: SMS text (Jinja, rendered with the callback's context); default
-        :data:`DEFAULT_MESSAGE`. (templated)
-    :param title: campaign title shown in CCAI. (templated)
-    :param ccai_conn_id: the ``ccai`` connection.
-    :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
-        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``.
-    :param context: the context Airflow 3.1+ passes when the triggerer builds the notifier for a Deadline
-        Alert; leave it unset elsewhere.
+        :param phones: E.164 numbers to text: a list, or one string of numbers separated by commas,
+            semicolons or spaces (or a rendered JSON list). (templated)
+        :param message: SMS text (Jinja, rendered with the callback's context); default
+            :data:`DEFAULT_MESSAGE`. (templated)
+        :param title: campaign title shown in CCAI. (templated)
+        :param ccai_conn_id: the ``ccai`` connection.
+        :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
+            extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``.
+        :param context: the context Airflow 3.1+ passes when the triggerer builds the notifier for a Deadline
+            Alert; leave it unset elsewhere.
     """
 
     template_fields: Sequence[str] = ("phones", "message", "title")
@@ -96,15 +97,36 @@ class CcaiNotifier(BaseNotifier):
 
     def get_template_env(self, dag: Any = None) -> Any:
         """
-        Return the DAG's Jinja environment, or a sandboxed default when ``dag`` cannot make one.
+        Return the DAG's Jinja environment (its macros and filters) as a text one, or a sandboxed default.
 
-        Airflow 3's ``dag.test()`` passes a ``SerializedDAG`` (no ``get_template_env``) to DAG callbacks.
+        Always text, also under ``render_template_as_native_obj=True``: native rendering turns a phone
+        like ``"+15555550199"`` into an int. Airflow 3's ``dag.test()`` passes a ``SerializedDAG`` (no
+        ``get_template_env``) to DAG callbacks; the default environment serves it.
 
         :param dag: the DAG from the callback's context.
         """
-        if dag is not None and not hasattr(dag, "get_template_env"):
-            dag = None
-        return super().get_template_env(dag=dag)
+        if dag is not None and hasattr(dag, "get_template_env"):
+            return dag.get_template_env(force_sandboxed=True)
+        return super().get_template_env(dag=None)
+
+    def _render(self, template: Any, context: Any, dag: Any = None) -> Any:
+        """Render to text, never to native objects (see :meth:`get_template_env`)."""
+        return super(BaseNotifier, self)._render(template, context, None)
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """
+        Render every templated field and keep the result, even an empty one.
+
+        Airflow 2.11 keeps a field's template source when it renders empty, which would text the raw
+        Jinja to on-call; here an empty message or phone list fails validation instead. Errors come
+        from Jinja alone: Airflow's own rendering would log the unrendered field, phones included.
+
+        :param context: the callback's context.
+        :param jinja_env: the Jinja environment; default :meth:`get_template_env` of the context's DAG.
+        """
+        environment = jinja_env or self.get_template_env(dag=context.get("dag"))
+        for name in self.template_fields:
+            setattr(self, name, self.render_template(getattr(self, name), context, environment, set()))
 
     def notify(self, context: Context) -> None:
         """

@@ -192,6 +192,47 @@ def test_empty_message_or_title_fails(sandbox, dag, field, value):
     assert sandbox.requests_seen() == []
 
 
+def test_a_native_rendering_dag_still_texts_the_rendered_text(sandbox):
+    """Natively a phone would render to an int and "0042" to 42: the notifier renders text."""
+    native = DAG(
+        dag_id="nightly_etl",
+        schedule=None,
+        render_template_as_native_obj=True,
+        user_defined_macros={"backup": BACKUP},
+    )
+    notifier = CcaiNotifier(phones=[ON_CALL, "{{ backup }}"], message="{{ params.code }}", title="{{ 7 }}")
+
+    notifier({"dag": native, "run_id": "r1", "params": {"code": "0042"}})
+
+    (campaign,) = sent_campaigns(sandbox)
+    assert phones_of(campaign) == [ON_CALL, BACKUP]
+    assert (campaign["message"], campaign["title"]) == ("0042", "7")
+
+
+@pytest.mark.parametrize("template", ["{{ params.empty }}", "{% if false %}x{% endif %}"])
+@pytest.mark.parametrize("field", ["message", "title"])
+def test_a_field_that_renders_empty_fails_instead_of_sending_its_template(dag, field, template):
+    """Airflow 2.11 keeps a template's source when it renders empty; the notifier must not text that source."""
+    notifier = CcaiNotifier(phones=[ON_CALL], **{field: template})
+    notifier.render_template_fields(task_context(dag, params={"empty": ""}))
+
+    assert getattr(notifier, field) == ""
+    with pytest.raises(CcaiInputError, match=f"{field}: must not be empty"):
+        notifier.build_payload()
+
+
+def test_a_phone_template_that_fails_to_render_logs_no_phone(dag, caplog):
+    from jinja2 import StrictUndefined, UndefinedError
+
+    from tests.unit import capture_logs
+
+    strict = DAG(dag_id="nightly_etl", schedule=None, template_undefined=StrictUndefined)
+    notifier = CcaiNotifier(phones=[ON_CALL, "{{ backup_phone }}"])
+    with capture_logs(caplog) as logs, pytest.raises(UndefinedError, match="backup_phone"):
+        notifier.render_template_fields({"dag": strict, "run_id": "r1"})
+    assert ON_CALL not in logs.text
+
+
 def test_a_rejected_key_is_reported_without_the_key(sandbox, dag, monkeypatch):
     wrong_key = "wrong-notifier-key-987654321"
     monkeypatch.setenv("AIRFLOW_CONN_CCAI_WRONG", connection_json(sandbox.api_url, sandbox.base_url, wrong_key))
