@@ -204,6 +204,9 @@ def scheduler_environment(home: Any, sandbox: Any, dags_folder: Any) -> dict[str
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
             AIRFLOW__API_AUTH__JWT_SECRET="scheduler-test-jwt-secret-0123456789abcdef",
             AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
+            # a task's first call to the API server (PATCH .../run) gets 5 s by default; on a loaded 2-core
+            # machine it can take longer, and the client's repeat then finds the task already running (400)
+            AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="60",
         )
     else:
         env.update(AIRFLOW__CORE__EXECUTOR="SequentialExecutor")
