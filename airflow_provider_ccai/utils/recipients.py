@@ -561,18 +561,22 @@ def write_accounts_from_file(
     :param conn_id: Airflow connection for an object-storage URI.
     :param options: ``column_mapping``, ``default_region``, ``on_invalid``, ``unmapped_columns``.
     """
-    from airflow_provider_ccai.utils.sources import open_source
+    from airflow_provider_ccai.utils.sources import ensure_unchanged, open_source
 
     _check_recipients_file(path)
-    handle, size = open_source(path, "accounts", conn_id=conn_id)
-    with handle:
+    opened = open_source(path, "accounts", conn_id=conn_id)
+    with opened.handle as handle:
         try:
             rows, columns = rows_from_file(handle, path)
             if not isinstance(rows, Sized):
                 # Guess the rows of CSV and JSON Lines at 64 bytes each: most rows are shorter, so a low guess
                 # grows the duplicate check once at most, and a high one costs little next to the body.
-                options.setdefault("expected_rows", size // 64)
-            return write_accounts(rows, out, columns=columns, **options)
+                options.setdefault("expected_rows", opened.size // 64)
+            written = write_accounts(rows, out, columns=columns, **options)
+            # a list half written or replaced while it was read would text a partial or mixed audience; the
+            # version (size, mtime or object version) is compared, as the text wrapper may have closed the handle
+            ensure_unchanged(path, "accounts", conn_id=conn_id, opened=opened)
+            return written
         except UnicodeDecodeError as error:  # rows are read lazily, so this can surface mid-file
             raise CcaiInputError(f"accounts: {path!r} is not UTF-8 text ({error.reason}); save it as UTF-8") from None
         except csv.Error as error:  # the csv module's messages name the problem, never a cell's value
@@ -592,12 +596,15 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     if lower.endswith(".csv"):
         reader = csv.reader(text)
-        header = next(reader, None)
+        header = next(filter(None, reader), None)  # blank lines before the header are left out too
         if not header:
             raise CcaiInputError(f"accounts: {name!r} has no header line (e.g. firstName,lastName,phone)")
-        if any(_looks_like_phone(cell) for cell in header):
+        holds = "a phone number" if any(_looks_like_phone(cell) for cell in header) else None
+        if holds is None and any("@" in cell for cell in header):
+            holds = "an email address"
+        if holds:  # a file without a header: its first recipient would be taken for column names
             raise CcaiInputError(
-                f"accounts: the first line of {name!r} holds a phone number, so it is a recipient, not a header; "
+                f"accounts: the first line of {name!r} holds {holds}, so it is a recipient, not a header; "
                 "add a header line (e.g. firstName,lastName,phone)"
             )
         return filter(None, reader), [column.strip() for column in header]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from airflow_provider_ccai.exceptions import CcaiInputError, CcaiSourceChangedError
 
@@ -30,9 +30,15 @@ def _storage_path(path: str, conn_id: str | None) -> Any:
     return ObjectStoragePath(path, conn_id=conn_id)
 
 
-def open_source(
-    path: str, field: str, *, conn_id: str | None = None, max_bytes: int | None = None
-) -> tuple[IO[bytes], int]:
+class OpenedSource(NamedTuple):
+    """A file opened by :func:`open_source`: the handle, its size and what identified that version of it."""
+
+    handle: IO[bytes]
+    size: int
+    version: dict[str, Any]
+
+
+def open_source(path: str, field: str, *, conn_id: str | None = None, max_bytes: int | None = None) -> OpenedSource:
     """
     Open ``path`` for binary reading after checking it is an existing, regular, non-empty file.
 
@@ -40,10 +46,30 @@ def open_source(
     :param field: operator argument named in error messages.
     :param conn_id: Airflow connection for the object store, if any.
     :param max_bytes: size limit; a larger file fails before it is read.
-    :return: the open file and its size in bytes.
     """
-    opener, size, _ = _checked_file(path, field, conn_id, max_bytes)
-    return opener(), size
+    opener, size, version = _checked_file(path, field, conn_id, max_bytes)
+    return OpenedSource(opener(), size, version)
+
+
+def ensure_unchanged(
+    path: str, field: str, *, conn_id: str | None, opened: OpenedSource, bytes_read: int | None = None
+) -> None:
+    """
+    Raise :class:`CcaiSourceChangedError` if ``path`` changed since it was opened or was not read whole.
+
+    A writer that replaced the file meanwhile (an object store's buffered reader can mix the old size
+    with the new content) would otherwise hand on bytes of neither version; Airflow retries the error.
+
+    :param path: local path or object-storage URI.
+    :param field: operator argument named in error messages.
+    :param conn_id: Airflow connection for the object store, if any.
+    :param opened: what :func:`open_source` returned.
+    :param bytes_read: how many bytes were read from it, if known.
+    """
+    _, _, after = _checked_file(path, field, conn_id, None)
+    same_version = all(after.get(key) == value for key, value in opened.version.items() if key in after)
+    if (bytes_read is not None and bytes_read != opened.size) or not same_version:
+        raise CcaiSourceChangedError(f"{field}: {path!r} changed while it was read; a retry reads it again")
 
 
 def _checked_file(
@@ -91,24 +117,20 @@ def read_source(path: str, field: str, *, conn_id: str | None = None, max_bytes:
     """
     Return the bytes of ``path`` (see :func:`open_source`); never reads more than ``max_bytes``.
 
-    The file is checked again after the read: bytes of a file that a writer replaced meanwhile (an object
-    store's buffered reader can mix the old size with the new content) raise
-    :class:`CcaiSourceChangedError`, which Airflow retries, instead of being returned.
+    The file is checked again after the read (:func:`ensure_unchanged`): bytes of a file that a writer
+    replaced meanwhile raise :class:`CcaiSourceChangedError`, which Airflow retries.
 
     :param path: local path or object-storage URI.
     :param field: operator argument named in error messages.
     :param conn_id: Airflow connection for the object store, if any.
     :param max_bytes: size limit.
     """
-    opener, size, before = _checked_file(path, field, conn_id, max_bytes)
-    with opener() as handle:
-        content = handle.read(max_bytes + 1 if max_bytes is not None else -1)
+    opened = open_source(path, field, conn_id=conn_id, max_bytes=max_bytes)
+    with opened.handle:
+        content = opened.handle.read(max_bytes + 1 if max_bytes is not None else -1)
     if max_bytes is not None and len(content) > max_bytes:  # the file grew after stat()
         raise CcaiInputError(f"{field}: {path!r} is larger than {max_bytes:,} bytes")
     if not content:
         raise CcaiInputError(f"{field}: {path!r} is empty")
-    _, _, after = _checked_file(path, field, conn_id, max_bytes)
-    same_version = all(after.get(key) == value for key, value in before.items() if key in after)
-    if len(content) != size or not same_version:
-        raise CcaiSourceChangedError(f"{field}: {path!r} changed while it was read; a retry reads it again")
+    ensure_unchanged(path, field, conn_id=conn_id, opened=opened, bytes_read=len(content))
     return content

@@ -383,3 +383,31 @@ def test_an_object_replaced_while_it_is_read_is_not_uploaded(sandbox, memory_buc
     assert sandbox.requests_seen() == []
     monkeypatch.setattr(MemoryFileSystem, "_open", open_file)
     assert _upload(uri) == _file_key(second)  # the retry reads the new version whole
+
+
+def test_a_recipients_file_replaced_while_it_is_read_sends_nothing(sandbox, memory_bucket, monkeypatch):
+    """A list rewritten between the size check and the read could text a partial audience: nothing is sent."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from airflow_provider_ccai.exceptions import CcaiSourceChangedError
+    from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator
+    from airflow_provider_ccai.version_compat import AirflowFailException
+
+    uri = f"memory://{memory_bucket}/audience.csv"
+    header = "firstName,lastName,phone\n"
+    _object_storage_path(uri).write_text(header + "".join(f"A{n},B,+1555555{n:04d}\n" for n in range(100, 110)))
+    open_file = MemoryFileSystem._open
+
+    def half_written_on_open(self: Any, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode == "rb":
+            MemoryFileSystem().pipe_file(path, (header + "A100,B,+15555550100\nA101,B,+1555555").encode())
+        return open_file(self, path, mode, **kwargs)
+
+    monkeypatch.setattr(MemoryFileSystem, "_open", half_written_on_open)
+    operator = CcaiCreateCampaignOperator(task_id="send", accounts=uri, message="Hi", title="Weekly")
+
+    with pytest.raises(CcaiSourceChangedError, match=r"accounts: .* changed while it was read") as failure:
+        operator.execute(context={})  # type: ignore[arg-type]
+
+    assert not isinstance(failure.value, AirflowFailException)
+    assert sandbox.requests_seen() == [] and sandbox.campaigns() == []

@@ -170,6 +170,11 @@ def test_file_helper_streams_csv_rows_with_header(tmp_path: Path) -> None:
         ),
         ("people.csv", "Ada,Lovelace,(415) 555-0101\n", "holds a phone number, so it is a recipient"),
         ("people.csv", "Ada,Lovelace,\nAlan,Turing,+14155550102\n", "for firstName among the 3 columns of the header"),
+        (
+            "people.csv",  # no header, and the first recipient has no phone: the email gives the row away
+            "Ada,Lovelace,,ada.lovelace@example.com\nAlan,Turing,+14155550102,alan@example.com\n",
+            "holds an email address, so it is a recipient, not a header",
+        ),
     ],
 )
 def test_bad_files_are_named(tmp_path: Path, name: str, content: str, expected: str) -> None:
@@ -180,6 +185,14 @@ def test_bad_files_are_named(tmp_path: Path, name: str, content: str, expected: 
         write_accounts_from_file(str(path), io.BytesIO())
     assert expected in str(caught.value)
     assert "Lovelace" not in str(caught.value) and "5550101" not in str(caught.value)
+
+
+def test_blank_lines_before_the_csv_header_are_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("\n\n" + csv_text(PEOPLE))
+    out = io.BytesIO()
+    assert write_accounts_from_file(str(path), out).count == len(PEOPLE)
+    assert json.loads(out.getvalue()) == PEOPLE
 
 
 @pytest.mark.parametrize(
