@@ -418,7 +418,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         first_submitted = _submitted_at(state)
         window_start = self._earlier_try_window(first_submitted, context)
         if window_start is not None:
-            found = self._find_earlier(hook, window_start, recipient_count)
+            found = self._look_for(hook, window_start, recipient_count, while_missing=False)
             if found is not None:
                 self._log_earlier(found)
                 self._remember(store, first_submitted or datetime.now(timezone.utc), found)
@@ -436,6 +436,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
             # from this try's submission, or from an earlier try's window, which starts before it
             since = submitted_at - self.CLOCK_SKEW if window_start is None else window_start
             found = self._look_for(hook, since, recipient_count)
+            if found is not None:
+                self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
             if found is None:
                 raise AirflowException(
                     f"{error}. No campaign titled {self.title!r} appeared, so it was probably not created; "
@@ -469,26 +471,38 @@ class CcaiCreateCampaignOperator(BaseOperator):
             campaign.get("status", "unknown"),
         )
 
-    def _look_for(self, hook: CloudContactHook, since: datetime, recipient_count: int) -> dict[str, Any] | None:
-        """Look for the campaign a create with a lost response made since ``since``, a few times."""
+    def _look_for(
+        self, hook: CloudContactHook, since: datetime, recipient_count: int, *, while_missing: bool = True
+    ) -> dict[str, Any] | None:
+        """
+        Look for the campaign created since ``since`` (:meth:`_find_earlier`), a few times.
+
+        A look that cannot decide (a new campaign's stats may still be filling in) is repeated; so is one
+        that finds nothing, unless ``while_missing`` is false (a retry, whose earlier try most often failed
+        before sending).
+
+        :param hook: the hook.
+        :param since: the earliest creation time to consider.
+        :param recipient_count: the number of recipients the campaign must have.
+        :param while_missing: whether to look again when no campaign matches.
+        """
         from airflow_provider_ccai.utils.polling import first_found
 
         undecided: list[CcaiAmbiguousMatchError] = []  # why the latest look could not decide, if it could not
 
-        def look() -> dict[str, Any] | None:
+        def look() -> tuple[dict[str, Any] | None] | None:
             undecided.clear()
             try:
-                return self._find_earlier(hook, since, recipient_count)
+                found = self._find_earlier(hook, since, recipient_count)
             except CcaiAmbiguousMatchError as error:
-                undecided.append(error)  # a new campaign's stats may still be filling in: look again
+                undecided.append(error)
                 return None
+            return (found,) if found is not None or not while_missing else None
 
-        found = first_found(look, self.LOOKUP_ATTEMPTS, self.LOOKUP_INTERVAL)
+        decided = first_found(look, self.LOOKUP_ATTEMPTS, self.LOOKUP_INTERVAL)
         if undecided:  # the last look could not decide either
             raise undecided[0]
-        if found is not None:
-            self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
-        return found
+        return decided[0] if decided else None
 
     def _find_earlier(self, hook: CloudContactHook, since: datetime, recipient_count: int) -> dict[str, Any] | None:
         """

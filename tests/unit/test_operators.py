@@ -775,7 +775,24 @@ def test_retry_with_more_matches_than_it_compares_fails_without_reading_their_st
 
     with pytest.raises(CcaiAmbiguousMatchError, match=rf"{too_many} campaign\(s\) .* more than 10 are too many"):
         campaign_op().execute(context)
-    assert [call.request.method for call in http.calls] == ["GET"]  # the list only: no stats, no POST
+    # the list only, at each look (a look that cannot decide is repeated): no stats, no POST
+    assert [call.request.method for call in http.calls] == ["GET"] * CcaiCreateCampaignOperator.LOOKUP_ATTEMPTS
+
+
+def test_retry_looks_again_while_the_earlier_campaigns_counts_fill_in(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """Right after the earlier try, CCAI may count 0 messages; deciding then would fail a task a look settles."""
+    start = NOW - timedelta(minutes=30)
+    context = second_try(mocker, start_date=start)
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(446, start + timedelta(minutes=2))])
+    mock_totals(http, {446: 0})
+    mock_totals(http, {446: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 446
+    assert calls(http, "POST") == []
+    assert [call.request.url for call in http.calls].count(stats_url(446)) == 2
 
 
 def test_retry_does_not_adopt_a_lone_match_of_another_size(
