@@ -284,6 +284,12 @@ class CcaiCreateCampaignOperator(BaseOperator):
                     f"picture_file_key: {self.picture_file_key!r} belongs to another client; "
                     f"keys of this connection start with '{hook.client_id}/'"
                 )
+            # CCAI accepts a key it does not store and sends the MMS without its picture
+            if self.picture_file_key and not hook.is_file_stored(str(self.picture_file_key)):
+                raise CcaiInputError(
+                    f"picture_file_key: {self.picture_file_key!r} is not stored in CCAI; pass the key the upload "
+                    "task returned (upload.output). Nothing was sent"
+                )
             campaign = self._create_once(hook, request, store, state, context)
             self.log.info(
                 "CCAI campaign %s: status %s, %d recipients",

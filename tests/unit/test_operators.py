@@ -394,6 +394,19 @@ def test_upload_with_file_name_takes_either_jpeg_extension(
 # -- CcaiCreateCampaignOperator: the request ---------------------------------------------------------
 
 
+def test_a_picture_file_key_ccai_does_not_store_fails_before_the_campaign(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    """CCAI accepts an unknown key and sends the MMS without its picture: a mistyped key must not get that far."""
+    http.get(STORED_URL, json={"storedUrl": ""})
+    http.post(CREATE_URL, json={"id": 1})
+    op = campaign_op(picture_file_key=f"{CLIENT_ID}/campaign/offer-typo.png")
+
+    with pytest.raises(CcaiInputError, match=r"picture_file_key: '1234/campaign/offer-typo.png' is not stored"):
+        op.execute(context)
+    assert calls(http, "POST") == []
+
+
 def test_campaign_body_and_result(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], logs: CapturedLogs
 ) -> None:
@@ -409,9 +422,11 @@ def test_campaign_body_and_result(
         "createdDate": NOW.isoformat(),
     }
     http.post(CREATE_URL, json=response)
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/a.png"})
     op = campaign_op(picture_file_key=f"{CLIENT_ID}/campaign/a.png", sender_phone="+15550009999")
     assert op.execute(context) == 12345
-    (create,) = http.calls
+    stored, create = http.calls
+    assert stored.request.url == f"{STORED_URL}?fileKey={CLIENT_ID}%2Fcampaign%2Fa.png"
     assert json.loads(create.request.body) == {
         "accounts": WIRE_ACCOUNTS,
         "message": MESSAGE,
