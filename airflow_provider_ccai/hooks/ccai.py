@@ -318,9 +318,15 @@ class CloudContactHook(BaseHook):
         call: str,
         *,
         authorised: bool = True,
+        private_values: Callable[[], tuple[str, ...]] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send one request; turn every failure into a :class:`CcaiApiError` without secrets in it."""
+        """
+        Send one request; turn every failure into a :class:`CcaiApiError` without secrets in it.
+
+        ``private_values`` gives, only when the answer is an error, more values to keep out of its excerpt
+        (recipients' names, which CCAI may echo back).
+        """
         settings = self.settings
         failure: CcaiApiError | None = None
         try:
@@ -336,13 +342,16 @@ class CloudContactHook(BaseHook):
             failure = _failure_without_response(call, error, settings.read_timeout)
         if failure is not None:  # raised outside the except block: no __context__ keeps requests' text (the URL)
             raise failure
+        extra_secrets = _query_values(url)
+        if private_values is not None and not 200 <= response.status_code < 300:
+            extra_secrets += private_values()
         _raise_for_status(
             call,
             response.status_code,
             response.text,
             response.headers,
             settings.api_key,
-            extra_secrets=_query_values(url),
+            extra_secrets=extra_secrets,
             credentials_used=authorised,
         )
         return response
@@ -513,7 +522,10 @@ class CloudContactHook(BaseHook):
         headers = {"ForceNewCampaign": "true", "Content-Type": "application/json"}
         try:
             response = self._with_retries(
-                lambda: self._send("POST", url, call, data=body, headers=headers), _never_sent
+                lambda: self._send(
+                    "POST", url, call, data=body, headers=headers, private_values=lambda: _recipient_names(body)
+                ),
+                _never_sent,
             )
         except CcaiTransientError as error:
             if _never_sent(error):
@@ -824,6 +836,24 @@ def _raise_for_status(
     if 400 <= status < 500:
         raise CcaiRejectedError(call, status, detail)
     raise CcaiAmbiguousResultError(call, status, detail)  # another 5xx: the server got the request
+
+
+def _recipient_names(body: bytes) -> tuple[str, ...]:
+    """Return the first and last names in a ``campaigns/direct`` body, longest first (for redaction)."""
+    try:
+        accounts = json.loads(body).get("accounts")
+    except (ValueError, AttributeError):
+        return ()
+    if not isinstance(accounts, list):
+        return ()
+    names = {
+        name.strip()
+        for account in accounts
+        if isinstance(account, dict)
+        for name in (account.get("firstName"), account.get("lastName"))
+        if isinstance(name, str) and len(name.strip()) > 1
+    }
+    return tuple(sorted(names, key=len, reverse=True))
 
 
 def _query_values(url: str) -> tuple[str, ...]:

@@ -342,6 +342,31 @@ def test_is_file_stored_false(hook: CloudContactHook, http: responses.RequestsMo
     assert hook.is_file_stored(f"{CLIENT_ID}/campaign/a.png") is False
 
 
+@pytest.mark.parametrize("status", [400, 422, 500, 503])
+def test_create_errors_keep_recipients_names_out_of_the_excerpt(
+    hook: CloudContactHook, http: responses.RequestsMock, status: int
+) -> None:
+    """CCAI may echo the rejected account back; its names are as private as its phone number."""
+    payload = {
+        "accounts": [
+            {"firstName": "Ada", "lastName": "Lovelace", "phone": "+15550001111"},
+            {"firstName": "Grace", "lastName": "Hopper-Smith", "phone": "+15550001112"},
+        ],
+        "message": "Hi ${firstName}",
+        "title": "Weekly offer",
+    }
+    echoed = "accounts[1] rejected: Grace Hopper-Smith (+15550001112); accounts[0] Ada Lovelace ok"
+    http.post(CREATE_URL, status=status, json={"message": echoed})
+
+    with pytest.raises(CcaiApiError) as raised:
+        hook.create_campaign(json.dumps(payload).encode())
+
+    text = str(raised.value)
+    assert "accounts[1] rejected" in text  # the useful part of the answer is kept
+    for private in ("Ada", "Lovelace", "Grace", "Hopper", "5550001112"):
+        assert private not in text
+
+
 @pytest.mark.parametrize("payload", [PAYLOAD, json.dumps(PAYLOAD).encode()], ids=["dict", "bytes"])
 def test_create_campaign(hook: CloudContactHook, http: responses.RequestsMock, payload: Any) -> None:
     http.post(CREATE_URL, json={"id": 99, "status": "PENDING", "title": "Weekly offer"})
