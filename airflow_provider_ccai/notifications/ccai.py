@@ -39,30 +39,30 @@ _SEPARATORS = re.compile(r"[\s,;]+")
 
 class CcaiNotifier(BaseNotifier):
     """
-        Send an SMS through CloudContactAI: one campaign to all ``phones``, from a task or DAG callback.
+    Send an SMS through CloudContactAI: one campaign to all ``phones``, from a task or DAG callback.
 
-        Use it as ``on_failure_callback`` / ``on_success_callback`` (or any other ``on_*_callback``) of a
-        task or a DAG. Nothing is looked up when it is created; the phones are checked (E.164, duplicates
-        dropped) before anything is sent, and errors name the position of a bad phone, never the number.
-        The default message names the DAG, the task (task callbacks) or the reason (DAG callbacks), the run
-        and the task's log URL. On Airflow 2.11 ``BaseNotifier`` logs a failing send instead of raising it
+    Use it as ``on_failure_callback`` / ``on_success_callback`` (or any other ``on_*_callback``) of a
+    task or a DAG. Nothing is looked up when it is created; the phones are checked (E.164, duplicates
+    dropped) before anything is sent, and errors name the position of a bad phone, never the number.
+    The default message names the DAG, the task (task callbacks) or the reason (DAG callbacks), the run
+    and the task's log URL. On Airflow 2.11 ``BaseNotifier`` logs a failing send instead of raising it
     (a template that fails to render still raises; Airflow logs that as a failed callback).
-        On Airflow 3.1+ it also runs in the triggerer as a Deadline Alert callback (:meth:`async_notify`).
+    On Airflow 3.1+ it also runs in the triggerer as a Deadline Alert callback (:meth:`async_notify`).
 
-        .. code-block:: python
+    .. code-block:: python
 
-            DAG(..., on_failure_callback=CcaiNotifier(phones=["+15555550199"]))
+        DAG(..., on_failure_callback=CcaiNotifier(phones=["+15555550199"]))
 
-        :param phones: E.164 numbers to text: a list, or one string of numbers separated by commas,
-            semicolons or spaces (or a rendered JSON list). (templated)
-        :param message: SMS text (Jinja, rendered with the callback's context); default
-            :data:`DEFAULT_MESSAGE`. (templated)
-        :param title: campaign title shown in CCAI. (templated)
-        :param ccai_conn_id: the ``ccai`` connection.
-        :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
-            extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``.
-        :param context: the context Airflow 3.1+ passes when the triggerer builds the notifier for a Deadline
-            Alert; leave it unset elsewhere.
+    :param phones: E.164 numbers to text: a list, or one string of numbers separated by commas,
+        semicolons or spaces (or a rendered JSON list). (templated)
+    :param message: SMS text (Jinja, rendered with the callback's context); default
+        :data:`DEFAULT_MESSAGE`. (templated)
+    :param title: campaign title shown in CCAI. (templated)
+    :param ccai_conn_id: the ``ccai`` connection.
+    :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
+        extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``.
+    :param context: the context Airflow 3.1+ passes when the triggerer builds the notifier for a Deadline
+        Alert; leave it unset elsewhere.
     """
 
     template_fields: Sequence[str] = ("phones", "message", "title")

@@ -76,8 +76,6 @@ class CcaiUploadFileOperator(BaseOperator):
         from airflow_provider_ccai.utils.images import (
             MAX_MMS_BYTES,
             MMS_IMAGE_TYPES,
-            extension_for,
-            extension_matches,
             sniff_image_type,
         )
         from airflow_provider_ccai.utils.sources import read_source
@@ -96,11 +94,7 @@ class CcaiUploadFileOperator(BaseOperator):
             raise CcaiInputError(
                 f"mime_type: {self.mime_type!r} does not match the file's content ({detected}); allowed: {allowed}"
             )
-        file_name = self._file_name(content, extension_for(detected))
-        if not extension_matches(file_name, detected):  # the stored file is served by its name's type
-            raise CcaiInputError(
-                f"file_name: {self.file_name!r} must end in .{extension_for(detected)} (the file is {detected})"
-            )
+        file_name = self._file_name(content, detected)
         hook = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))
         file_key = hook.file_key(file_name)
         if self.file_name is None and hook.is_file_stored(file_key):
@@ -110,9 +104,12 @@ class CcaiUploadFileOperator(BaseOperator):
         self.log.info("Uploaded %d bytes (%s) to CCAI as %s", len(content), detected, file_key)
         return file_key
 
-    def _file_name(self, content: bytes, extension: str) -> str:
+    def _file_name(self, content: bytes, mime_type: str) -> str:
+        """Return the default content-addressed name, or the checked ``file_name``, for content of ``mime_type``."""
+        from airflow_provider_ccai.utils.images import extension_for, extension_matches
+
         if self.file_name is None:
-            return f"{hashlib.md5(content, usedforsecurity=False).hexdigest()}.{extension}"
+            return f"{hashlib.md5(content, usedforsecurity=False).hexdigest()}.{extension_for(mime_type)}"
         if not isinstance(self.file_name, str):
             raise CcaiInputError(f"file_name: expected a string, got {type(self.file_name).__name__}")
         name = self.file_name.strip()
@@ -121,6 +118,10 @@ class CcaiUploadFileOperator(BaseOperator):
         if any(char.isspace() or not char.isprintable() for char in name):  # nor may a picture_file_key
             raise CcaiInputError(
                 f"file_name: {self.file_name!r} must not contain spaces or control characters; a CCAI file key cannot"
+            )
+        if not extension_matches(name, mime_type):  # the stored file is served by its name's type
+            raise CcaiInputError(
+                f"file_name: {self.file_name!r} must end in .{extension_for(mime_type)} (the file is {mime_type})"
             )
         return name
 
@@ -442,13 +443,12 @@ class CcaiCreateCampaignOperator(BaseOperator):
             # from this try's submission, or from an earlier try's window, which starts before it
             since = submitted_at - self.CLOCK_SKEW if window_start is None else window_start
             found = self._look_for(hook, since, recipient_count)
-            if found is not None:
-                self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
             if found is None:
                 raise AirflowException(
                     f"{error}. No campaign titled {self.title!r} appeared, so it was probably not created; "
                     "a retry of this task looks again before sending."
                 ) from None
+            self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
             campaign = found
         self._remember(store, first_submitted, campaign)
         return campaign
