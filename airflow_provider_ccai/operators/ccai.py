@@ -76,6 +76,7 @@ class CcaiUploadFileOperator(BaseOperator):
         from airflow_provider_ccai.utils.images import (
             MAX_MMS_BYTES,
             MMS_IMAGE_TYPES,
+            is_complete_image,
             sniff_image_type,
         )
         from airflow_provider_ccai.utils.sources import read_source
@@ -93,6 +94,11 @@ class CcaiUploadFileOperator(BaseOperator):
             allowed = ", ".join(MMS_IMAGE_TYPES)
             raise CcaiInputError(
                 f"mime_type: {self.mime_type!r} does not match the file's content ({detected}); allowed: {allowed}"
+            )
+        if not is_complete_image(content, detected):
+            raise CcaiInputError(
+                f"file_path: {self.file_path!r} is a truncated or damaged {detected} image (its data ends before "
+                "the image does); CCAI would send recipients a broken picture"
             )
         file_name = self._file_name(content, detected)
         hook = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))

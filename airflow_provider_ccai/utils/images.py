@@ -42,3 +42,95 @@ def extension_for(mime_type: str) -> str:
     :param mime_type: one of :data:`MMS_IMAGE_TYPES`.
     """
     return MMS_IMAGE_TYPES[mime_type][1]
+
+
+def is_complete_image(content: bytes, mime_type: str) -> bool:
+    """
+    Return whether ``content`` holds a whole image of ``mime_type``, walking its structure to the end marker.
+
+    A file cut short (an interrupted copy or download) passes a magic-number check but would reach
+    recipients as a half-drawn or broken picture; this catches it before anything is sent.
+
+    :param content: the file's bytes, already recognised by :func:`sniff_image_type`.
+    :param mime_type: one of :data:`MMS_IMAGE_TYPES`.
+    """
+    walkers = {"image/jpeg": _jpeg_ends, "image/png": _png_ends, "image/gif": _gif_ends}
+    try:
+        return walkers[mime_type](content)
+    except (IndexError, ValueError):  # a length or block points past the end, or a scan has no end marker
+        return False
+
+
+def _png_ends(content: bytes) -> bool:
+    """Follow PNG chunk lengths from the signature to the ``IEND`` chunk."""
+    position = 8
+    while position + 12 <= len(content):
+        length = int.from_bytes(content[position : position + 4], "big")
+        chunk_end = position + 12 + length
+        if chunk_end > len(content):
+            return False
+        if content[position + 4 : position + 8] == b"IEND":
+            return True
+        position = chunk_end
+    return False
+
+
+def _jpeg_ends(content: bytes) -> bool:
+    """Follow JPEG marker segments (and entropy-coded scans) from SOI to the EOI marker."""
+    position = 2
+    while True:
+        if content[position] != 0xFF:
+            return False
+        while content[position + 1] == 0xFF:  # fill bytes before a marker
+            position += 1
+        marker = content[position + 1]
+        if marker == 0xD9:  # EOI
+            return True
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # standalone markers
+            position += 2
+            continue
+        segment_end = position + 2 + int.from_bytes(content[position + 2 : position + 4], "big")
+        if segment_end > len(content):
+            return False
+        position = _scan_end(content, segment_end) if marker == 0xDA else segment_end
+
+
+def _scan_end(content: bytes, position: int) -> int:
+    """Return where the entropy-coded data starting at ``position`` ends: the next marker that is not RSTn."""
+    while True:
+        position = content.index(b"\xff", position)
+        following = content[position + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:  # a stuffed 0xFF byte or a restart marker
+            position += 2
+        elif following == 0xFF:  # fill byte
+            position += 1
+        else:
+            return position
+
+
+def _gif_ends(content: bytes) -> bool:
+    """Follow GIF blocks from the logical screen descriptor to the trailer byte."""
+    position = 13 + _color_table_size(content[10])
+    while True:
+        introducer = content[position]
+        if introducer == 0x3B:  # trailer
+            return True
+        if introducer == 0x21:  # extension: introducer, label, data sub-blocks
+            position = _sub_blocks_end(content, position + 2)
+        elif introducer == 0x2C:  # image: descriptor, local colour table, LZW code size, data sub-blocks
+            position += 10 + _color_table_size(content[position + 9])
+            position = _sub_blocks_end(content, position + 1)
+        else:
+            return False
+
+
+def _color_table_size(packed_fields: int) -> int:
+    """Return the size in bytes of the colour table a GIF descriptor's packed fields announce."""
+    return 3 * 2 ** ((packed_fields & 0x07) + 1) if packed_fields & 0x80 else 0
+
+
+def _sub_blocks_end(content: bytes, position: int) -> int:
+    """Return the position after the GIF data sub-blocks starting at ``position`` (ended by a 0 size)."""
+    while size := content[position]:
+        position += 1 + size
+    return position + 1

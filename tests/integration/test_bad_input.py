@@ -30,6 +30,7 @@ def _files(tmp: Path) -> None:
     (tmp / "big.png").write_bytes(PNG[:16] + b"\0" * (1_048_577 - 16))
     (tmp / "text.png").write_text("this is not an image")
     (tmp / "offer.png").write_bytes(PNG)
+    (tmp / "cut.png").write_bytes(PNG[: len(PNG) // 2])
     (tmp / "folder").mkdir()
     (tmp / "headerless.csv").write_text("Ada,Lovelace,+15555550101\n")
     (tmp / "shifted.csv").write_text("firstName,lastName,phone\nJohn,Smith, Jr.,+15555550101\n")

@@ -20,36 +20,20 @@ import hashlib
 import json
 import logging
 import os
-import struct
 import subprocess
 import sys
 import uuid
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import CLIENT_ID, SANDBOX_KEY, TEST_DAGS, connection_json, parse_dag_folder
+from tests.images import png
 
 pytestmark = pytest.mark.integration
 
 SUBPROCESS_TIMEOUT = 180
-
-
-def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A valid, solid-colour PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\x00" + bytes(rgb) * width
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
 
 
 def _file_key(content: bytes) -> str:
@@ -251,7 +235,7 @@ def test_dag_reads_image_and_recipients_from_object_storage(
     from tests.dags.storage.ccai_object_storage_dag import DAG_ID
     from tests.integration.airflow_support import task_states, xcoms
 
-    image = _png(3, 2, (200, 30, 90)) if image_scheme == "file" else _png(4, 4, (10, 120, 250))
+    image = png(3, 2, (200, 30, 90)) if image_scheme == "file" else png(4, 4, (10, 120, 250))
     lines = "".join(json.dumps(row) + "\n" for row in RECIPIENTS)
 
     def uri(scheme: str, name: str) -> str:
@@ -285,7 +269,7 @@ def test_dag_reads_image_and_recipients_from_object_storage(
 
 
 def test_upload_from_an_s3_uri_is_read_with_file_conn_id(sandbox, memory_bucket, s3_as_memory):
-    image = _png(5, 3, (240, 180, 20))
+    image = png(5, 3, (240, 180, 20))
     _object_storage_path(f"memory://{memory_bucket}/offers/offer.png").write_bytes(image)
     # unique per test: Airflow caches one filesystem per (scheme, connection id) for the whole process
     conn_id = f"aws_offers_{uuid.uuid4().hex[:8]}"
@@ -337,7 +321,7 @@ def test_object_storage_outage_stays_retryable(sandbox, memory_bucket, monkeypat
     from airflow_provider_ccai.version_compat import AirflowFailException
 
     uri = f"memory://{memory_bucket}/offer.png"
-    _object_storage_path(uri).write_bytes(_png(2, 2, (0, 0, 0)))
+    _object_storage_path(uri).write_bytes(png(2, 2, (0, 0, 0)))
 
     def unreachable(self: Any, path: str, **kwargs: Any) -> dict[str, Any]:
         raise TimeoutError("the store did not answer")
@@ -363,8 +347,8 @@ def test_an_object_replaced_while_it_is_read_is_not_uploaded(sandbox, memory_buc
     from airflow_provider_ccai.version_compat import AirflowFailException
 
     uri = f"memory://{memory_bucket}/offer.png"
-    first = _png(2, 2, (0, 0, 1))
-    second = _png(40, 40, (10, 200, 30)) if replacement == "larger image" else _png(2, 2, (0, 0, 2))
+    first = png(2, 2, (0, 0, 1))
+    second = png(40, 40, (10, 200, 30)) if replacement == "larger image" else png(2, 2, (0, 0, 2))
     assert (len(second) == len(first)) == (replacement == "same-size image")
     _object_storage_path(uri).write_bytes(first)
     open_file = MemoryFileSystem._open

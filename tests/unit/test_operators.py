@@ -26,6 +26,7 @@ from airflow_provider_ccai.operators.ccai import (
 from airflow_provider_ccai.utils.images import MAX_MMS_BYTES
 from airflow_provider_ccai.version_compat import AirflowException, AirflowFailException
 from tests.conftest import CLIENT_ID, UNIT_API_URL, UNIT_FILES_URL
+from tests.images import GIF, JPEG, PNG
 from tests.unit import CapturedLogs, capture_logs
 
 API_KEY = "unit-test-api-key-XYZ"
@@ -35,9 +36,6 @@ STORED_URL = f"{UNIT_API_URL}/clients/{CLIENT_ID}/storedUrl"
 UPLOAD_URL = f"{UNIT_FILES_URL}/upload/url"
 SIGNED_URL = f"https://ccai-bucket.s3.test/{CLIENT_ID}/campaign/x?X-Amz-Signature={'a' * 64}"
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64))
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(64))
-GIF = b"GIF89a\x01\x00\x01\x00" + bytes(range(64))
 
 PHONES = ("+15550001111", "+15550002222", "+15550003333")
 ACCOUNTS = [
@@ -198,6 +196,9 @@ BAD_UPLOADS = {
         r"file_path: .* is not a JPEG, PNG or GIF",
     ),
     "pdf": (lambda tmp: _write(tmp, "a.png", b"%PDF-1.7 ..."), {}, r"file_path: .* is not a JPEG, PNG or GIF"),
+    "PNG cut short": (lambda tmp: _write(tmp, "a.png", PNG[:-12]), {}, r"file_path: .* is a truncated or damaged"),
+    "JPEG cut short": (lambda tmp: _write(tmp, "a.jpg", JPEG[:-2]), {}, r"file_path: .* is a truncated or damaged"),
+    "GIF cut short": (lambda tmp: _write(tmp, "a.gif", GIF[:-1]), {}, r"file_path: .* is a truncated or damaged"),
     "mime_type contradicts PNG": (
         lambda tmp: _write(tmp, "a.png", PNG),
         {"mime_type": "image/jpeg"},
@@ -287,7 +288,7 @@ def test_upload_file_of_exactly_the_limit_is_accepted(
         (PNG, "picture.bin", "image/png", "png"),
         (JPEG, "picture.png", "image/jpeg", "jpg"),
         (GIF, "picture.jpg", "image/gif", "gif"),
-        (b"GIF87a" + bytes(10), "old.gif", "image/gif", "gif"),
+        (b"GIF87a" + GIF[6:], "old.gif", "image/gif", "gif"),
     ],
     ids=["png", "jpeg named .png", "gif named .jpg", "gif87a"],
 )

@@ -12,6 +12,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_ccai.utils.validation import parse_iso_datetime
+from tests.images import PNG
 
 UTC = timezone.utc
 PLUS_ONE = timezone(timedelta(hours=1))
@@ -95,7 +96,7 @@ def _upload(tmp_path: Any, hook_params: Any) -> Any:
     from airflow_provider_ccai.operators.ccai import CcaiUploadFileOperator
 
     image = tmp_path / "offer.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64)))
+    image.write_bytes(PNG)
     return lambda: CcaiUploadFileOperator(task_id="upload", file_path=str(image), hook_params=hook_params).execute({})
 
 

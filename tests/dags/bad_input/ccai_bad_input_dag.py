@@ -52,6 +52,7 @@ CASES = [
     Case("file empty", "upload", {"file_path": f"{TMP}/empty.png"}, "file_path"),
     Case("file over 1 MB", "upload", {"file_path": f"{TMP}/big.png"}, "file_path"),
     Case("file not an image (text named .png)", "upload", {"file_path": f"{TMP}/text.png"}, "file_path"),
+    Case("file cut short (PNG without its end)", "upload", {"file_path": f"{TMP}/cut.png"}, "file_path"),
     Case("file is a directory", "upload", {"file_path": f"{TMP}/folder"}, "file_path"),
     Case("file_path of the wrong type (int)", "upload", {"file_path": 12345}, "file_path"),
     Case(
