@@ -5,7 +5,7 @@ Rows may be dicts (an upstream task's return value, JSON), tuples (SQL rows; nam
 rows of a CSV/JSON/JSON Lines file. The accounts are written straight into the request body, row by
 row, so a million recipients cost little more memory than the body itself (see docs/performance.md).
 
-Rows are numbered from 1 in the order given; a CSV header and blank lines are not counted. Error
+Rows are numbered from 1 in the order given; a CSV header, blank lines and lines of blank cells are not counted. Error
 messages name the row and the field, never the phone number or name.
 
 ``phonenumbers`` is imported only when a number is not already in E.164 form, so importing this module
@@ -589,14 +589,15 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
 
     :param handle: the open file (UTF-8, optionally with a byte-order mark).
     :param name: its path or URI; ``.csv``, ``.json``, ``.jsonl`` or ``.ndjson``.
-    :return: the rows and, for CSV, the header (the rows are then lists of strings, blank lines left out).
+    :return: the rows and, for CSV, the header (the rows are then lists of strings; blank lines, and lines
+        of empty cells such as ``,,`` that spreadsheets export, are left out).
     """
     _check_recipients_file(name)
     lower = name.strip().lower()
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     if lower.endswith(".csv"):
         reader = csv.reader(text)
-        header = next(filter(None, reader), None)  # blank lines before the header are left out too
+        header = next(filter(_has_a_value, reader), None)  # blank lines before the header are left out too
         if not header:
             raise CcaiInputError(f"accounts: {name!r} has no header line (e.g. firstName,lastName,phone)")
         holds = "a phone number" if any(_looks_like_phone(cell) for cell in header) else None
@@ -607,7 +608,7 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
                 f"accounts: the first line of {name!r} holds {holds}, so it is a recipient, not a header; "
                 "add a header line (e.g. firstName,lastName,phone)"
             )
-        return filter(None, reader), [column.strip() for column in header]
+        return filter(_has_a_value, reader), [column.strip() for column in header]
     if lower.endswith(".json"):
         try:
             data = json.load(text)
@@ -617,6 +618,11 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
             raise CcaiInputError(f"accounts: {name!r} must hold a JSON array of objects")
         return data, None
     return _json_lines(text), None
+
+
+def _has_a_value(row: list[str]) -> bool:
+    """Return whether a CSV row has a cell that is not blank."""
+    return bool("".join(row).strip())
 
 
 def _json_lines(text: IO[str]) -> Iterator[Any]:

@@ -187,12 +187,17 @@ def test_bad_files_are_named(tmp_path: Path, name: str, content: str, expected: 
     assert "Lovelace" not in str(caught.value) and "5550101" not in str(caught.value)
 
 
-def test_blank_lines_before_the_csv_header_are_left_out(tmp_path: Path) -> None:
+def test_blank_lines_and_lines_of_empty_cells_are_left_out_and_not_counted(tmp_path: Path) -> None:
     path = tmp_path / "people.csv"
-    path.write_text("\n\n" + csv_text(PEOPLE))
+    header, *rows = csv_text(PEOPLE).splitlines()
+    path.write_text("\n".join(["", " , ,", header, ",,", *rows, "  ,\t,", ",,", ""]))  # as spreadsheets export
     out = io.BytesIO()
     assert write_accounts_from_file(str(path), out).count == len(PEOPLE)
     assert json.loads(out.getvalue()) == PEOPLE
+
+    path.write_text("\n".join([header, ",,", rows[0], ",,", "Bad,Row,not a phone", ""]))
+    with pytest.raises(CcaiInputError, match=r"^accounts row 2 \(phone: "):
+        write_accounts_from_file(str(path), io.BytesIO())
 
 
 @pytest.mark.parametrize(
