@@ -1,6 +1,6 @@
 # Two commands do everything on a machine with only Python 3.10+ and make:
 #   make demo   - run the example DAG end to end against the bundled CCAI sandbox (Airflow 3.3)
-#   make test   - lint, type-check and run every test on Airflow 3.3, 3.2, 3.1 and 2.11
+#   make test   - lint, type-check and run every test on Airflow 3.3 and 2.11, and all but three suites on 3.2 and 3.1
 # Each Airflow version gets .venv/airflow-<minor>, pinned by ci/constraints-airflow-<minor>.txt;
 # the virtual environments are reused by later runs.
 
@@ -23,6 +23,13 @@ MAIN := $(VENV)/airflow-3.3
 BENCH := $(VENV)/benchmark-airflow-3.3
 HTTP_PROVIDER := apache-airflow-providers-http==6.3.0
 PYTEST_ARGS ?=
+# On Airflow 3.2 and 3.1, `make test` leaves out the fault-injection and bad-input suites and the demo: they
+# drive the provider's own logic through the same dag.test() path as on 3.3 and 2.11, which between them
+# cover both of its retry paths (task state store; DAG-run lookup). That keeps a run under 30 minutes on
+# 2 cores; `make test FULL=1` runs them on 3.2 and 3.1 too.
+OMITTED_ON_3.2_3.1 := tests/integration/test_faults.py tests/integration/test_bad_input.py tests/integration/test_demo.py
+PYTEST_ARGS_3.2 = $(if $(FULL),,$(addprefix --ignore=,$(OMITTED_ON_3.2_3.1)))
+PYTEST_ARGS_3.1 = $(PYTEST_ARGS_3.2)
 
 .PHONY: demo test lint benchmarks clean
 .SECONDARY:
@@ -46,7 +53,7 @@ lint: $(MAIN)/.installed
 
 test-airflow-%: $(VENV)/airflow-%/.installed
 	$(VENV)/airflow-$*/bin/python --version
-	$(VENV)/airflow-$*/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/airflow-$*/bin/python -m pytest $(PYTEST_ARGS_$*) $(PYTEST_ARGS)
 
 test: lint $(addprefix test-airflow-,$(AIRFLOW_MINORS))
 
