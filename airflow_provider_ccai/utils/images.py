@@ -49,7 +49,8 @@ def is_complete_image(content: bytes, mime_type: str) -> bool:
     Return whether ``content`` holds a whole image of ``mime_type``, walking its structure to the end marker.
 
     A file cut short (an interrupted copy or download) passes a magic-number check but would reach
-    recipients as a half-drawn or broken picture; this catches it before anything is sent.
+    recipients as a half-drawn or broken picture; this catches it before anything is sent. A file that
+    ends properly but holds no image data at all (no PNG ``IDAT``, JPEG scan or GIF image) is refused too.
 
     :param content: the file's bytes, already recognised by :func:`sniff_image_type`.
     :param mime_type: one of :data:`MMS_IMAGE_TYPES`.
@@ -62,37 +63,40 @@ def is_complete_image(content: bytes, mime_type: str) -> bool:
 
 
 def _png_ends(content: bytes) -> bool:
-    """Follow PNG chunk lengths from the signature to the ``IEND`` chunk."""
-    position = 8
+    """Follow PNG chunk lengths from the signature to the ``IEND`` chunk, with image data (``IDAT``) before it."""
+    position, has_image_data = 8, False
     while position + 12 <= len(content):
         length = int.from_bytes(content[position : position + 4], "big")
-        chunk_end = position + 12 + length
-        if chunk_end > len(content):
+        chunk_type = content[position + 4 : position + 8]
+        position += 12 + length
+        if position > len(content):
             return False
-        if content[position + 4 : position + 8] == b"IEND":
-            return True
-        position = chunk_end
+        if chunk_type == b"IEND":
+            return has_image_data
+        has_image_data = has_image_data or chunk_type == b"IDAT"
     return False
 
 
 def _jpeg_ends(content: bytes) -> bool:
-    """Follow JPEG marker segments (and entropy-coded scans) from SOI to the EOI marker."""
-    position = 2
+    """Follow JPEG marker segments (and entropy-coded scans) from SOI to the EOI marker, with a scan before it."""
+    position, has_scan = 2, False
     while True:
-        if content[position] != 0xFF:
-            return False
+        position = content.index(b"\xff", position)  # like libjpeg, step over stray bytes before a marker
         while content[position + 1] == 0xFF:  # fill bytes before a marker
             position += 1
         marker = content[position + 1]
         if marker == 0xD9:  # EOI
-            return True
+            return has_scan
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # standalone markers
             position += 2
             continue
         segment_end = position + 2 + int.from_bytes(content[position + 2 : position + 4], "big")
         if segment_end > len(content):
             return False
-        position = _scan_end(content, segment_end) if marker == 0xDA else segment_end
+        if marker == 0xDA:  # start of scan: entropy-coded data follows its header
+            position, has_scan = _scan_end(content, segment_end), True
+        else:
+            position = segment_end
 
 
 def _scan_end(content: bytes, position: int) -> int:
@@ -109,17 +113,24 @@ def _scan_end(content: bytes, position: int) -> int:
 
 
 def _gif_ends(content: bytes) -> bool:
-    """Follow GIF blocks from the logical screen descriptor to the trailer byte."""
-    position = 13 + _color_table_size(content[10])
+    """
+    Follow GIF blocks from the logical screen descriptor to the trailer byte, with an image before it.
+
+    A GIF without its trailer is refused too, though some decoders show it: it cannot be told apart
+    from an animation cut short between two frames.
+    """
+    position, has_image = 13 + _color_table_size(content[10]), False
     while True:
         introducer = content[position]
         if introducer == 0x3B:  # trailer
-            return True
-        if introducer == 0x21:  # extension: introducer, label, data sub-blocks
+            return has_image
+        if introducer == 0x00:  # a stray byte between blocks, which decoders step over
+            position += 1
+        elif introducer == 0x21:  # extension: introducer, label, data sub-blocks
             position = _sub_blocks_end(content, position + 2)
         elif introducer == 0x2C:  # image: descriptor, local colour table, LZW code size, data sub-blocks
             position += 10 + _color_table_size(content[position + 9])
-            position = _sub_blocks_end(content, position + 1)
+            position, has_image = _sub_blocks_end(content, position + 1), True
         else:
             return False
 

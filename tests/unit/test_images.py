@@ -94,16 +94,35 @@ def test_the_thumbnail_end_marker_does_not_hide_a_cut_short_main_image() -> None
     assert not is_complete_image(content[: len(content) - 100], "image/jpeg")
 
 
+def test_stray_bytes_that_decoders_step_over_are_accepted() -> None:
+    jpeg = _encode(_picture(), "JPEG")
+    app0_end = 4 + int.from_bytes(jpeg[4:6], "big")
+    assert is_complete_image(jpeg[:app0_end] + b"\x00\x00" + jpeg[app0_end:], "image/jpeg")  # libjpeg warns only
+    assert is_complete_image(GIF[:-1] + b"\x00;", "image/gif")
+
+
 @pytest.mark.parametrize(
     ("content", "mime_type"),
     [
-        (PNG[:33] + b"\x00\x00\x00\x05JUNK", "image/png"),  # a chunk length that runs past the end
-        (JPEG[:2] + b"\x00" + JPEG[2:], "image/jpeg"),  # a byte where a marker should be
-        (GIF[:-1] + b"\x99", "image/gif"),  # a block introducer GIF does not have
+        (PNG[:33] + b"\x00\x00\x00\x05JUNK", "image/png"),
+        (GIF[:-1] + b"\x99", "image/gif"),
+        (GIF[:-1], "image/gif"),
+        (PNG[:33] + PNG[-12:], "image/png"),
+        (b"\xff\xd8\xff\xd9", "image/jpeg"),
+        (b"\xff\xd8\xff\xe0\x00\x02\xff\xd9", "image/jpeg"),
+        (GIF[:13] + b";", "image/gif"),
     ],
-    ids=["PNG chunk past the end", "JPEG without a marker", "GIF with an unknown block"],
+    ids=[
+        "PNG chunk past the end",
+        "GIF with an unknown block",
+        "GIF without its trailer (as if cut between frames)",
+        "PNG without image data",
+        "JPEG of SOI and EOI only",
+        "JPEG without a scan",
+        "GIF without an image",
+    ],
 )
-def test_damaged_structure_is_not_complete(content: bytes, mime_type: str) -> None:
+def test_damaged_or_empty_structure_is_not_complete(content: bytes, mime_type: str) -> None:
     assert not is_complete_image(content, mime_type)
 
 
