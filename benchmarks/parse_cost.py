@@ -10,7 +10,10 @@ processor parses files over and over, so the import must stay cheap. Each run is
   no DAG or operator machinery, and the ~300 ms of ``BaseOperator`` would be charged to the provider.)
 * (b) provider: the baseline, then ``airflow_provider_ccai.operators.ccai``, ``.sensors.ccai`` and
   ``.notifications.ccai``; "added" is the time of that second import, measured in the same process;
-* (c) comparison: (b), then ``airflow.providers.http.operators.http.HttpOperator`` if the HTTP provider is
+* (c) split: the baseline, then the Airflow base classes the provider subclasses (``BaseOperator``,
+  ``BaseSensorOperator``, ``BaseNotifier``), then the provider's modules: how much of "added" any
+  sensor and notifier pays, and how much is the provider's own;
+* (d) comparison: (b), then ``airflow.providers.http.operators.http.HttpOperator`` if the HTTP provider is
   installed (it is not a dependency of this project and is never installed by this script).
 
 The kinds of run are interleaved; the first round is a discarded warm-up (it writes ``airflow.cfg``
@@ -81,12 +84,24 @@ def http_provider_version() -> str | None:
         return None
 
 
-def kinds(baseline: str, with_http: bool) -> dict[str, list[tuple[str, str]]]:
+#: The Airflow base classes the provider's modules subclass, per Airflow major version. Any operator,
+#: sensor or notifier pays for these; importing them first splits "added" into theirs and the provider's own.
+AIRFLOW_BASES = {
+    3: "from airflow.sdk import BaseNotifier, BaseOperator, BaseSensorOperator",
+    2: (
+        "from airflow.models.baseoperator import BaseOperator; from airflow.sensors.base import BaseSensorOperator; "
+        "from airflow.notifications.basenotifier import BaseNotifier"
+    ),
+}
+
+
+def kinds(baseline: str, bases: str, with_http: bool) -> dict[str, list[tuple[str, str]]]:
     """Each kind of run as its list of timed (step name, import statement)."""
     provider = ("provider", "import " + ", ".join(PROVIDER_MODULES))
     steps = {
         "baseline": [("baseline", f"from {baseline} import DAG")],
         "provider": [("baseline", f"from {baseline} import DAG"), provider],
+        "split": [("baseline", f"from {baseline} import DAG"), ("bases", bases), provider],
     }
     if with_http:
         steps["http"] = [("baseline", f"from {baseline} import DAG"), provider, ("http", HTTP_OPERATOR)]
@@ -119,7 +134,7 @@ def main() -> int:
     major = airflow_major()
     baseline = "airflow.sdk" if major >= 3 else "airflow.models"  # ``from <baseline> import DAG``
     http = http_provider_version()
-    plan = kinds(baseline, http is not None)
+    plan = kinds(baseline, AIRFLOW_BASES[min(major, 3)], http is not None)
 
     home = tempfile.mkdtemp(prefix="ccai-parse-cost-home-")
     env = {name: value for name, value in os.environ.items() if not name.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
@@ -157,6 +172,10 @@ def main() -> int:
     print(f"  baseline (a)             {summary(baseline_ms)}")
     print(f"  provider (b), total      {summary(provider_total)}")
     print(f"  added by the provider    {summary(added)}")
+    print(f"    Airflow's base classes {summary([run['steps']['bases'] for run in samples['split']])}")
+    print(f"    then the provider's    {summary([run['steps']['provider'] for run in samples['split']])}")
+    print("    (in separate runs (c) = (a) + the BaseOperator, BaseSensorOperator and BaseNotifier the")
+    print("     provider subclasses, then its modules: what any sensor and notifier pays, and what is its own)")
     if http is None:
         print("  HttpOperator added       n/a: apache-airflow-providers-http is not installed here")
     else:
