@@ -597,7 +597,7 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     if lower.endswith(".csv"):
         reader = csv.reader(text)
-        header = next(filter(_has_a_value, reader), None)  # blank lines before the header are left out too
+        header = next(filter(_has_a_value, reader), None)  # blank lines and empty-cell lines before it too
         if not header:
             raise CcaiInputError(f"accounts: {name!r} has no header line (e.g. firstName,lastName,phone)")
         holds = "a phone number" if any(_looks_like_phone(cell) for cell in header) else None
