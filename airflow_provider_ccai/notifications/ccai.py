@@ -34,7 +34,8 @@ DEFAULT_TITLE = "Airflow alert"
 #: Name the recipients get in CCAI (``${firstName}`` / ``${lastName}`` in the message).
 FIRST_NAME = "Airflow"
 LAST_NAME = "On-call"
-_SEPARATORS = re.compile(r"[\s,;]+")
+#: What may separate the phones of a string (compiled on first use, not at DAG-parse time).
+_SEPARATORS = r"[\s,;]+"
 
 
 class CcaiNotifier(BaseNotifier):
@@ -195,7 +196,7 @@ def _phone_list(value: Any) -> list[Any]:
             from airflow_provider_ccai.utils.validation import parse_list_literal
 
             return parse_list_literal(text, "phones")
-        return [part for part in _SEPARATORS.split(text) if part]
+        return [part for part in re.split(_SEPARATORS, text) if part]
     raise CcaiInputError(f"phones: expected a list of E.164 numbers or a string, got {type(value).__name__}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ccai.exceptions import (
     CcaiAmbiguousMatchError,
@@ -17,6 +17,7 @@ from airflow_provider_ccai.version_compat import AirflowException, BaseOperator
 
 if TYPE_CHECKING:
     from airflow_provider_ccai.hooks.ccai import CloudContactHook
+    from airflow_provider_ccai.utils.recipients import CampaignRequest
     from airflow_provider_ccai.version_compat import Context
 
 
@@ -151,14 +152,6 @@ class RenderedRecipients:
         return f"<recipients: {size}, not shown>"
 
     __repr__ = __str__
-
-
-class CampaignRequest(NamedTuple):
-    """A validated ``campaigns/direct`` request: the JSON body, its recipient count and the scheduled time."""
-
-    body: bytes
-    recipient_count: int
-    scheduled_at: datetime | None
 
 
 class CcaiCreateCampaignOperator(BaseOperator):
@@ -319,7 +312,13 @@ class CcaiCreateCampaignOperator(BaseOperator):
         import io
         import json
 
-        from airflow_provider_ccai.utils.recipients import E164, REQUIRED_FIELDS, message_variables, write_accounts
+        from airflow_provider_ccai.utils.recipients import (
+            E164,
+            REQUIRED_FIELDS,
+            CampaignRequest,
+            message_variables,
+            write_accounts,
+        )
         from airflow_provider_ccai.utils.validation import required_text
 
         message = required_text(self.message, "message")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numbers
-import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 #: Extra time the scheduler allows a deferred sensor beyond ``timeout``; the trigger's own deadline
 #: normally ends the wait first, with a clearer message.
 DEFERRAL_GRACE = timedelta(seconds=60)
-_DIGITS = re.compile(r"[0-9]+")
 
 
 class CcaiCampaignSensor(BaseSensorOperator):
@@ -171,8 +169,8 @@ class CcaiCampaignSensor(BaseSensorOperator):
             campaign_id = int(value)
         elif isinstance(value, (float, Decimal)):
             campaign_id = _whole_number(value)  # e.g. from an SQL NUMERIC column (Decimal) or pandas (float)
-        elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-            campaign_id = int(value.strip())
+        elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            campaign_id = int(value)  # isdigit() alone would also pass "²" and "١٢"
         if campaign_id is None or campaign_id <= 0:
             shown = repr(value) if isinstance(value, (str, numbers.Number)) else type(value).__name__
             if len(shown) > 60:

@@ -22,8 +22,9 @@ import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import itemgetter
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, NamedTuple
 
 from airflow_provider_ccai.exceptions import CcaiInputError
 
@@ -67,6 +68,14 @@ class RecipientReport:
     count: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
     ignored_columns: set[str] = field(default_factory=set)
+
+
+class CampaignRequest(NamedTuple):
+    """A validated ``campaigns/direct`` request: the JSON body, its recipient count and the scheduled time."""
+
+    body: bytes
+    recipient_count: int
+    scheduled_at: datetime | None
 
 
 class _InvalidRow(ValueError):
