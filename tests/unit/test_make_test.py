@@ -1,0 +1,67 @@
+"""
+What `make test` runs on each Airflow version: the whole suite on 3.3 and 2.11, the parts the Makefile names
+on 3.2 and 3.1, every named file exists, and docs/versions.md names the same files.
+
+Read from `make -n` (print the commands, run nothing), so the test sees what make would really run.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_arguments(version: str, *variables: str) -> list[str]:
+    """Return the arguments `make test-airflow-<version>` passes to pytest, without running anything."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", f"test-airflow-{version}", "PYTEST_ARGS=", *variables],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    commands = [shlex.split(line) for line in result.stdout.splitlines() if " -m pytest" in line]
+    assert len(commands) == 1, result.stdout
+    command = commands[0]
+    return command[command.index("pytest") + 1 :]
+
+
+def versions_section() -> str:
+    text = (ROOT / "docs" / "versions.md").read_text()
+    start = text.index("## What `make test` runs on each version")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+@pytest.mark.parametrize("version", ["3.3", "2.11"])
+def test_the_oldest_and_newest_versions_run_the_whole_suite(version):
+    assert pytest_arguments(version) == []
+
+
+@pytest.mark.parametrize("version", ["3.3", "3.2", "3.1", "2.11"])
+def test_full_runs_the_whole_suite_on_every_version(version):
+    assert pytest_arguments(version, "FULL=1") == []
+
+
+def test_3_1_leaves_out_existing_suites_that_the_docs_name():
+    arguments = pytest_arguments("3.1")
+    ignored = [argument.removeprefix("--ignore=") for argument in arguments]
+    assert ignored and all(argument.startswith("--ignore=") for argument in arguments)
+    section = versions_section()
+    for path in ignored:
+        assert (ROOT / path).is_file(), path
+        assert Path(path).name in section, path
+
+
+def test_3_2_runs_existing_files_that_the_docs_name():
+    paths = pytest_arguments("3.2")
+    assert paths and not any(path.startswith("-") for path in paths)
+    section = versions_section()
+    for path in paths:
+        assert (ROOT / path).is_file(), path
+        assert f"`{path}`" in section or f"`{Path(path).name}`" in section, path
