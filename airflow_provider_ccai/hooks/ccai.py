@@ -259,19 +259,33 @@ class CloudContactHook(BaseHook):
             ),
             read_timeout=self._number(self.timeout, extra.get("timeout"), DEFAULT_READ_TIMEOUT, "timeout"),
             max_attempts=int(
-                self._number(self.max_attempts, extra.get("max_attempts"), DEFAULT_MAX_ATTEMPTS, "max_attempts")
+                self._number(
+                    self.max_attempts, extra.get("max_attempts"), DEFAULT_MAX_ATTEMPTS, "max_attempts", whole=True
+                )
             ),
         )
 
     def _base_url(self, value: str | None, default: str, field: str) -> str:
+        """
+        Return the connection's base URL for ``field``, or fail naming it before any request.
+
+        Checked here rather than left to the HTTP client, so a URL that cannot be requested (no host, a port
+        that is not a number, a space, an unclosed ``[``) fails without retries on the sync calls and on the
+        sensor trigger's async stats call alike.
+        """
         url = (value or "").strip().rstrip("/") or default
-        if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+        try:
+            parts = urlsplit(url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is not a number or out of range, an unclosed IPv6 bracket
+            valid = False
+        if not valid or any(char.isspace() for char in url):
             raise CcaiConnectionError(
                 f"Connection {self.ccai_conn_id!r}: {field} must be an http(s) URL, got {strip_query(url)!r}."
             )
         return url
 
-    def _number(self, argument: float | None, extra: Any, default: float, field: str) -> float:
+    def _number(self, argument: float | None, extra: Any, default: float, field: str, *, whole: bool = False) -> float:
         value = argument if argument is not None else extra
         if value in (None, ""):
             return default
@@ -279,10 +293,9 @@ class CloudContactHook(BaseHook):
             number = float(value)
         except (TypeError, ValueError):
             number = 0.0
-        if not math.isfinite(number) or number <= 0:
-            raise CcaiConnectionError(
-                f"Connection {self.ccai_conn_id!r}: {field} must be a positive number, got {value!r}."
-            )
+        if not math.isfinite(number) or number <= 0 or (whole and not number.is_integer()):
+            kind = "positive whole number" if whole else "positive number"
+            raise CcaiConnectionError(f"Connection {self.ccai_conn_id!r}: {field} must be a {kind}, got {value!r}.")
         return number
 
     @cached_property

@@ -20,7 +20,9 @@ _PATTERNS = (
         r'\1"***"',
     ),
     (re.compile(r"eyJ[\w-]{5,}\.[\w-]+\.?[\w-]*"), "***"),  # JWT-shaped API keys
-    (re.compile(r"(?i)bearer\s+\S+"), "Bearer ***"),
+    # a Bearer credential, up to a quote, bracket, comma or semicolon (so JSON around it stays whole); the
+    # words error texts put after "bearer" ("missing or invalid bearer token") are left readable
+    (re.compile(r"(?i)\b(bearer)\s+(?!(?:token|realm|credentials?|auth\w*|header|scheme)\b)[^\s\"'<>,;]+"), r"\1 ***"),
     (_SIGNED_QUERY, r"\1***"),
     (re.compile(r"\+?\d[\d ().-]{5,}\d"), "<phone>"),  # anything phone-shaped, 7 digits (E.164 minimum) or more
 )
@@ -34,13 +36,16 @@ def strip_query(url: str) -> str:
 
     :param url: any URL.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: still never show what follows "?" or "#"
+        return url.split("#", 1)[0].split("?", 1)[0]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT) -> str:
     """
-    Return a short excerpt of ``text`` with secrets, signatures and phone numbers replaced by ``***``.
+    Return a short excerpt of ``text`` with secrets and signatures replaced by ``***``, phone numbers by ``<phone>``.
 
     :param text: response body or message to clean.
     :param secrets: literal values (e.g. the API key) that must never appear.

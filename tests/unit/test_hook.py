@@ -157,11 +157,19 @@ BAD_CONNECTIONS = {
     "host scheme only": ({"host": "https://"}, r"host must be an http\(s\) URL"),
     "ftp host": ({"host": "ftp://core.ccai.test"}, r"host must be an http\(s\) URL"),
     "garbage files_url": ({"files_url": "files.ccai.test"}, r"files_url must be an http\(s\) URL"),
+    "host port not a number": ({"host": "http://127.0.0.1:80a/api"}, r"host must be an http\(s\) URL"),
+    "host port out of range": ({"host": "http://127.0.0.1:70000/api"}, r"host must be an http\(s\) URL"),
+    "host port 0": ({"host": "http://127.0.0.1:0/api"}, r"host must be an http\(s\) URL"),
+    "space in host": ({"host": "http://core ccai.test/api"}, r"host must be an http\(s\) URL"),
+    "unclosed IPv6 host": ({"host": "https://[::1/api"}, r"host must be an http\(s\) URL"),
+    "files_url without host": ({"files_url": "https://:8443"}, r"files_url must be an http\(s\) URL"),
     "text timeout": ({"timeout": "soon"}, r"timeout must be a positive number, got 'soon'"),
     "zero timeout": ({"timeout": 0}, r"timeout must be a positive number, got 0"),
     "negative timeout": ({"timeout": "-3"}, r"timeout must be a positive number"),
     "bad connect_timeout": ({"connect_timeout": "x"}, r"connect_timeout must be a positive number"),
-    "zero max_attempts": ({"max_attempts": "0"}, r"max_attempts must be a positive number"),
+    "zero max_attempts": ({"max_attempts": "0"}, r"max_attempts must be a positive whole number"),
+    "fractional max_attempts": ({"max_attempts": "0.5"}, r"max_attempts must be a positive whole number, got '0.5'"),
+    "max_attempts 1.9": ({"max_attempts": 1.9}, r"max_attempts must be a positive whole number, got 1.9"),
 }
 
 
@@ -1208,6 +1216,22 @@ def test_an_untrusted_certificate_fails_at_once_on_the_sync_and_async_paths(
     assert async_failure.value.__context__ is None and async_failure.value.__cause__ is None
     assert_no_secrets(str(sync_failure.value), str(async_failure.value), *logs.messages)
     assert not [message for message in logs.messages if "retrying in" in message]
+
+
+@pytest.mark.parametrize("host", ["http://127.0.0.1:80a/api", "http://127.0.0.1 /api", "https://[::1/api"])
+def test_a_url_that_cannot_be_requested_fails_at_once_on_the_sync_and_async_paths(
+    monkeypatch: pytest.MonkeyPatch, http: responses.RequestsMock, logs: CapturedLogs, host: str
+) -> None:
+    """httpx reports such a URL as a connection error (retryable); the hook refuses it before either client sees it."""
+    set_connection(monkeypatch, connection_json(host, UNIT_FILES_URL, API_KEY, max_attempts=3))
+    with pytest.raises(CcaiConnectionError, match="host must be an http\\(s\\) URL") as sync_failure:
+        CloudContactHook(backoff_initial=0, backoff_max=0).list_campaigns()
+    with pytest.raises(CcaiConnectionError, match="host must be an http\\(s\\) URL") as async_failure:
+        _async_stats(1)
+    assert isinstance(async_failure.value, AirflowFailException)
+    assert_no_secrets(str(sync_failure.value), str(async_failure.value), *logs.messages)
+    assert not [message for message in logs.messages if "retrying in" in message]
+    assert len(http.calls) == 0
 
 
 def test_async_stats_fail_without_retry_on_other_5xx(sandbox: Any) -> None:

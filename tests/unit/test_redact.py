@@ -23,6 +23,9 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXZhbHVl"
         ('{"storedUrl":"https://cdn.test/abc123def.png"}', "abc123def"),
         ("Authorization: Bearer abc123def", "abc123def"),
         ("bearer abc123def", "abc123def"),
+        ("Bearer sandbox-api-key", "sandbox-api-key"),
+        ('{"error":"key Bearer abc!123/def= revoked"}', "abc!123/def="),
+        ("BEARER tokenabc, retry", "tokenabc"),
         (f"key was {JWT} here", JWT),
         (f"key was {JWT} here", "c2lnbmF0dXJlLXZhbHVl"),
         ("https://b.s3.test/k.png?X-Amz-Signature=abc123def&x=1", "abc123def"),
@@ -76,6 +79,24 @@ def test_short_numbers_are_kept() -> None:
     assert redact("HTTP 404: campaign 42 not found") == "HTTP 404: campaign 42 not found"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"error":"Unauthorized","message":"missing or invalid bearer token"}',
+        'WWW-Authenticate: Bearer realm="ccai"',
+        "Bearer authentication required",
+        "no Bearer credentials given",
+    ],
+)
+def test_words_after_bearer_stay_readable(text: str) -> None:
+    """What an error says about a Bearer key is kept whole, quotes and case included."""
+    assert redact(text) == text
+
+
+def test_a_bearer_key_in_json_leaves_the_json_whole() -> None:
+    assert redact('{"message":"bad Bearer k3y-value"}') == '{"message":"bad Bearer ***"}'
+
+
 def test_whitespace_is_collapsed() -> None:
     assert redact("<Error>\n  <Code>AccessDenied</Code>\n\t</Error>") == "<Error> <Code>AccessDenied</Code> </Error>"
 
@@ -104,6 +125,7 @@ def test_secrets_are_removed_before_truncation() -> None:
         ("https://b.s3.test/a.png#frag", "https://b.s3.test/a.png"),
         ("https://core.ccai.test/api", "https://core.ccai.test/api"),
         ("not a url?secret=1", "not a url"),
+        ("https://[::1/a.png?X-Amz-Signature=abc#x", "https://[::1/a.png"),
     ],
 )
 def test_strip_query(url: str, expected: str) -> None:
