@@ -21,7 +21,7 @@ class CcaiApiError(AirflowException):
     """
     A CCAI call failed.
 
-    :param call: what was called, e.g. ``POST /api/clients/{id}/campaigns/direct`` (no query string).
+    :param call: what was called, e.g. ``POST /clients/{id}/campaigns/direct`` (no query string).
     :param status: HTTP status, or ``None`` when no response arrived.
     :param detail: short, already redacted description or body excerpt.
     """

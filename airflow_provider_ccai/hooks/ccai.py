@@ -716,10 +716,22 @@ def _public_value(value: Any) -> Any:
 STATS_KEYS = ("errorCount", "pendingCount", "sendingCount", "sentCount", "totalCount")
 
 
+def valid_stats(data: Any) -> dict[str, int] | None:
+    """
+    Return the campaign stats counts in ``data``, or ``None`` unless it holds each of ``STATS_KEYS`` as an int.
+
+    :param data: a stats response body, or the stats of a trigger event.
+    """
+    if not isinstance(data, Mapping) or not all(isinstance(data.get(key), int) for key in STATS_KEYS):
+        return None
+    return {key: int(data[key]) for key in STATS_KEYS}
+
+
 def _stats(data: Any, call: str) -> dict[str, int]:
-    if not isinstance(data, dict) or not all(isinstance(data.get(key), int) for key in STATS_KEYS):
+    stats = valid_stats(data)
+    if stats is None:
         raise CcaiApiError(call, 200, "unexpected stats shape")
-    return {key: data[key] for key in STATS_KEYS}
+    return stats
 
 
 async def _async_connection_and_extra(conn_id: str) -> tuple[Any, dict[str, Any]]:

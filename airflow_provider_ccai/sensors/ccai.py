@@ -136,17 +136,16 @@ class CcaiCampaignSensor(BaseSensorOperator):
         :param context: the task context.
         :param event: the trigger's event payload.
         """
-        from airflow_provider_ccai.hooks.ccai import STATS_KEYS
+        from airflow_provider_ccai.hooks.ccai import valid_stats
         from airflow_provider_ccai.triggers.ccai import describe_stats
 
         if not isinstance(event, Mapping):
             raise AirflowException(f"CCAI campaign sensor resumed without a trigger event (got {event!r})")
         campaign_id: Any = event.get("campaign_id", self.campaign_id)
         if event.get("status") == "success":
-            stats = event.get("stats")
-            if not isinstance(stats, Mapping) or not all(isinstance(stats.get(key), int) for key in STATS_KEYS):
+            stats = valid_stats(event.get("stats"))
+            if stats is None:
                 raise AirflowException(f"CCAI campaign {campaign_id}: trigger event has no valid stats")
-            stats = {key: int(stats[key]) for key in STATS_KEYS}
             self.log.info("%s", describe_stats(campaign_id, stats))
             self._check_errors(campaign_id, stats)
             return stats
