@@ -80,14 +80,14 @@ class CcaiUploadFileOperator(BaseOperator):
             is_complete_image,
             sniff_image_type,
         )
-        from airflow_provider_ccai.utils.sources import read_source
+        from airflow_provider_ccai.utils.sources import read_source, shown
         from airflow_provider_ccai.utils.validation import checked_hook_params
 
         content = read_source(self.file_path, "file_path", conn_id=self.file_conn_id, max_bytes=MAX_MMS_BYTES)
         detected = sniff_image_type(content)
         if detected is None:
             raise CcaiInputError(
-                f"file_path: {self.file_path!r} is not a JPEG, PNG or GIF image (checked by content); "
+                f"file_path: {shown(self.file_path)} is not a JPEG, PNG or GIF image (checked by content); "
                 "CCAI MMS accepts only those"
             )
         declared = str(self.mime_type).strip().lower() if self.mime_type is not None else detected
@@ -98,7 +98,7 @@ class CcaiUploadFileOperator(BaseOperator):
             )
         if not is_complete_image(content, detected):
             raise CcaiInputError(
-                f"file_path: {self.file_path!r} is a truncated or damaged {detected} image (its data ends before "
+                f"file_path: {shown(self.file_path)} is a truncated or damaged {detected} image (its data ends before "
                 "the image does); CCAI would send recipients a broken picture"
             )
         file_name = self._file_name(content, detected)

@@ -27,6 +27,7 @@ from operator import itemgetter
 from typing import IO, Any, Literal, NamedTuple
 
 from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.utils.sources import shown
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -268,7 +269,7 @@ def is_recipients_file(text: str) -> bool:
 def _check_recipients_file(name: str) -> None:
     """Raise unless ``name`` is the path or URI of a recipients file (see :func:`is_recipients_file`)."""
     if not is_recipients_file(name):
-        raise CcaiInputError(f"accounts: {name!r} is not a .csv, .json, .jsonl or .ndjson file")
+        raise CcaiInputError(f"accounts: {shown(name)} is not a .csv, .json, .jsonl or .ndjson file")
 
 
 def message_variables(message: str) -> set[str]:
@@ -587,9 +588,11 @@ def write_accounts_from_file(
             ensure_unchanged(path, "accounts", conn_id=conn_id, opened=opened)
             return written
         except UnicodeDecodeError as error:  # rows are read lazily, so this can surface mid-file
-            raise CcaiInputError(f"accounts: {path!r} is not UTF-8 text ({error.reason}); save it as UTF-8") from None
+            raise CcaiInputError(
+                f"accounts: {shown(path)} is not UTF-8 text ({error.reason}); save it as UTF-8"
+            ) from None
         except csv.Error as error:  # the csv module's messages name the problem, never a cell's value
-            raise CcaiInputError(f"accounts: {path!r} is not a readable CSV file: {error}") from None
+            raise CcaiInputError(f"accounts: {shown(path)} is not a readable CSV file: {error}") from None
 
 
 def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[str] | None]:
@@ -608,13 +611,13 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
         reader = csv.reader(text)
         header = next(filter(_has_a_value, reader), None)  # blank lines and empty-cell lines before it too
         if not header:
-            raise CcaiInputError(f"accounts: {name!r} has no header line (e.g. firstName,lastName,phone)")
+            raise CcaiInputError(f"accounts: {shown(name)} has no header line (e.g. firstName,lastName,phone)")
         holds = "a phone number" if any(_looks_like_phone(cell) for cell in header) else None
         if holds is None and any("@" in cell for cell in header):
             holds = "an email address"
         if holds:  # a file without a header: its first recipient would be taken for column names
             raise CcaiInputError(
-                f"accounts: the first line of {name!r} holds {holds}, so it is a recipient, not a header; "
+                f"accounts: the first line of {shown(name)} holds {holds}, so it is a recipient, not a header; "
                 "add a header line (e.g. firstName,lastName,phone)"
             )
         return filter(_has_a_value, reader), [column.strip() for column in header]
@@ -622,9 +625,9 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
         try:
             data = json.load(text)
         except ValueError:
-            raise CcaiInputError(f"accounts: {name!r} is not valid JSON") from None
+            raise CcaiInputError(f"accounts: {shown(name)} is not valid JSON") from None
         if not isinstance(data, list):
-            raise CcaiInputError(f"accounts: {name!r} must hold a JSON array of objects")
+            raise CcaiInputError(f"accounts: {shown(name)} must hold a JSON array of objects")
         return data, None
     return _json_lines(text), None
 

@@ -22,6 +22,18 @@ def is_uri(path: str) -> bool:
     return "://" in path
 
 
+def shown(path: str | os.PathLike[str]) -> str:
+    """
+    Return ``path`` quoted for an error message; a URI without its query string (a presigned URL's signature).
+
+    :param path: a local path or URI.
+    """
+    from airflow_provider_ccai.utils.redact import strip_query
+
+    text = os.fspath(path)
+    return repr(strip_query(text) if is_uri(text) else text)
+
+
 def _storage_path(path: str, conn_id: str | None) -> Any:
     try:
         from airflow.sdk import ObjectStoragePath
@@ -69,7 +81,7 @@ def ensure_unchanged(
     _, _, after = _checked_file(path, field, conn_id, None)
     same_version = all(after.get(key) == value for key, value in opened.version.items() if key in after)
     if (bytes_read is not None and bytes_read != opened.size) or not same_version:
-        raise CcaiSourceChangedError(f"{field}: {path!r} changed while it was read; a retry reads it again")
+        raise CcaiSourceChangedError(f"{field}: {shown(path)} changed while it was read; a retry reads it again")
 
 
 def _checked_file(
@@ -77,7 +89,8 @@ def _checked_file(
 ) -> tuple[Callable[[], IO[bytes]], int, dict[str, Any]]:
     """Check ``path`` with one stat; return how to open it, its size and what identifies this version of it."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
-        raise CcaiInputError(f"{field}: expected a file path or URI, got {type(path).__name__} {path!r}")
+        got = repr(path) if isinstance(path, str) else type(path).__name__  # never a repr of rows it may hold
+        raise CcaiInputError(f"{field}: expected a file path or URI, got {got}")
     path = str(path)
     # Only an answer that the file is not there (or not a file) fails for good; any other error (a timeout,
     # throttling, an NFS hiccup) propagates as it is, so that Airflow's retries apply.
@@ -86,9 +99,9 @@ def _checked_file(
         try:
             info = storage.stat()  # one request to a remote store
         except FileNotFoundError:
-            raise CcaiInputError(f"{field}: {path!r} does not exist") from None
+            raise CcaiInputError(f"{field}: {shown(path)} does not exist") from None
         if info.get("type") != "file":
-            raise CcaiInputError(f"{field}: {path!r} is not a regular file")
+            raise CcaiInputError(f"{field}: {shown(path)} is not a regular file")
         size = int(info["size"])
         _check_size(path, field, size, max_bytes)
         version = {key: info[key] for key in _VERSION_KEYS if info.get(key) is not None}
@@ -96,11 +109,11 @@ def _checked_file(
     try:
         local = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
-        raise CcaiInputError(f"{field}: {path!r} does not exist") from None
+        raise CcaiInputError(f"{field}: {shown(path)} does not exist") from None
     except PermissionError:
-        raise CcaiInputError(f"{field}: cannot read {path!r}: permission denied") from None
+        raise CcaiInputError(f"{field}: cannot read {shown(path)}: permission denied") from None
     if not stat.S_ISREG(local.st_mode):
-        raise CcaiInputError(f"{field}: {path!r} is not a regular file")
+        raise CcaiInputError(f"{field}: {shown(path)} is not a regular file")
     _check_size(path, field, local.st_size, max_bytes)
     version = {"size": local.st_size, "inode": local.st_ino, "mtime": local.st_mtime_ns}
     return lambda: open(path, "rb"), local.st_size, version
@@ -108,9 +121,9 @@ def _checked_file(
 
 def _check_size(path: str, field: str, size: int, max_bytes: int | None) -> None:
     if size == 0:
-        raise CcaiInputError(f"{field}: {path!r} is empty")
+        raise CcaiInputError(f"{field}: {shown(path)} is empty")
     if max_bytes is not None and size > max_bytes:
-        raise CcaiInputError(f"{field}: {path!r} is {size:,} bytes; the limit is {max_bytes:,} bytes")
+        raise CcaiInputError(f"{field}: {shown(path)} is {size:,} bytes; the limit is {max_bytes:,} bytes")
 
 
 def read_source(path: str, field: str, *, conn_id: str | None = None, max_bytes: int | None = None) -> bytes:
@@ -129,8 +142,8 @@ def read_source(path: str, field: str, *, conn_id: str | None = None, max_bytes:
     with opened.handle:
         content = opened.handle.read(max_bytes + 1 if max_bytes is not None else -1)
     if max_bytes is not None and len(content) > max_bytes:  # the file grew after stat()
-        raise CcaiInputError(f"{field}: {path!r} is larger than {max_bytes:,} bytes")
+        raise CcaiInputError(f"{field}: {shown(path)} is larger than {max_bytes:,} bytes")
     if not content:
-        raise CcaiInputError(f"{field}: {path!r} is empty")
+        raise CcaiInputError(f"{field}: {shown(path)} is empty")
     ensure_unchanged(path, field, conn_id=conn_id, opened=opened, bytes_read=len(content))
     return content

@@ -197,6 +197,11 @@ BAD_UPLOADS = {
     ),
     "pdf": (lambda tmp: _write(tmp, "a.png", b"%PDF-1.7 ..."), {}, r"file_path: .* is not a JPEG, PNG or GIF"),
     "PNG cut short": (lambda tmp: _write(tmp, "a.png", PNG[:-12]), {}, r"file_path: .* is a truncated or damaged"),
+    "missing URI with a presigned query": (
+        lambda tmp: (tmp / "nope.png").as_uri() + "?X-Amz-Signature=abc123secret",
+        {},
+        r"file_path: 'file://[^'?]*/nope.png' does not exist$",  # the query (a signature) is not shown
+    ),
     "JPEG cut short": (lambda tmp: _write(tmp, "a.jpg", JPEG[:-2]), {}, r"file_path: .* is a truncated or damaged"),
     "GIF cut short": (lambda tmp: _write(tmp, "a.gif", GIF[:-1]), {}, r"file_path: .* is a truncated or damaged"),
     "mime_type contradicts PNG": (
