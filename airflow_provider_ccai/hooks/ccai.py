@@ -684,9 +684,7 @@ class CloudContactHook(BaseHook):
         """Check the connection with a read-only call (a stored-file lookup); never raises."""
         try:
             self.is_file_stored(self.file_key("airflow-connection-test"))
-        except CcaiApiError as error:
-            return False, str(error)
-        except CcaiConnectionError as error:
+        except (CcaiApiError, CcaiConnectionError) as error:
             return False, str(error)
         return True, f"Connected to CCAI as client {self.client_id}."
 
