@@ -720,9 +720,9 @@ def valid_stats(data: Any) -> dict[str, int] | None:
 
     :param data: a stats response body, or the stats of a trigger event.
     """
-    if not isinstance(data, Mapping) or not all(isinstance(data.get(key), int) for key in STATS_KEYS):
-        return None
-    return {key: int(data[key]) for key in STATS_KEYS}
+    if not isinstance(data, Mapping) or not all(type(data.get(key)) is int for key in STATS_KEYS):
+        return None  # not a bool either: a JSON true is no count
+    return {key: data[key] for key in STATS_KEYS}
 
 
 def _stats(data: Any, call: str) -> dict[str, int]:

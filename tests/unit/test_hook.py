@@ -453,8 +453,13 @@ def test_get_campaign_stats(hook: CloudContactHook, http: responses.RequestsMock
     assert http.calls[0].request.method == "GET"
 
 
-def test_get_campaign_stats_bad_shape(hook: CloudContactHook, http: responses.RequestsMock) -> None:
-    http.get(f"{UNIT_API_URL}/v2/messages/campaign/99/stats", json={"sentCount": "3"})
+@pytest.mark.parametrize(
+    "body",
+    [{"sentCount": "3"}, {**STATS, "pendingCount": True}, {**STATS, "errorCount": 1.0}, [STATS]],
+    ids=["text", "bool", "float", "list"],
+)
+def test_get_campaign_stats_bad_shape(hook: CloudContactHook, http: responses.RequestsMock, body: Any) -> None:
+    http.get(f"{UNIT_API_URL}/v2/messages/campaign/99/stats", json=body)
     with pytest.raises(CcaiApiError, match="unexpected stats shape"):
         hook.get_campaign_stats(99)
 
