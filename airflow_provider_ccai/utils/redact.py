@@ -20,9 +20,17 @@ _PATTERNS = (
         r'\1"***"',
     ),
     (re.compile(r"eyJ[\w-]{5,}\.[\w-]+\.?[\w-]*"), "***"),  # JWT-shaped API keys
-    # a Bearer credential, up to a quote, bracket, comma or semicolon (so JSON around it stays whole); the
-    # words error texts put after "bearer" ("missing or invalid bearer token") are left readable
-    (re.compile(r"(?i)\b(bearer)\s+(?!(?:token|realm|credentials?|auth\w*|header|scheme)\b)[^\s\"'<>,;]+"), r"\1 ***"),
+    # a Bearer credential, quoted or not, up to a quote or a space (so JSON around it stays whole); a word
+    # an error text puts after "bearer" ("missing or invalid bearer token", 'Bearer realm="ccai"') is left
+    # readable when it stands alone: "token-abc123", "header.xyz" or "auth_x" are credentials
+    (
+        re.compile(
+            r"(?i)\b(bearer)\s+"
+            r"(?!(?:token|realm|credentials?|auth|authentication|authorization|header|scheme)(?:[\s\"',;:)]|\.?$|\.\s)"
+            r"|realm=)([\"'<]?)[^\s\"']+"
+        ),
+        r"\1 \2***",
+    ),
     (_SIGNED_QUERY, r"\1***"),
     (re.compile(r"\+?\d[\d ().-]{5,}\d"), "<phone>"),  # anything phone-shaped, 7 digits (E.164 minimum) or more
 )

@@ -26,6 +26,14 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXZhbHVl"
         ("Bearer sandbox-api-key", "sandbox-api-key"),
         ('{"error":"key Bearer abc!123/def= revoked"}', "abc!123/def="),
         ("BEARER tokenabc, retry", "tokenabc"),
+        ("Bearer auth-123", "auth-123"),
+        ("Bearer token-abc123", "token-abc123"),
+        ("Bearer header.xyz1", "header.xyz1"),
+        ("Bearer auth_x", "auth_x"),
+        ("Bearer scheme=abc", "scheme=abc"),
+        ('Bearer "abc123"', "abc123"),
+        ("Bearer <abc123>", "abc123"),
+        ("Bearer abc,def", "def"),
         (f"key was {JWT} here", JWT),
         (f"key was {JWT} here", "c2lnbmF0dXJlLXZhbHVl"),
         ("https://b.s3.test/k.png?X-Amz-Signature=abc123def&x=1", "abc123def"),
@@ -86,6 +94,8 @@ def test_short_numbers_are_kept() -> None:
         'WWW-Authenticate: Bearer realm="ccai"',
         "Bearer authentication required",
         "no Bearer credentials given",
+        "invalid bearer token. Get a new key",
+        "bearer token: expired",
     ],
 )
 def test_words_after_bearer_stay_readable(text: str) -> None:
