@@ -168,8 +168,8 @@ class CcaiCampaignSensor(BaseSensorOperator):
             campaign_id = int(value)
         elif isinstance(value, (float, Decimal)):
             campaign_id = _whole_number(value)  # e.g. from an SQL NUMERIC column (Decimal) or pandas (float)
-        elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-            campaign_id = int(value)  # isdigit() alone would also pass "²" and "١٢"
+        elif isinstance(value, str) and (text := value.strip()).isascii() and text.isdigit():
+            campaign_id = int(text)  # isdigit() alone would also pass "²" and "١٢"
         if campaign_id is None or campaign_id <= 0:
             shown = repr(value) if isinstance(value, (str, numbers.Number)) else type(value).__name__
             if len(shown) > 60:

@@ -27,7 +27,7 @@ from operator import itemgetter
 from typing import IO, Any, Literal, NamedTuple
 
 from airflow_provider_ccai.exceptions import CcaiInputError
-from airflow_provider_ccai.utils.sources import shown
+from airflow_provider_ccai.utils.sources import ensure_unchanged, open_source, shown
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -571,8 +571,6 @@ def write_accounts_from_file(
     :param conn_id: Airflow connection for an object-storage URI.
     :param options: ``column_mapping``, ``default_region``, ``on_invalid``, ``unmapped_columns``.
     """
-    from airflow_provider_ccai.utils.sources import ensure_unchanged, open_source
-
     _check_recipients_file(path)
     opened = open_source(path, "accounts", conn_id=conn_id)
     with opened.handle as handle:

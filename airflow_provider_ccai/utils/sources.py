@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import IO, Any, NamedTuple
 
 from airflow_provider_ccai.exceptions import CcaiInputError, CcaiSourceChangedError
+from airflow_provider_ccai.utils.redact import strip_query
 
 #: object-store ``info()`` keys that change when an object is replaced (S3, GCS, Azure, local, memory)
 _VERSION_KEYS = ("ETag", "etag", "md5Hash", "generation", "VersionId", "LastModified", "mtime", "created")
@@ -28,8 +29,6 @@ def shown(path: str | os.PathLike[str]) -> str:
 
     :param path: a local path or URI.
     """
-    from airflow_provider_ccai.utils.redact import strip_query
-
     text = os.fspath(path)
     return repr(strip_query(text) if is_uri(text) else text)
 
