@@ -145,9 +145,12 @@ class RenderedRecipients:
 
     def __str__(self) -> str:
         from airflow_provider_ccai.utils.recipients import is_recipients_file
+        from airflow_provider_ccai.utils.redact import strip_query
+        from airflow_provider_ccai.utils.sources import is_uri
 
         if isinstance(self.value, str) and is_recipients_file(self.value):
-            return self.value  # a file path or URI is not personal data
+            # a file path or URI is not personal data; a URI's query may hold a presigned signature
+            return strip_query(self.value) if is_uri(self.value) else self.value
         size = f"{len(self.value)} rows" if isinstance(self.value, (list, tuple)) else type(self.value).__name__
         return f"<recipients: {size}, not shown>"
 

@@ -1134,6 +1134,8 @@ def test_rendered_xcom_text_hides_phone_numbers(
 def test_rendered_file_path_is_shown(tmp_path: Path) -> None:
     assert str(RenderedRecipients(str(tmp_path / "recipients.csv"))) == str(tmp_path / "recipients.csv")
     assert str(RenderedRecipients("s3://bucket/recipients.csv")) == "s3://bucket/recipients.csv"
+    signed = "https://bucket.example/people?X-Amz-Signature=0badc0de&name=recipients.csv"
+    assert str(RenderedRecipients(signed)) == "https://bucket.example/people"
 
 
 @pytest.mark.parametrize(
