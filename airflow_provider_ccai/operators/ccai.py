@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ccai.exceptions import (
-    CcaiAmbiguousMatchError,
-    CcaiAmbiguousResultError,
-    CcaiApiError,
-    CcaiInputError,
-)
-from airflow_provider_ccai.version_compat import AirflowException, BaseOperator
+from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.version_compat import BaseOperator
 
 if TYPE_CHECKING:
-    from airflow_provider_ccai.hooks.ccai import CloudContactHook
     from airflow_provider_ccai.utils.recipients import CampaignRequest
     from airflow_provider_ccai.version_compat import Context
 
@@ -200,16 +194,6 @@ class CcaiCreateCampaignOperator(BaseOperator):
     template_ext: Sequence[str] = ()
     ui_color = "#d5f5e3"
 
-    #: task_state_store key (Airflow 3.3+) holding ``{"submitted_at": iso, "campaign_id": int}``.
-    STATE_KEY = "ccai_campaign"
-    #: allowance for CCAI's clock running behind the worker's when matching ``createdDate``.
-    CLOCK_SKEW = timedelta(minutes=1)
-    #: bounded look for a campaign whose create request had an unknown outcome.
-    LOOKUP_ATTEMPTS = 3
-    LOOKUP_INTERVAL = 2.0
-    #: most candidate campaigns whose recipient counts are compared when several match.
-    MAX_CANDIDATES = 10
-
     def __init__(
         self,
         *,
@@ -271,16 +255,13 @@ class CcaiCreateCampaignOperator(BaseOperator):
         :param context: the task context.
         """
         from airflow_provider_ccai.hooks.ccai import CloudContactHook, public_fields
+        from airflow_provider_ccai.utils.once import CampaignOnce
         from airflow_provider_ccai.utils.validation import checked_hook_params
 
         hook = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))
-        store = context.get("task_state_store")
-        state = store.get(self.STATE_KEY) if store is not None else None
-        recorded_id = state.get("campaign_id") if isinstance(state, dict) else None
-        if isinstance(recorded_id, int):  # Airflow 3.3+: nothing to validate or send again
-            campaign = self._known_campaign(hook, recorded_id)
-            self._log_earlier(campaign)
-        else:
+        once = CampaignOnce(hook, self.title, self.message, context, self.log)
+        campaign = once.recorded()
+        if campaign is None:  # Airflow 3.3+ with a recorded campaign has nothing to validate or send again
             request = self._build_request()
             if self.picture_file_key and not str(self.picture_file_key).startswith(f"{hook.client_id}/"):
                 raise CcaiInputError(
@@ -293,7 +274,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
                     f"picture_file_key: {self.picture_file_key!r} is not stored in CCAI; pass the key the upload "
                     "task returned (upload.output). Nothing was sent"
                 )
-            campaign = self._create_once(hook, request, store, state, context)
+            campaign = once.create(request)
             self.log.info(
                 "CCAI campaign %s: status %s, %d recipients",
                 campaign["id"],
@@ -309,8 +290,9 @@ class CcaiCreateCampaignOperator(BaseOperator):
         """
         Return the ``campaigns/direct`` request, or raise naming the bad field.
 
-        A scheduled time already past is refused later, just before sending (:meth:`_create_once`): a retry
-        must first be able to find the campaign an earlier try scheduled.
+        A scheduled time already past is refused later, just before sending
+        (:meth:`~airflow_provider_ccai.utils.once.CampaignOnce.create`): a retry must first be able to find
+        the campaign an earlier try scheduled.
         """
         import io
         import json
@@ -322,7 +304,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
             message_variables,
             write_accounts,
         )
-        from airflow_provider_ccai.utils.validation import required_text
+        from airflow_provider_ccai.utils.validation import required_text, scheduled_at
 
         message = required_text(self.message, "message")
         title = required_text(self.title, "title")
@@ -339,11 +321,11 @@ class CcaiCreateCampaignOperator(BaseOperator):
             if not E164.fullmatch(sender):
                 raise CcaiInputError("sender_phone: not in E.164 format (+<country code><number>)")
             fields["senderPhone"] = sender
-        scheduled_at = _scheduled_at(self.scheduled_timestamp, self.scheduled_timezone)
-        if scheduled_at is not None:
+        when = scheduled_at(self.scheduled_timestamp, self.scheduled_timezone)
+        if when is not None:
             # the zone sent is always UTC: whether CCAI reads the timestamp as an instant or as wall-clock
             # time in scheduledTimezone is not documented, and with UTC both readings give the same moment
-            fields["scheduledTimestamp"] = f"{scheduled_at:%Y-%m-%dT%H:%M:%S}.{scheduled_at.microsecond // 1000:03d}Z"
+            fields["scheduledTimestamp"] = f"{when:%Y-%m-%dT%H:%M:%S}.{when.microsecond // 1000:03d}Z"
             fields["scheduledTimezone"] = "UTC"
 
         options: dict[str, Any] = {
@@ -377,7 +359,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 "Ignored columns not mapped to CCAI fields: %s (unmapped_columns='data' sends them as variables)",
                 ", ".join(sorted(report.ignored_columns)),
             )
-        return CampaignRequest(out.getvalue(), report.count, scheduled_at)
+        return CampaignRequest(out.getvalue(), report.count, when)
 
     def _rows(self) -> Any:
         """Return the recipient rows (a list), or the path/URI of a recipients file, that ``accounts`` gives."""
@@ -412,247 +394,3 @@ class CcaiCreateCampaignOperator(BaseOperator):
         from airflow_provider_ccai.utils.recipients import write_accounts_from_file
 
         return write_accounts_from_file(path, out, conn_id=self.accounts_conn_id, **options)
-
-    # -- at most one campaign per task instance ---------------------------------------------------
-
-    def _create_once(
-        self, hook: CloudContactHook, request: CampaignRequest, store: Any, state: Any, context: Context
-    ) -> dict[str, Any]:
-        """
-        Create the campaign unless an earlier try of this task instance may have; return it.
-
-        Airflow 3.3+: before sending, the submission time is written to the task state store (``store``,
-        whose current value is ``state``), and the campaign id after; a retry that finds only a
-        submission time looks the campaign up. The first try's submission time is kept across tries, so
-        a later try still looks back to it. Airflow 2.11-3.2: a retry looks for a campaign with this title
-        and message created since the DAG run began (:func:`_run_began`). A create whose outcome is unknown
-        is resolved by looking (:meth:`_find_earlier`). A scheduled time already past fails the task here,
-        after a retry has looked and before anything is sent.
-        """
-        recipient_count = request.recipient_count
-        first_submitted = _submitted_at(state)
-        window_start = self._earlier_try_window(first_submitted, context)
-        if window_start is not None:
-            found = self._look_for(hook, window_start, recipient_count, while_missing=False)
-            if found is not None:
-                self._log_earlier(found)
-                self._remember(store, first_submitted or datetime.now(timezone.utc), found)
-                return found
-        submitted_at = datetime.now(timezone.utc)
-        if request.scheduled_at is not None and request.scheduled_at < submitted_at:
-            raise CcaiInputError(f"scheduled_timestamp: {request.scheduled_at.isoformat()} is in the past")
-        first_submitted = first_submitted or submitted_at
-        if store is not None:
-            store.set(self.STATE_KEY, {"submitted_at": first_submitted.isoformat()})
-        try:
-            campaign = hook.create_campaign(request.body)
-        except CcaiAmbiguousResultError as error:
-            self.log.warning("%s; looking for the campaign instead of sending again", error)
-            # from this try's submission, or from an earlier try's window, which starts before it
-            since = submitted_at - self.CLOCK_SKEW if window_start is None else window_start
-            found = self._look_for(hook, since, recipient_count)
-            if found is None:
-                raise AirflowException(
-                    f"{error}. No campaign titled {self.title!r} appeared, so it was probably not created; "
-                    "a retry of this task looks again before sending."
-                ) from None
-            self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
-            campaign = found
-        self._remember(store, first_submitted, campaign)
-        return campaign
-
-    def _earlier_try_window(self, submitted_at: datetime | None, context: Context) -> datetime | None:
-        """
-        Return since when an earlier try may have created the campaign, or ``None`` if none could have.
-
-        :param submitted_at: the first sending try's submission time from the task state store, if any.
-        :param context: the task context.
-        """
-        if submitted_at is not None:
-            return submitted_at - self.CLOCK_SKEW
-        if getattr(context["ti"], "try_number", 1) <= 1:
-            return None
-        # A retry with no recorded submission looks too, even on Airflow 3.3+: the store may have been
-        # emptied (``[state_store] clear_on_success``, a clear that leaves ``clear_number`` alone), written
-        # through a backend this worker cannot read, or not there when an earlier try ran on an older worker.
-        began = _run_began(context.get("dag_run"))
-        return None if began is None else began - self.CLOCK_SKEW
-
-    def _log_earlier(self, campaign: dict[str, Any]) -> None:
-        self.log.info(
-            "An earlier try created campaign %s (status %s); not sending again",
-            campaign.get("id"),
-            campaign.get("status", "unknown"),
-        )
-
-    def _look_for(
-        self, hook: CloudContactHook, since: datetime, recipient_count: int, *, while_missing: bool = True
-    ) -> dict[str, Any] | None:
-        """
-        Look for the campaign created since ``since`` (:meth:`_find_earlier`), a few times.
-
-        A look that cannot decide (a new campaign's stats may still be filling in) is repeated; so is one
-        that finds nothing, unless ``while_missing`` is false (a retry, whose earlier try most often failed
-        before sending).
-
-        :param hook: the hook.
-        :param since: the earliest creation time to consider.
-        :param recipient_count: the number of recipients the campaign must have.
-        :param while_missing: whether to look again when no campaign matches.
-        """
-        from airflow_provider_ccai.utils.polling import first_found
-
-        undecided: list[CcaiAmbiguousMatchError] = []  # why the latest look could not decide, if it could not
-
-        def look() -> tuple[dict[str, Any] | None] | None:
-            undecided.clear()
-            try:
-                found = self._find_earlier(hook, since, recipient_count)
-            except CcaiAmbiguousMatchError as error:
-                undecided.append(error)
-                return None
-            return (found,) if found is not None or not while_missing else None
-
-        decided = first_found(look, self.LOOKUP_ATTEMPTS, self.LOOKUP_INTERVAL)
-        if undecided:  # the last look could not decide either
-            raise undecided[0]
-        return decided[0] if decided else None
-
-    def _find_earlier(self, hook: CloudContactHook, since: datetime, recipient_count: int) -> dict[str, Any] | None:
-        """
-        Return the campaign with this title and message created since ``since``, or ``None`` if there is none.
-
-        The match must also have ``recipient_count`` messages, which tells apart campaigns that other tasks
-        sent with the same text. If no match or several have that count, or a match has no readable creation
-        time (it may be this run's or a much older one), the task fails without retries and sends nothing:
-        sending again might text everyone twice, and adopting another task's campaign would skip this one's.
-        """
-        candidates = hook.find_campaigns(title=self.title, message=self.message, created_after=since)
-        undated = [c for c in candidates if hook.created_at(c) is None]
-        if undated:
-            ids = ", ".join(str(c.get("id")) for c in undated)
-            raise CcaiAmbiguousMatchError(
-                f"CCAI lists campaign(s) {ids} titled {self.title!r} with this message but without a readable "
-                "creation time, so this task cannot tell whether an earlier try created one of them. Nothing was "
-                "sent again. Check these campaigns in CCAI; a title unique to the run (e.g. with {{ ds }}) avoids this."
-            )
-        if not candidates:
-            return None
-        if len(candidates) <= self.MAX_CANDIDATES:
-            same_size = [
-                c for c in candidates if hook.get_campaign_stats(int(c["id"]))["totalCount"] == recipient_count
-            ]
-            if len(same_size) == 1:
-                return same_size[0]
-            finding = f"{len(same_size)} of them have {recipient_count} recipients"
-        else:
-            finding = f"more than {self.MAX_CANDIDATES} are too many to compare"
-        ids = ", ".join(str(c.get("id")) for c in candidates)
-        raise CcaiAmbiguousMatchError(
-            f"{len(candidates)} campaign(s) titled {self.title!r} with this message were created since "
-            f"{since.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC (ids {ids}) and {finding}, "
-            "so this task cannot tell which, if any, an earlier try created. "
-            "Nothing was sent again. Check these campaigns in CCAI; give each mapped or parallel campaign task "
-            "its own title (e.g. with {{ ti.map_index }} or {{ ds }})."
-        )
-
-    def _known_campaign(self, hook: CloudContactHook, campaign_id: int) -> dict[str, Any]:
-        """Return the recorded campaign as CCAI lists it, or just its id when the list cannot say."""
-        try:
-            listed = next((c for c in hook.list_campaigns() if c.get("id") == campaign_id), None)
-        except CcaiApiError as error:  # the id is the result; the listing only adds detail
-            self.log.warning("Could not read campaign %s from the campaign list (%s)", campaign_id, error)
-            listed = None
-        return listed if listed is not None else {"id": campaign_id}
-
-    def _remember(self, store: Any, submitted_at: datetime, campaign: dict[str, Any]) -> None:
-        if store is not None:
-            store.set(self.STATE_KEY, {"submitted_at": submitted_at.isoformat(), "campaign_id": int(campaign["id"])})
-
-
-def _submitted_at(state: Any) -> datetime | None:
-    """
-    Return when the first try that sent wrote its submission time to the task state store, if one did.
-
-    :param state: the task state store's value under ``STATE_KEY``, or ``None``.
-    """
-    if isinstance(state, dict) and state.get("submitted_at"):
-        return datetime.fromisoformat(state["submitted_at"])
-    return None
-
-
-def _run_began(dag_run: Any) -> datetime | None:
-    """
-    Return since when the DAG run's tries may have sent: its ``start_date``, or, once the run has been
-    cleared (which resets ``start_date``), the earlier of that and the time the run became due.
-
-    The time it became due is ``run_after`` on Airflow 3; on 2.11 it is the later of ``logical_date`` and
-    ``data_interval_end`` (a scheduled run is due when its interval ends, a manual one when triggered).
-
-    :param dag_run: the task's DAG run, or ``None``.
-    """
-    start = getattr(dag_run, "start_date", None)
-    if not _was_cleared(dag_run):
-        return start if isinstance(start, datetime) else None
-    due = getattr(dag_run, "run_after", None)
-    if not isinstance(due, datetime):
-        moments = [getattr(dag_run, name, None) for name in ("logical_date", "data_interval_end")]
-        due = max((moment for moment in moments if isinstance(moment, datetime)), default=None)
-    known = [moment for moment in (start, due) if isinstance(moment, datetime)]
-    return min(known) if known else None
-
-
-def _was_cleared(dag_run: Any) -> bool:
-    """
-    Return whether the DAG run, or a task in it, has been cleared (``clear_number > 0``).
-
-    :param dag_run: the task's DAG run, or ``None``.
-    """
-    clear_number = getattr(dag_run, "clear_number", 0)
-    return isinstance(clear_number, int) and clear_number > 0
-
-
-def _scheduled_at(timestamp: Any, zone: Any) -> datetime | None:
-    """
-    Return the scheduled time in UTC, or ``None`` to send now; raise naming the field if it does not parse.
-
-    :param timestamp: ``scheduled_timestamp``: ISO 8601 text or a datetime.
-    :param zone: ``scheduled_timezone``: the IANA zone of a timestamp without a UTC offset.
-    """
-    if timestamp in (None, ""):
-        if zone not in (None, ""):
-            raise CcaiInputError("scheduled_timezone: given without scheduled_timestamp")
-        return None
-    from airflow_provider_ccai.utils.validation import parse_iso_datetime
-
-    tz = None
-    if zone not in (None, ""):
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            tz = ZoneInfo(str(zone))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise CcaiInputError(f"scheduled_timezone: {zone!r} is not a known time zone id") from None
-    if isinstance(timestamp, datetime):
-        when = timestamp
-    elif isinstance(timestamp, str):
-        try:
-            when = parse_iso_datetime(timestamp)
-        except ValueError:
-            raise CcaiInputError(
-                f"scheduled_timestamp: {timestamp!r} is not an ISO 8601 date-time (e.g. 2026-12-01T15:00:00Z)"
-            ) from None
-    else:
-        raise CcaiInputError(
-            f"scheduled_timestamp: expected ISO 8601 text or a datetime, got {type(timestamp).__name__}"
-        )
-    if when.tzinfo is None:
-        if tz is None:
-            raise CcaiInputError("scheduled_timestamp: has no UTC offset; add one (e.g. 'Z') or set scheduled_timezone")
-        when = when.replace(tzinfo=tz)
-        if when.replace(fold=0).utcoffset() != when.replace(fold=1).utcoffset():
-            raise CcaiInputError(
-                f"scheduled_timestamp: {timestamp!r} falls in a daylight-saving change in {zone} (the clock skips "
-                "it or shows it twice); give it a UTC offset"
-            )
-    return when.astimezone(timezone.utc)

@@ -7,7 +7,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_ccai.exceptions import CcaiInputError
@@ -115,3 +115,47 @@ def parse_list_literal(text: str, field: str) -> list[Any]:
     if not isinstance(value, list):
         raise CcaiInputError(f"{field}: expected a list, got {type(value).__name__}")
     return value
+
+
+def scheduled_at(timestamp: Any, zone: Any) -> datetime | None:
+    """
+    Return the scheduled time in UTC, or ``None`` to send now; raise naming the field if it does not parse.
+
+    :param timestamp: ``scheduled_timestamp``: ISO 8601 text or a datetime.
+    :param zone: ``scheduled_timezone``: the IANA zone of a timestamp without a UTC offset.
+    """
+    if timestamp in (None, ""):
+        if zone not in (None, ""):
+            raise CcaiInputError("scheduled_timezone: given without scheduled_timestamp")
+        return None
+    tz = None
+    if zone not in (None, ""):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            tz = ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise CcaiInputError(f"scheduled_timezone: {zone!r} is not a known time zone id") from None
+    if isinstance(timestamp, datetime):
+        when = timestamp
+    elif isinstance(timestamp, str):
+        try:
+            when = parse_iso_datetime(timestamp)
+        except ValueError:
+            raise CcaiInputError(
+                f"scheduled_timestamp: {timestamp!r} is not an ISO 8601 date-time (e.g. 2026-12-01T15:00:00Z)"
+            ) from None
+    else:
+        raise CcaiInputError(
+            f"scheduled_timestamp: expected ISO 8601 text or a datetime, got {type(timestamp).__name__}"
+        )
+    if when.tzinfo is None:
+        if tz is None:
+            raise CcaiInputError("scheduled_timestamp: has no UTC offset; add one (e.g. 'Z') or set scheduled_timezone")
+        when = when.replace(tzinfo=tz)
+        if when.replace(fold=0).utcoffset() != when.replace(fold=1).utcoffset():
+            raise CcaiInputError(
+                f"scheduled_timestamp: {timestamp!r} falls in a daylight-saving change in {zone} (the clock skips "
+                "it or shows it twice); give it a UTC offset"
+            )
+    return when.astimezone(timezone.utc)

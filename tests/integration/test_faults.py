@@ -370,7 +370,7 @@ def test_fault(case: Case, fault_dags, sandbox, mocker, capfd, caplog):
 )
 def test_lost_response_beside_a_campaign_with_the_same_text(dag_id, segment_b_state, fault_dags, sandbox):
     """The lookup sees two candidates; it takes its own by recipient count, or fails without re-sending."""
-    from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator
+    from airflow_provider_ccai.utils import once
 
     sandbox.add_fault(endpoint="create_campaign", action="reset_after", after=1)
 
@@ -384,7 +384,7 @@ def test_lost_response_beside_a_campaign_with_the_same_text(dag_id, segment_b_st
     assert len(creates) == len(campaigns) == 2
     seen = Counter(request["endpoint"] for request in sandbox.requests_seen())
     # each look reads both candidates' stats; an undecided look is repeated, up to the lookup's attempts
-    looks = 1 if segment_b_state == "success" else CcaiCreateCampaignOperator.LOOKUP_ATTEMPTS
+    looks = 1 if segment_b_state == "success" else once.LOOKUP_ATTEMPTS
     assert (seen["list_campaigns"], seen["stats"]) == (looks, 2 * looks)
     assert values[("segment_a", "return_value")] == campaigns[0]["id"]
     if segment_b_state == "success":

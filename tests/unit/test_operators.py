@@ -23,6 +23,7 @@ from airflow_provider_ccai.operators.ccai import (
     CcaiUploadFileOperator,
     RenderedRecipients,
 )
+from airflow_provider_ccai.utils import once
 from airflow_provider_ccai.utils.images import MAX_MMS_BYTES
 from airflow_provider_ccai.version_compat import AirflowException, AirflowFailException
 from tests.conftest import CLIENT_ID, UNIT_API_URL, UNIT_FILES_URL
@@ -78,7 +79,7 @@ def upload_answers(http: responses.RequestsMock) -> None:
 
 @pytest.fixture(autouse=True)
 def no_sleep(mocker: Any) -> mock.MagicMock:
-    mocker.patch.object(CcaiCreateCampaignOperator, "LOOKUP_INTERVAL", 0)
+    mocker.patch.object(once, "LOOKUP_INTERVAL", 0)
     return mocker.patch("time.sleep")
 
 
@@ -665,7 +666,7 @@ def test_lost_response_without_a_campaign_fails_retryably(
         campaign_op().execute(context)
     assert not isinstance(raised.value, AirflowFailException)
     assert len(calls(http, "POST", CREATE_URL)) == 1
-    assert len(calls(http, "GET", LIST_URL)) == CcaiCreateCampaignOperator.LOOKUP_ATTEMPTS
+    assert len(calls(http, "GET", LIST_URL)) == once.LOOKUP_ATTEMPTS
     context["ti"].xcom_push.assert_not_called()
 
 
@@ -791,13 +792,13 @@ def test_retry_with_more_matches_than_it_compares_fails_without_reading_their_st
 ) -> None:
     start = NOW - timedelta(minutes=30)
     context = second_try(mocker, start_date=start)
-    too_many = CcaiCreateCampaignOperator.MAX_CANDIDATES + 1
+    too_many = once.MAX_CANDIDATES + 1
     http.get(LIST_URL, json=[listed(500 + i, start + timedelta(minutes=1)) for i in range(too_many)])
 
     with pytest.raises(CcaiAmbiguousMatchError, match=rf"{too_many} campaign\(s\) .* more than 10 are too many"):
         campaign_op().execute(context)
     # the list only, at each look (a look that cannot decide is repeated): no stats, no POST
-    assert [call.request.method for call in http.calls] == ["GET"] * CcaiCreateCampaignOperator.LOOKUP_ATTEMPTS
+    assert [call.request.method for call in http.calls] == ["GET"] * once.LOOKUP_ATTEMPTS
 
 
 def test_retry_looks_again_while_the_earlier_campaigns_counts_fill_in(
@@ -922,7 +923,7 @@ def test_lost_response_whose_match_never_reaches_this_size_fails_without_sending
     with pytest.raises(CcaiAmbiguousMatchError, match="ids 450"):
         campaign_op().execute(context)
     assert len(calls(http, "POST", CREATE_URL)) == 1
-    assert len(calls(http, "GET", LIST_URL)) == CcaiCreateCampaignOperator.LOOKUP_ATTEMPTS
+    assert len(calls(http, "GET", LIST_URL)) == once.LOOKUP_ATTEMPTS
 
 
 def test_recorded_campaign_is_returned_when_the_list_cannot_be_read(
@@ -1020,14 +1021,14 @@ def test_task_state_store_records_the_submission_and_the_id(
     seen_before_post: list[Any] = []
 
     def create(request: Any) -> tuple[int, dict[str, str], str]:
-        seen_before_post.append(store.get(CcaiCreateCampaignOperator.STATE_KEY))
+        seen_before_post.append(store.get(once.STATE_KEY))
         return 200, {}, json.dumps({"id": 31})
 
     http.add_callback("POST", CREATE_URL, callback=create)
     context["task_state_store"] = store
     assert campaign_op().execute(context) == 31
     assert list(seen_before_post[0]) == ["submitted_at"]
-    state = store.get(CcaiCreateCampaignOperator.STATE_KEY)
+    state = store.get(once.STATE_KEY)
     assert state["campaign_id"] == 31
     assert state["submitted_at"] == seen_before_post[0]["submitted_at"]
 
@@ -1047,7 +1048,7 @@ def test_task_state_store_with_only_a_submission_looks_first(
     mock_totals(http, {66: len(ACCOUNTS)})
     assert campaign_op().execute(context) == 66
     assert calls(http, "POST") == []
-    assert store.get(CcaiCreateCampaignOperator.STATE_KEY) == {"submitted_at": submitted.isoformat(), "campaign_id": 66}
+    assert store.get(once.STATE_KEY) == {"submitted_at": submitted.isoformat(), "campaign_id": 66}
 
 
 def test_a_later_try_still_looks_back_to_the_first_submission(
@@ -1064,7 +1065,7 @@ def test_a_later_try_still_looks_back_to_the_first_submission(
     http.post(CREATE_URL, status=400, json={"error": "bad"})
     with pytest.raises(AirflowFailException, match="HTTP 400"):
         campaign_op().execute(context_of_try(2))
-    assert store.get(CcaiCreateCampaignOperator.STATE_KEY) == {"submitted_at": first.isoformat()}
+    assert store.get(once.STATE_KEY) == {"submitted_at": first.isoformat()}
 
     http.get(LIST_URL, json=[listed(70, first + timedelta(seconds=2))])  # now it does
     mock_totals(http, {70: len(ACCOUNTS)})
@@ -1086,7 +1087,7 @@ def test_a_retry_whose_answer_is_lost_also_finds_the_first_tries_campaign(
 
     assert campaign_op().execute(context) == 80
     assert len(calls(http, "POST")) == 1
-    assert store.get(CcaiCreateCampaignOperator.STATE_KEY) == {"submitted_at": first.isoformat(), "campaign_id": 80}
+    assert store.get(once.STATE_KEY) == {"submitted_at": first.isoformat(), "campaign_id": 80}
 
 
 def test_rejected_create_is_not_looked_up(

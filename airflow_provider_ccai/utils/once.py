@@ -1,0 +1,261 @@
+"""
+At most one campaign per task instance, across the hook's and Airflow's retries (``docs/reliability.md``).
+
+CCAI has no idempotency key, so a try that may follow one which sent finds that try's campaign instead of
+sending again: by the record in the task state store (Airflow 3.3+), else by looking in the client's
+campaign list for this title and message, created since the earlier try may have sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_ccai.exceptions import (
+    CcaiAmbiguousMatchError,
+    CcaiAmbiguousResultError,
+    CcaiApiError,
+    CcaiInputError,
+)
+from airflow_provider_ccai.version_compat import AirflowException
+
+if TYPE_CHECKING:
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+    from airflow_provider_ccai.utils.recipients import CampaignRequest
+    from airflow_provider_ccai.version_compat import Context
+
+#: task_state_store key (Airflow 3.3+) holding ``{"submitted_at": iso, "campaign_id": int}``.
+STATE_KEY = "ccai_campaign"
+#: allowance for CCAI's clock running behind the worker's when matching ``createdDate``.
+CLOCK_SKEW = timedelta(minutes=1)
+#: bounded look for a campaign whose create request had an unknown outcome.
+LOOKUP_ATTEMPTS = 3
+LOOKUP_INTERVAL = 2.0
+#: most candidate campaigns whose recipient counts are compared when several match.
+MAX_CANDIDATES = 10
+
+
+class CampaignOnce:
+    """
+    Create one task instance's campaign at most once, or return the one an earlier try created.
+
+    :param hook: the hook of the task's ``ccai`` connection.
+    :param title: the rendered campaign title.
+    :param message: the rendered message.
+    :param context: the task context (``ti``, ``dag_run`` and, on Airflow 3.3+, ``task_state_store``).
+    :param log: the operator's logger (``self.log``).
+    """
+
+    def __init__(self, hook: CloudContactHook, title: str, message: str, context: Context, log: Any) -> None:
+        self.hook = hook
+        self.title = title
+        self.message = message
+        self.context = context
+        self.log = log
+        self.store = context.get("task_state_store")
+        self.state = self.store.get(STATE_KEY) if self.store is not None else None
+
+    def recorded(self) -> dict[str, Any] | None:
+        """Return the campaign an earlier try recorded in the task state store (Airflow 3.3+), if one did."""
+        campaign_id = self.state.get("campaign_id") if isinstance(self.state, dict) else None
+        if not isinstance(campaign_id, int):
+            return None
+        campaign = self._known_campaign(campaign_id)
+        self._log_earlier(campaign)
+        return campaign
+
+    def create(self, request: CampaignRequest) -> dict[str, Any]:
+        """
+        Create the campaign unless an earlier try of this task instance may have; return it.
+
+        Airflow 3.3+: before sending, the submission time is written to the task state store, and the
+        campaign id after; a retry that finds only a submission time looks the campaign up. The first try's
+        submission time is kept across tries, so a later try still looks back to it. Airflow 2.11-3.2: a
+        retry looks for a campaign with this title and message created since the DAG run began
+        (:func:`run_began`). A create whose outcome is unknown is resolved by looking
+        (:meth:`_find_earlier`). A scheduled time already past fails the task here, after a retry has
+        looked and before anything is sent.
+
+        :param request: the validated request body, its recipient count and scheduled time.
+        """
+        recipient_count = request.recipient_count
+        first_submitted = submitted_at(self.state)
+        window_start = self._earlier_try_window(first_submitted)
+        if window_start is not None:
+            found = self._look_for(window_start, recipient_count, while_missing=False)
+            if found is not None:
+                self._log_earlier(found)
+                self._remember(first_submitted or datetime.now(timezone.utc), found)
+                return found
+        now = datetime.now(timezone.utc)
+        if request.scheduled_at is not None and request.scheduled_at < now:
+            raise CcaiInputError(f"scheduled_timestamp: {request.scheduled_at.isoformat()} is in the past")
+        first_submitted = first_submitted or now
+        if self.store is not None:
+            self.store.set(STATE_KEY, {"submitted_at": first_submitted.isoformat()})
+        try:
+            campaign = self.hook.create_campaign(request.body)
+        except CcaiAmbiguousResultError as error:
+            self.log.warning("%s; looking for the campaign instead of sending again", error)
+            # from this try's submission, or from an earlier try's window, which starts before it
+            since = now - CLOCK_SKEW if window_start is None else window_start
+            found = self._look_for(since, recipient_count)
+            if found is None:
+                raise AirflowException(
+                    f"{error}. No campaign titled {self.title!r} appeared, so it was probably not created; "
+                    "a retry of this task looks again before sending."
+                ) from None
+            self.log.info("Found campaign %s created by the request whose response was lost", found.get("id"))
+            campaign = found
+        self._remember(first_submitted, campaign)
+        return campaign
+
+    def _earlier_try_window(self, first_submitted: datetime | None) -> datetime | None:
+        """
+        Return since when an earlier try may have created the campaign, or ``None`` if none could have.
+
+        :param first_submitted: the first sending try's submission time from the task state store, if any.
+        """
+        if first_submitted is not None:
+            return first_submitted - CLOCK_SKEW
+        if getattr(self.context["ti"], "try_number", 1) <= 1:
+            return None
+        # A retry with no recorded submission looks too, even on Airflow 3.3+: the store may have been
+        # emptied (``[state_store] clear_on_success``, a clear that leaves ``clear_number`` alone), written
+        # through a backend this worker cannot read, or not there when an earlier try ran on an older worker.
+        began = run_began(self.context.get("dag_run"))
+        return None if began is None else began - CLOCK_SKEW
+
+    def _log_earlier(self, campaign: dict[str, Any]) -> None:
+        self.log.info(
+            "An earlier try created campaign %s (status %s); not sending again",
+            campaign.get("id"),
+            campaign.get("status", "unknown"),
+        )
+
+    def _look_for(self, since: datetime, recipient_count: int, *, while_missing: bool = True) -> dict[str, Any] | None:
+        """
+        Look for the campaign created since ``since`` (:meth:`_find_earlier`), a few times.
+
+        A look that cannot decide (a new campaign's stats may still be filling in) is repeated; so is one
+        that finds nothing, unless ``while_missing`` is false (a retry, whose earlier try most often failed
+        before sending).
+
+        :param since: the earliest creation time to consider.
+        :param recipient_count: the number of recipients the campaign must have.
+        :param while_missing: whether to look again when no campaign matches.
+        """
+        from airflow_provider_ccai.utils.polling import first_found
+
+        undecided: list[CcaiAmbiguousMatchError] = []  # why the latest look could not decide, if it could not
+
+        def look() -> tuple[dict[str, Any] | None] | None:
+            undecided.clear()
+            try:
+                found = self._find_earlier(since, recipient_count)
+            except CcaiAmbiguousMatchError as error:
+                undecided.append(error)
+                return None
+            return (found,) if found is not None or not while_missing else None
+
+        decided = first_found(look, LOOKUP_ATTEMPTS, LOOKUP_INTERVAL)
+        if undecided:  # the last look could not decide either
+            raise undecided[0]
+        return decided[0] if decided else None
+
+    def _find_earlier(self, since: datetime, recipient_count: int) -> dict[str, Any] | None:
+        """
+        Return the campaign with this title and message created since ``since``, or ``None`` if there is none.
+
+        The match must also have ``recipient_count`` messages, which tells apart campaigns that other tasks
+        sent with the same text. If no match or several have that count, or a match has no readable creation
+        time (it may be this run's or a much older one), the task fails without retries and sends nothing:
+        sending again might text everyone twice, and adopting another task's campaign would skip this one's.
+
+        :param since: the earliest creation time to consider.
+        :param recipient_count: the number of recipients the campaign must have.
+        """
+        hook = self.hook
+        candidates = hook.find_campaigns(title=self.title, message=self.message, created_after=since)
+        undated = [c for c in candidates if hook.created_at(c) is None]
+        if undated:
+            ids = ", ".join(str(c.get("id")) for c in undated)
+            raise CcaiAmbiguousMatchError(
+                f"CCAI lists campaign(s) {ids} titled {self.title!r} with this message but without a readable "
+                "creation time, so this task cannot tell whether an earlier try created one of them. Nothing was "
+                "sent again. Check these campaigns in CCAI; a title unique to the run (e.g. with {{ ds }}) avoids this."
+            )
+        if not candidates:
+            return None
+        if len(candidates) <= MAX_CANDIDATES:
+            same_size = [
+                c for c in candidates if hook.get_campaign_stats(int(c["id"]))["totalCount"] == recipient_count
+            ]
+            if len(same_size) == 1:
+                return same_size[0]
+            finding = f"{len(same_size)} of them have {recipient_count} recipients"
+        else:
+            finding = f"more than {MAX_CANDIDATES} are too many to compare"
+        ids = ", ".join(str(c.get("id")) for c in candidates)
+        raise CcaiAmbiguousMatchError(
+            f"{len(candidates)} campaign(s) titled {self.title!r} with this message were created since "
+            f"{since.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC (ids {ids}) and {finding}, "
+            "so this task cannot tell which, if any, an earlier try created. "
+            "Nothing was sent again. Check these campaigns in CCAI; give each mapped or parallel campaign task "
+            "its own title (e.g. with {{ ti.map_index }} or {{ ds }})."
+        )
+
+    def _known_campaign(self, campaign_id: int) -> dict[str, Any]:
+        """Return the recorded campaign as CCAI lists it, or just its id when the list cannot say."""
+        try:
+            listed = next((c for c in self.hook.list_campaigns() if c.get("id") == campaign_id), None)
+        except CcaiApiError as error:  # the id is the result; the listing only adds detail
+            self.log.warning("Could not read campaign %s from the campaign list (%s)", campaign_id, error)
+            listed = None
+        return listed if listed is not None else {"id": campaign_id}
+
+    def _remember(self, first_submitted: datetime, campaign: dict[str, Any]) -> None:
+        if self.store is not None:
+            self.store.set(STATE_KEY, {"submitted_at": first_submitted.isoformat(), "campaign_id": int(campaign["id"])})
+
+
+def submitted_at(state: Any) -> datetime | None:
+    """
+    Return when the first try that sent wrote its submission time to the task state store, if one did.
+
+    :param state: the task state store's value under :data:`STATE_KEY`, or ``None``.
+    """
+    if isinstance(state, dict) and state.get("submitted_at"):
+        return datetime.fromisoformat(state["submitted_at"])
+    return None
+
+
+def run_began(dag_run: Any) -> datetime | None:
+    """
+    Return since when the DAG run's tries may have sent: its ``start_date``, or, once the run has been
+    cleared (which resets ``start_date``), the earlier of that and the time the run became due.
+
+    The time it became due is ``run_after`` on Airflow 3; on 2.11 it is the later of ``logical_date`` and
+    ``data_interval_end`` (a scheduled run is due when its interval ends, a manual one when triggered).
+
+    :param dag_run: the task's DAG run, or ``None``.
+    """
+    start = getattr(dag_run, "start_date", None)
+    if not was_cleared(dag_run):
+        return start if isinstance(start, datetime) else None
+    due = getattr(dag_run, "run_after", None)
+    if not isinstance(due, datetime):
+        moments = [getattr(dag_run, name, None) for name in ("logical_date", "data_interval_end")]
+        due = max((moment for moment in moments if isinstance(moment, datetime)), default=None)
+    known = [moment for moment in (start, due) if isinstance(moment, datetime)]
+    return min(known) if known else None
+
+
+def was_cleared(dag_run: Any) -> bool:
+    """
+    Return whether the DAG run, or a task in it, has been cleared (``clear_number > 0``).
+
+    :param dag_run: the task's DAG run, or ``None``.
+    """
+    clear_number = getattr(dag_run, "clear_number", 0)
+    return isinstance(clear_number, int) and clear_number > 0
