@@ -261,7 +261,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         hook = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))
         once = CampaignOnce(hook, self.title, self.message, context, self.log)
         campaign = once.recorded()
-        if campaign is None:  # Airflow 3.3+ with a recorded campaign has nothing to validate or send again
+        if campaign is None:  # nothing recorded: validate and send (a recorded campaign needs neither)
             request = self._build_request()
             if self.picture_file_key and not str(self.picture_file_key).startswith(f"{hook.client_id}/"):
                 raise CcaiInputError(
