@@ -139,12 +139,10 @@ class RenderedRecipients:
 
     def __str__(self) -> str:
         from airflow_provider_ccai.utils.recipients import is_recipients_file
-        from airflow_provider_ccai.utils.redact import strip_query
-        from airflow_provider_ccai.utils.sources import is_uri
+        from airflow_provider_ccai.utils.sources import displayable
 
         if isinstance(self.value, str) and is_recipients_file(self.value):
-            # a file path or URI is not personal data; a URI's query may hold a presigned signature
-            return strip_query(self.value) if is_uri(self.value) else self.value
+            return displayable(self.value)  # a file path or URI is not personal data; its signature would be
         size = f"{len(self.value)} rows" if isinstance(self.value, (list, tuple)) else type(self.value).__name__
         return f"<recipients: {size}, not shown>"
 

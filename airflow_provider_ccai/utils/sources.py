@@ -23,14 +23,23 @@ def is_uri(path: str) -> bool:
     return "://" in path
 
 
-def shown(path: str | os.PathLike[str]) -> str:
+def displayable(path: str | os.PathLike[str]) -> str:
     """
-    Return ``path`` quoted for an error message; a URI without its query string (a presigned URL's signature).
+    Return ``path`` as it may be shown: a URI without its query string and fragment (a presigned URL's signature).
 
     :param path: a local path or URI.
     """
     text = os.fspath(path)
-    return repr(strip_query(text) if is_uri(text) else text)
+    return strip_query(text) if is_uri(text) else text
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """
+    Return ``path`` quoted for an error message, as :func:`displayable` gives it.
+
+    :param path: a local path or URI.
+    """
+    return repr(displayable(path))
 
 
 def _storage_path(path: str, conn_id: str | None) -> Any:
