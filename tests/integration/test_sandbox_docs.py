@@ -10,10 +10,16 @@ docs/sandbox.md, run as written.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from tests.integration.airflow_support import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -21,17 +27,18 @@ SANDBOX_DOC = Path(__file__).resolve().parents[2] / "docs" / "sandbox.md"
 RUN_YOUR_DAG = "...  # run your DAG, e.g. dag.test()"
 
 
-def _python_tests_snippet() -> str:
-    section = SANDBOX_DOC.read_text().split("\n## In Python tests\n", 1)[1]
-    match = re.search(r"^```python\n(?P<code>.*?)^```$", section, re.MULTILINE | re.DOTALL)
-    assert match, "docs/sandbox.md: no Python snippet under 'In Python tests'"
+def _code_block(heading: str, language: str) -> str:
+    """Return the first ``language`` code block of the section ``## heading`` of docs/sandbox.md."""
+    section = SANDBOX_DOC.read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    match = re.search(rf"^```{language}\n(?P<code>.*?)^```$", section, re.MULTILINE | re.DOTALL)
+    assert match, f"docs/sandbox.md: no {language} block under {heading!r}"
     return match["code"]
 
 
 def test_the_python_tests_snippet_runs_a_dag_through_its_fault_and_finds_one_campaign(airflow_db, monkeypatch):
     from airflow_provider_ccai.example_dags.example_ccai_weekly_mms import dag
 
-    code = _python_tests_snippet()
+    code = _code_block("In Python tests", "python")
     assert code.count(RUN_YOUR_DAG) == 1
     monkeypatch.delenv("AIRFLOW_CONN_CCAI_DEFAULT", raising=False)  # the snippet sets it; restored afterwards
     namespace = {"dag": dag}
@@ -44,16 +51,8 @@ def test_the_python_tests_snippet_runs_a_dag_through_its_fault_and_finds_one_cam
 
 # -- "Run your own DAG against it": the DAG file and the shell commands, as a user would run them ------------
 
-OWN_DAG_SECTION = "\n## Run your own DAG against it\n"
+OWN_DAG = "Run your own DAG against it"
 SHELL_TIMEOUT_SECONDS = 900  # bounds a hung run; a normal one takes about a minute
-
-
-def _own_dag_snippets() -> tuple[str, str]:
-    section = SANDBOX_DOC.read_text().split(OWN_DAG_SECTION, 1)[1].split("\n## ", 1)[0]
-    dag_file = re.search(r"^```python\n(?P<code>.*?)^```$", section, re.MULTILINE | re.DOTALL)
-    commands = re.search(r"^```bash\n(?P<code>.*?)^```$", section, re.MULTILINE | re.DOTALL)
-    assert dag_file and commands, "docs/sandbox.md: 'Run your own DAG against it' needs a python and a bash block"
-    return dag_file["code"], commands["code"]
 
 
 def _printed_campaigns(stdout: str) -> list[dict]:
@@ -65,14 +64,8 @@ def _printed_campaigns(stdout: str) -> list[dict]:
 
 
 def test_your_own_dag_section_runs_as_written(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from tests.integration.airflow_support import free_port
-
-    dag_file, commands = _own_dag_snippets()
+    dag_file = _code_block(OWN_DAG, "python")
+    commands = _code_block(OWN_DAG, "bash")
     assert commands.count("8787") >= 3 and commands.count("/tmp/ccai-try") == 1
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / "hello_ccai.py").write_text(dag_file)
