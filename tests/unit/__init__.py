@@ -11,9 +11,32 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from datetime import datetime, tzinfo
 from typing import Any
 
 import pytest
+
+
+def frozen_clock(now: datetime) -> type[datetime]:
+    """
+    Return a ``datetime`` class whose ``now()`` is always ``now``; patch it over a module's ``datetime``.
+
+    Windows the provider computes from its own clock then stay where the test put them, however long
+    the suite has run before the test and however slow the machine is.
+
+    :param now: the aware time ``now()`` returns, in the zone asked for (local and naive without one).
+    """
+
+    class RealDatetimeCheck(type):
+        def __instancecheck__(cls, instance: object) -> bool:  # ``isinstance(x, datetime)`` keeps its meaning
+            return isinstance(instance, datetime)
+
+    class FrozenDatetime(datetime, metaclass=RealDatetimeCheck):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+            return now.astimezone(tz) if tz is not None else now.astimezone().replace(tzinfo=None)
+
+    return FrozenDatetime
 
 
 class CapturedLogs:

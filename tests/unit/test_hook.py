@@ -29,7 +29,7 @@ from airflow_provider_ccai.hooks.ccai import (
 )
 from airflow_provider_ccai.version_compat import AirflowFailException, AirflowNotFoundException
 from tests.conftest import CLIENT_ID, UNIT_API_URL, UNIT_FILES_URL, connection_json
-from tests.unit import CapturedLogs, capture_logs
+from tests.unit import CapturedLogs, capture_logs, frozen_clock
 
 API_KEY = "unit-test-api-key-XYZ"
 SIGNATURE = "5f0e8d2c9a1b7e3f4d6c8b0a2e4f6a8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a"
@@ -614,14 +614,15 @@ def test_retry_after_is_honoured_and_capped(
 
 
 def test_retry_after_as_an_http_date_waits_until_then(
-    hook: CloudContactHook, http: responses.RequestsMock, sleeps: mock.MagicMock
+    hook: CloudContactHook, http: responses.RequestsMock, sleeps: mock.MagicMock, mocker: Any
 ) -> None:
-    then = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=40), usegmt=True)
+    now = datetime(2026, 11, 27, 12, 0, 0, 250000, tzinfo=timezone.utc)
+    mocker.patch("airflow_provider_ccai.hooks.ccai.datetime", frozen_clock(now))
+    then = format_datetime(now.replace(microsecond=0) + timedelta(seconds=40), usegmt=True)  # whole seconds
     http.get(LIST_URL, status=503, headers={"Retry-After": then})
     http.get(LIST_URL, json=[])
     assert hook.list_campaigns() == []
-    ((waited,),) = [call.args for call in sleeps.call_args_list]
-    assert 30 < waited <= 40  # whole seconds in the header, and the clock moved on since
+    assert sleeps.call_args_list == [mock.call(39.75)]
 
 
 def test_backoff_is_exponential_and_capped(

@@ -28,7 +28,7 @@ from airflow_provider_ccai.utils.images import MAX_MMS_BYTES
 from airflow_provider_ccai.version_compat import AirflowException, AirflowFailException
 from tests.conftest import CLIENT_ID, UNIT_API_URL, UNIT_FILES_URL
 from tests.images import GIF, JPEG, PNG
-from tests.unit import CapturedLogs, capture_logs
+from tests.unit import CapturedLogs, capture_logs, frozen_clock
 
 API_KEY = "unit-test-api-key-XYZ"
 CREATE_URL = f"{UNIT_API_URL}/clients/{CLIENT_ID}/campaigns/direct"
@@ -81,6 +81,12 @@ def upload_answers(http: responses.RequestsMock) -> None:
 def no_sleep(mocker: Any) -> mock.MagicMock:
     mocker.patch.object(once, "LOOKUP_INTERVAL", 0)
     return mocker.patch("time.sleep")
+
+
+@pytest.fixture(autouse=True)
+def clock(mocker: Any) -> None:
+    """The at-most-once code reads the time ``NOW``, so the windows it computes match the campaigns' dates."""
+    mocker.patch.object(once, "datetime", frozen_clock(NOW))
 
 
 @pytest.fixture
@@ -622,7 +628,7 @@ def test_lost_response_is_resolved_by_looking(
     def campaigns(request: Any) -> tuple[int, dict[str, str], str]:
         # the third look finds the campaign, created (by CCAI's clock) after the lost request was sent
         looks.append(1)
-        found = [older] if len(looks) < 3 else [listed(555, datetime.now(timezone.utc)), older]
+        found = [older] if len(looks) < 3 else [listed(555, NOW), older]
         return 200, {}, json.dumps(found)
 
     http.add_callback("GET", LIST_URL, callback=campaigns)
@@ -903,7 +909,7 @@ def test_lost_response_looks_again_while_the_campaigns_count_fills_in(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
     http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
-    http.get(LIST_URL, json=[listed(449, datetime.now(timezone.utc))])
+    http.get(LIST_URL, json=[listed(449, NOW)])
     filling = {"errorCount": 0, "pendingCount": 1, "sendingCount": 0, "sentCount": 0, "totalCount": 1}
     http.get(stats_url(449), json=filling)  # CCAI is still adding the messages
     mock_totals(http, {449: len(ACCOUNTS)})
@@ -917,7 +923,7 @@ def test_lost_response_whose_match_never_reaches_this_size_fails_without_sending
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
     http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
-    http.get(LIST_URL, json=[listed(450, datetime.now(timezone.utc))])
+    http.get(LIST_URL, json=[listed(450, NOW)])
     mock_totals(http, {450: 40})
 
     with pytest.raises(CcaiAmbiguousMatchError, match="ids 450"):
@@ -941,7 +947,7 @@ def test_lost_response_finds_a_campaign_dated_by_a_clock_that_runs_behind(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
     http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
-    behind = datetime.now(timezone.utc) - timedelta(seconds=40)  # CCAI's clock 40 s behind the worker's
+    behind = NOW - timedelta(seconds=40)  # CCAI's clock 40 s behind the worker's
     http.get(LIST_URL, json=[listed(448, behind)])
     mock_totals(http, {448: len(ACCOUNTS)})
 
@@ -953,7 +959,7 @@ def test_lost_response_with_several_candidates_takes_the_one_of_this_size(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
     http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
-    later = datetime.now(timezone.utc) + timedelta(seconds=1)
+    later = NOW + timedelta(seconds=1)
     http.get(LIST_URL, json=[listed(601, later), listed(600, later - timedelta(milliseconds=5))])
     mock_totals(http, {601: 1, 600: len(ACCOUNTS)})
 
