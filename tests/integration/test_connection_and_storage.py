@@ -117,15 +117,16 @@ def test_test_connection_reports_a_rejected_key_without_showing_it(sandbox, monk
     assert [entry["endpoint"] for entry in sandbox.requests_seen()] == ["stored_url"]  # rejected: not retried
 
 
-def test_test_connection_reports_a_missing_connection(monkeypatch):
+def test_test_connection_reports_a_missing_key_without_calling(sandbox, monkeypatch):
     from airflow_provider_ccai.hooks.ccai import CloudContactHook
 
-    monkeypatch.setenv("AIRFLOW_CONN_CCAI_NO_KEY", json.dumps({"conn_type": "ccai", "login": CLIENT_ID}))
+    monkeypatch.setenv("AIRFLOW_CONN_CCAI_NO_KEY", connection_json(sandbox.api_url, sandbox.base_url, api_key=""))
 
     ok, message = CloudContactHook("ccai_no_key").test_connection()
 
     assert ok is False
     assert "ccai_no_key" in message and "API key" in message
+    assert sandbox.requests_seen() == []
 
 
 # -- where the connection comes from -----------------------------------------------------------------
