@@ -277,6 +277,17 @@ def test_disk_error_is_not_taken_for_a_missing_file(tmp_path: Path, mocker: Any)
     assert not isinstance(caught.value, (CcaiInputError, AirflowFailException))
 
 
+def test_object_store_permission_error_is_left_to_retries(memory_fs: list[str | None], mocker: Any) -> None:
+    """A store's 403 may be credentials that expired; the next try gets fresh ones, so it is not final."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    ObjectStoragePath("memory://audience/weekly.csv").write_text(csv_text(PEOPLE))
+    mocker.patch.object(MemoryFileSystem, "info", side_effect=PermissionError("Access Denied"))
+    with pytest.raises(PermissionError) as caught:
+        body_accounts(campaign("memory://audience/weekly.csv"))
+    assert not isinstance(caught.value, (CcaiInputError, AirflowFailException))
+
+
 BAD_CSV_ROWS = {
     "row shorter than the header": (
         "firstName,lastName,phone\nAda,Lovelace,+14155550101\nAlan,Turing\n",
