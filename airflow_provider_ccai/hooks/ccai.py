@@ -114,7 +114,7 @@ class CloudContactHook(BaseHook):
     :param timeout: read timeout in seconds (overrides the connection's ``timeout`` extra).
     :param connect_timeout: connect timeout in seconds (overrides the ``connect_timeout`` extra).
     :param max_attempts: attempts per retryable call, first one included (overrides ``max_attempts``).
-    :param backoff_initial: first backoff interval in seconds.
+    :param backoff_initial: upper bound of the first backoff interval in seconds (each wait is jittered).
     :param backoff_max: cap on one backoff interval in seconds.
     """
 
