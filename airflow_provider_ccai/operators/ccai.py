@@ -231,10 +231,12 @@ class CcaiCreateCampaignOperator(BaseOperator):
         self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
     ) -> None:
         """
-        Render as usual, then hide the recipients from the rendered-template view.
+        Render as usual, but ``accounts`` here: its failures are logged without it, and the result is hidden.
 
-        Overridden here rather than ``render_template_fields`` because a mapped task (``.expand()``)
-        renders through this method only.
+        Airflow logs the unrendered value of a field whose rendering fails (a literal recipients list
+        holding a template with an undefined variable would put every phone number in the task log), and
+        the rendered-template view would show them too. Overridden here rather than
+        ``render_template_fields`` because a mapped task (``.expand()``) renders through this method only.
 
         :param parent: the object whose fields are rendered (this operator, or a nested templated value).
         :param template_fields: names of the fields to render.
@@ -242,9 +244,29 @@ class CcaiCreateCampaignOperator(BaseOperator):
         :param jinja_env: the Jinja environment.
         :param seen_oids: ids of values already rendered.
         """
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
-        if parent is self and not isinstance(self.accounts, RenderedRecipients):
-            self.accounts = RenderedRecipients(self.accounts)
+        if parent is not self:
+            super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+            return
+        others = [name for name in template_fields if name != "accounts"]
+        super()._do_render_template_fields(self, others, context, jinja_env, seen_oids)
+        if "accounts" in template_fields and not isinstance(self.accounts, RenderedRecipients):
+            self.accounts = RenderedRecipients(self._rendered_accounts(context, jinja_env, seen_oids))
+
+    def _rendered_accounts(self, context: Context, jinja_env: Any, seen_oids: set[int]) -> Any:
+        """Render ``accounts`` as Airflow renders a field (a callable is called with the context)."""
+        value = self.accounts
+        try:
+            if callable(value):
+                return value(context=context, jinja_env=jinja_env)
+            return self.render_template(value, context, jinja_env, seen_oids)
+        except Exception as error:
+            self.log.error(
+                "Exception rendering Jinja template for task %r, field 'accounts': %s (the template is not "
+                "shown: it holds recipients)",
+                self.task_id,
+                type(error).__name__,
+            )
+            raise
 
     def execute(self, context: Context) -> int:
         """

@@ -1124,6 +1124,22 @@ def test_rendered_accounts_hide_phone_numbers(
     assert json.loads(http.calls[0].request.body)["accounts"] == WIRE_ACCOUNTS
 
 
+def test_failed_rendering_logs_no_phone_number(
+    http: responses.RequestsMock, context: dict[str, Any], logs: CapturedLogs
+) -> None:
+    """Airflow logs a field's template when rendering fails; for ``accounts`` that would list the phones."""
+    from jinja2 import Environment, StrictUndefined, UndefinedError
+
+    accounts = [{**ACCOUNTS[0], "data": {"code": "{{ params.coupon }}"}}, *ACCOUNTS[1:]]
+    op = campaign_op(accounts=accounts, title="{{ params.title }}")
+    with pytest.raises(UndefinedError, match="coupon"):
+        op.render_template_fields({**context, "params": {"title": "Spring"}}, Environment(undefined=StrictUndefined))
+    assert op.title == "Spring"  # the other fields rendered as usual
+    assert "field 'accounts': UndefinedError" in logs.text
+    assert_no_phone(logs.text)
+    assert len(http.calls) == 0
+
+
 def test_rendered_xcom_text_hides_phone_numbers(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
