@@ -42,12 +42,35 @@ def shown(path: str | os.PathLike[str]) -> str:
     return repr(displayable(path))
 
 
-def _storage_path(path: str, conn_id: str | None) -> Any:
+def _storage_path(path: str, field: str, conn_id: str | None) -> Any:
+    """
+    Return ``path`` as an ``ObjectStoragePath`` whose filesystem is set up (no request to the store yet).
+
+    A scheme that no installed provider serves (a typo, or ``s3://`` without the Amazon provider) and a
+    ``conn_id`` that does not exist fail for good, as a missing ``ccai`` connection does.
+
+    :param path: object-storage URI.
+    :param field: operator argument named in error messages.
+    :param conn_id: Airflow connection for the object store, if any.
+    """
     try:
         from airflow.sdk import ObjectStoragePath
     except ImportError:  # Airflow 2.11
         from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
-    return ObjectStoragePath(path, conn_id=conn_id)
+    from airflow_provider_ccai.version_compat import AirflowNotFoundException
+
+    try:
+        storage = ObjectStoragePath(path, conn_id=conn_id)
+        storage.fs  # noqa: B018 - resolves the scheme's filesystem and looks the connection up
+    except ValueError:  # Airflow: "Unsupported filesystem" / "No filesystem registered for scheme"
+        scheme = path.split("://", 1)[0]
+        raise CcaiInputError(
+            f"{field}: no installed filesystem serves {scheme!r} URIs such as {shown(path)}; "
+            "install the provider for it"
+        ) from None
+    except AirflowNotFoundException:
+        raise CcaiInputError(f"{field}: the connection {conn_id!r} for {shown(path)} is not defined") from None
+    return storage
 
 
 class OpenedSource(NamedTuple):
@@ -103,7 +126,7 @@ def _checked_file(
     # Only an answer that the file is not there (or not a file) fails for good; any other error (a timeout,
     # throttling, an NFS hiccup) propagates as it is, so that Airflow's retries apply.
     if is_uri(path):
-        storage = _storage_path(path, conn_id)
+        storage = _storage_path(path, field, conn_id)
         try:
             info = storage.stat()  # one request to a remote store
         except FileNotFoundError:

@@ -56,6 +56,9 @@ CASES = [
     Case("file is a directory", "upload", {"file_path": f"{TMP}/folder"}, "file_path"),
     Case("file_path of the wrong type (int)", "upload", {"file_path": 12345}, "file_path"),
     Case(
+        "file_path URI of a scheme no filesystem serves", "upload", {"file_path": "s4://bucket/offer.png"}, "file_path"
+    ),
+    Case(
         "mime_type contradicts content",
         "upload",
         {"file_path": f"{TMP}/offer.png", "mime_type": "image/gif"},
