@@ -87,13 +87,21 @@ class CcaiCampaignSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """
-        Check ``campaign_id``, then poke (or reschedule) as usual, or defer to the triggerer.
+        Poke (or reschedule) as usual, or check ``campaign_id`` and defer to the triggerer.
+
+        A bad ``campaign_id`` fails without retries in both modes, and is skipped under ``soft_fail`` as
+        Airflow's poke loop skips a failure of :meth:`poke`.
 
         :param context: the task context.
         """
-        campaign_id = self._campaign_id()
         if not self.deferrable:
             return super().execute(context)
+        try:
+            campaign_id = self._campaign_id()
+        except CcaiInputError as error:
+            if self.soft_fail or getattr(self, "never_fail", False):
+                raise AirflowSkipException(str(error)) from None
+            raise
         # Imported here: airflow.triggers.base costs about 6 ms on Airflow 3, paid by every DAG-file parse otherwise.
         from airflow_provider_ccai.triggers.ccai import CcaiCampaignTrigger
 

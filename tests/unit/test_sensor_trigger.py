@@ -172,6 +172,17 @@ def test_bad_campaign_id_fails_naming_the_field_before_any_request(http, ccai_co
     assert len(http.calls) == 0
 
 
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_bad_campaign_id_is_skipped_under_soft_fail(http, ccai_conn, deferrable):
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id="abc", soft_fail=True, deferrable=deferrable)
+
+    with pytest.raises(AirflowSkipException) as skipped:
+        sensor.execute({})
+    # Airflow's poke loop skips with its own message, chained to the error
+    assert "campaign_id: expected a positive integer" in f"{skipped.value} {skipped.value.__cause__}"
+    assert len(http.calls) == 0
+
+
 def test_bad_campaign_id_error_is_not_retried():
     assert issubclass(CcaiInputError, AirflowFailException)
 
