@@ -8,7 +8,7 @@ import random
 import re
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from functools import cached_property
@@ -681,9 +681,19 @@ class CloudContactHook(BaseHook):
         self._call_safe("DELETE", url, call, done_on_repeat=frozenset({404}))
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the connection with a read-only call (a stored-file lookup); never raises."""
+        """
+        Check the connection with one read-only call (a stored-file lookup), not retried; never raises.
+
+        One attempt, as the UI's Test button waits for it: it answers within the timeouts, not after the
+        backoff of a retried call. The hook's other calls keep their retries.
+        """
         try:
-            self.is_file_stored(self.file_key("airflow-connection-test"))
+            settings = self.settings
+            self.settings = replace(settings, max_attempts=1)
+            try:
+                self.is_file_stored(self.file_key("airflow-connection-test"))
+            finally:
+                self.settings = settings
         except (CcaiApiError, CcaiConnectionError) as error:
             return False, str(error)
         return True, f"Connected to CCAI as client {self.client_id}."

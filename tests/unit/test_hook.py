@@ -522,6 +522,20 @@ def test_test_connection_rejected_does_not_raise(
     assert_no_secrets(reason, logs.text)
 
 
+def test_test_connection_makes_one_attempt_and_leaves_retries_to_other_calls(
+    hook: CloudContactHook, http: responses.RequestsMock, sleeps: mock.MagicMock
+) -> None:
+    for _ in range(2):
+        http.get(STORED_URL, status=503, headers={"Retry-After": "60"})
+    http.get(STORED_URL, json={"storedUrl": ""})
+    ok, reason = hook.test_connection()
+    assert ok is False and "HTTP 503" in reason
+    assert len(http.calls) == 1 and sleeps.call_count == 0  # an answer now, not after backoff
+
+    assert hook.is_file_stored(f"{CLIENT_ID}/campaign/x.png") is False  # the second 503 is retried
+    assert len(http.calls) == 3 and sleeps.call_args_list == [mock.call(60.0)]
+
+
 def test_test_connection_bad_connection_does_not_raise(
     monkeypatch: pytest.MonkeyPatch, http: responses.RequestsMock
 ) -> None:
