@@ -3,7 +3,9 @@ Names that live in different places on Airflow 2.11 and Airflow 3 (Task SDK).
 
 Each name is resolved on first use, from the Airflow 3 location when it exists, else the 2.11 one, so
 importing the hook does not drag in operator machinery (which on 2.11 would import in a cycle while the
-providers manager loads hooks). Modelled on ``airflow.providers.common.compat.sdk``.
+providers manager loads hooks). Modelled on ``airflow.providers.common.compat.sdk``, but not imported from
+it: that module costs about 4.5 ms more per DAG-file parse on Airflow 2.11 (against 0.6 ms for this one),
+and at the common-compat floor (1.10.1) it lacks ``conf`` and ``mask_secret``.
 """
 
 from __future__ import annotations
