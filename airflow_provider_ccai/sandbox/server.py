@@ -77,6 +77,10 @@ _ISO_8601 = re.compile(
     r"(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
     r"([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
+#: the query parameters of an issued upload URL; S3 answers SignatureDoesNotMatch to any other set
+_SIGNED_QUERY_PARAMETERS = frozenset(
+    {"X-Amz-Algorithm", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Expires", "X-Amz-Signature"}
+)
 _SIGNATURE_IN_TEXT = re.compile(r"(X-Amz-Signature=)[^&\s\"]*", re.IGNORECASE)
 
 # Routes of the emulated APIs: path pattern -> {HTTP method: endpoint name}.
@@ -150,9 +154,9 @@ def parse_iso8601(text: str) -> datetime | None:
             int((fraction or "0").ljust(6, "0")[:6]),
             tzinfo=tzinfo,
         )
-    except ValueError:
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # e.g. month 13, or 9999-12-31 with a negative offset
         return None
-    return parsed.astimezone(timezone.utc)
 
 
 def connection_dict(login: str, password: str, api_url: str, files_url: str) -> dict[str, Any]:
@@ -259,11 +263,23 @@ def _parse_json_body(body: bytes) -> tuple[Any, str | None]:
     if not body.strip():
         return None, "body: empty, expected a JSON object"
     try:
-        return json.loads(body.decode("utf-8")), None
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant), None
     except UnicodeDecodeError:
         return None, "body: not UTF-8"
     except json.JSONDecodeError as exc:
         return None, f"body: invalid JSON ({exc})"
+    except RecursionError:
+        return None, "body: invalid JSON (nested too deeply)"
+    except ValueError as exc:  # NaN/Infinity, or an integer longer than Python converts
+        return None, f"body: invalid JSON ({exc})"
+
+
+def _reject_constant(name: str) -> Any:
+    """Refuse ``NaN``/``Infinity``, which Python's json accepts and JSON does not.
+
+    :param name: the constant found.
+    """
+    raise ValueError(f"{name} is not JSON")
 
 
 def _validate_campaign(body: dict[str, Any]) -> str | None:
@@ -607,7 +623,7 @@ class SandboxServer:
         """
 
         def is_number(value: Any) -> bool:
-            return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
 
         if endpoint not in ENDPOINTS:
             raise ValueError(f"endpoint: must be one of {', '.join(ENDPOINTS)}")
@@ -917,13 +933,18 @@ class SandboxServer:
                 "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
                 "Signature query string parameter or the Authorization header should be specified",
             )
+        if request.headers.get("Content-Length") is None:
+            return _s3_error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
         query = {name: values[0] for name, values in parse_qs(request.query, keep_blank_values=True).items()}
         amz_date = query.get("X-Amz-Date", "")
         expires = query.get("X-Amz-Expires", "")
         expected = self._sign(key, content_type, amz_date, expires)
         provided = query.get("X-Amz-Signature", "")
-        if query.get("X-Amz-Algorithm") != _AMZ_ALGORITHM or not hmac.compare_digest(
-            expected.encode("ascii"), provided.encode("utf-8")
+        # S3 signs every query parameter: one added to the issued URL breaks the signature
+        if (
+            query.get("X-Amz-Algorithm") != _AMZ_ALGORITHM
+            or set(query) != _SIGNED_QUERY_PARAMETERS
+            or not hmac.compare_digest(expected.encode("ascii"), provided.encode("utf-8"))
         ):
             return _s3_error(
                 403,

@@ -223,7 +223,7 @@ def test_put_with_wrong_content_type_is_signature_mismatch(sandbox: SandboxServe
     assert sandbox.files() == {}
 
 
-@pytest.mark.parametrize("mutation", ["tamper", "drop_signature", "other_key"])
+@pytest.mark.parametrize("mutation", ["tamper", "drop_signature", "other_key", "extra_parameter"])
 def test_put_with_bad_signature_is_403(sandbox: SandboxServer, http: requests.Session, mutation: str) -> None:
     url = signed_url(sandbox, http)
     if mutation == "tamper":
@@ -231,10 +231,24 @@ def test_put_with_bad_signature_is_403(sandbox: SandboxServer, http: requests.Se
         url = url.replace(f"X-Amz-Signature={first}", "X-Amz-Signature=" + ("1" if first == "0" else "0"))
     elif mutation == "drop_signature":
         url = re.sub(r"&X-Amz-Signature=[0-9a-f]+", "", url)
-    else:
+    elif mutation == "other_key":
         url = url.replace("/logo.png?", "/evil.png?")
+    else:  # S3 signs the whole query
+        url += "&x-id=PutObject"
     response = http.put(url, data=PNG, headers={"Content-Type": "image/png"})
     assert (response.status_code, s3_code(response)) == (403, "SignatureDoesNotMatch")
+    assert sandbox.files() == {}
+
+
+def test_put_without_content_length_is_411(sandbox: SandboxServer) -> None:
+    split = urlsplit(signed_url(sandbox, requests.Session()))
+    with socket.create_connection((split.hostname, split.port), timeout=10) as client:
+        client.sendall(
+            f"PUT {split.path}?{split.query} HTTP/1.1\r\nHost: {split.netloc}\r\nContent-Type: image/png\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        answer = client.makefile("rb").read().decode()
+    assert answer.startswith("HTTP/1.1 411 ") and "MissingContentLength" in answer
     assert sandbox.files() == {}
 
 
@@ -345,6 +359,7 @@ def _account(**fields: Any) -> dict[str, Any]:
         (campaign_body(title=None), "title: "),
         (campaign_body(scheduledTimestamp="tomorrow"), "scheduledTimestamp: "),
         (campaign_body(scheduledTimestamp="2025-02-30T10:00:00Z"), "scheduledTimestamp: "),
+        (campaign_body(scheduledTimestamp="9999-12-31T23:59:59-05:00"), "scheduledTimestamp: "),  # past year 9999
         (campaign_body(pictureFileKey=7), "pictureFileKey: "),
         ([campaign_body()], "body: must be a JSON object"),
     ],
@@ -361,7 +376,17 @@ def test_create_campaign_validation(
     assert (entry["endpoint"], entry["status"], entry["json"]) == ("create_campaign", 400, body)
 
 
-@pytest.mark.parametrize(("raw", "message_start"), [(b"", "body: empty"), (b"{not json", "body: invalid JSON")])
+@pytest.mark.parametrize(
+    ("raw", "message_start"),
+    [
+        (b"", "body: empty"),
+        (b"{not json", "body: invalid JSON"),
+        (b'{"title": NaN}', "body: invalid JSON (NaN is not JSON)"),
+        (b'{"a": ' + b"[" * 100_000, "body: invalid JSON (nested too deeply)"),
+        (b'{"a": ' + b"1" * 5_000 + b"}", "body: invalid JSON"),  # longer than Python converts to int
+    ],
+    ids=["empty", "not json", "NaN", "deep", "long integer"],
+)
 def test_create_campaign_rejects_non_json(
     sandbox: SandboxServer, http: requests.Session, raw: bytes, message_start: str
 ) -> None:
@@ -692,6 +717,8 @@ def test_add_fault_rejects_invalid_arguments(sandbox: SandboxServer) -> None:
         sandbox.add_fault("stats", "status", status=42)
     with pytest.raises(ValueError, match="after"):
         sandbox.add_fault("stats", "status", after=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="retry_after"):
+        sandbox.add_fault("stats", "status", retry_after=float("inf"))
 
 
 def test_clear_faults_and_reset(sandbox: SandboxServer, http: requests.Session) -> None:
