@@ -54,6 +54,22 @@ def _write_atomically(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def connection_line(api_key: str, client_id: str | None, api_url: str, files_url: str) -> str:
+    """Return the ``export AIRFLOW_CONN_CCAI_DEFAULT=...`` line for a running sandbox, ready to paste.
+
+    The default key is public (it is in ``--help``), so it is shown; a key of your own is not printed,
+    only a placeholder for it. Without ``--client-id`` any numeric id works, so one is filled in.
+
+    :param api_key: the key the sandbox was started with.
+    :param client_id: the ``--client-id``, if any.
+    :param api_url: the sandbox's core API base URL.
+    :param files_url: the sandbox's files API base URL.
+    """
+    shown_key = api_key if api_key == DEFAULT_API_KEY else "<api-key>"
+    example = connection_dict(client_id or "1234", shown_key, api_url, files_url)
+    return f"export AIRFLOW_CONN_CCAI_DEFAULT='{json.dumps(example)}'"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the sandbox until SIGTERM or SIGINT.
 
@@ -83,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ccai-sandbox listening on {server.base_url}", flush=True)
         if args.ready_file:
             _write_atomically(args.ready_file, server.base_url)
-        example = connection_dict(args.client_id or "<client-id>", "<api-key>", server.api_url, server.base_url)
-        print(f"export AIRFLOW_CONN_CCAI_DEFAULT='{json.dumps(example)}'", flush=True)
+        print(connection_line(args.api_key, args.client_id, server.api_url, server.base_url), flush=True)
         stop_requested.wait()
     finally:
         server.stop()

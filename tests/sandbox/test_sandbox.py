@@ -869,6 +869,25 @@ CLI_COMMANDS = {
 }
 
 
+def test_printed_connection_line_works_as_pasted_with_the_default_key() -> None:
+    from airflow_provider_ccai.sandbox.__main__ import DEFAULT_API_KEY, connection_line
+
+    sandbox = SandboxServer(DEFAULT_API_KEY, send_seconds=0.0).start()
+    try:
+        line = connection_line(DEFAULT_API_KEY, None, sandbox.api_url, sandbox.base_url)
+        connection = json.loads(line.removeprefix("export AIRFLOW_CONN_CCAI_DEFAULT='").removesuffix("'"))
+        response = requests.get(
+            f"{connection['host']}/clients/{connection['login']}/campaigns",
+            headers={"Authorization": f"Bearer {connection['password']}"},
+            timeout=10,
+        )
+    finally:
+        sandbox.stop()
+    assert response.status_code == 200
+    own_key = connection_line("my-own-key", "42", sandbox.api_url, sandbox.base_url)
+    assert "my-own-key" not in own_key and '"password": "<api-key>"' in own_key and '"login": "42"' in own_key
+
+
 @pytest.mark.parametrize("command", CLI_COMMANDS.values(), ids=CLI_COMMANDS.keys())
 def test_cli_runs_in_a_subprocess(tmp_path: Path, command: list[str]) -> None:
     ready = tmp_path / "ready.txt"
