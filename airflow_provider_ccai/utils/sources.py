@@ -44,10 +44,10 @@ def shown(path: str | os.PathLike[str]) -> str:
 
 def _storage_path(path: str, field: str, conn_id: str | None) -> Any:
     """
-    Return ``path`` as an ``ObjectStoragePath`` whose filesystem is set up (no request to the store yet).
+    Return ``path`` as an ``ObjectStoragePath`` with its filesystem set up (no request to the store yet).
 
-    A scheme that no installed provider serves (a typo, or ``s3://`` without the Amazon provider) and a
-    ``conn_id`` that does not exist fail for good, as a missing ``ccai`` connection does.
+    A scheme that no installed provider registers and nothing attached serves (a typo, or ``s3://``
+    without the Amazon provider) fails for good; a retry cannot fix it. Other errors propagate as raised.
 
     :param path: object-storage URI.
     :param field: operator argument named in error messages.
@@ -55,21 +55,22 @@ def _storage_path(path: str, field: str, conn_id: str | None) -> Any:
     """
     try:
         from airflow.sdk import ObjectStoragePath
+        from airflow.sdk.io.fs import has_fs
     except ImportError:  # Airflow 2.11
+        from airflow.io import has_fs  # type: ignore[attr-defined,no-redef]
         from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
-    from airflow_provider_ccai.version_compat import AirflowNotFoundException
 
+    scheme = path.split("://", 1)[0].lower()
     try:
         storage = ObjectStoragePath(path, conn_id=conn_id)
-        storage.fs  # noqa: B018 - resolves the scheme's filesystem and looks the connection up
-    except ValueError:  # Airflow: "Unsupported filesystem" / "No filesystem registered for scheme"
-        scheme = path.split("://", 1)[0]
+        storage.fs  # noqa: B018 - resolves the filesystem: a registered or attached one
+    except ValueError:
+        if has_fs(scheme):  # served, so the error is about this URI or its options: left as it is
+            raise
         raise CcaiInputError(
             f"{field}: no installed filesystem serves {scheme!r} URIs such as {shown(path)}; "
-            "install the provider for it"
+            "install the Airflow provider for it"
         ) from None
-    except AirflowNotFoundException:
-        raise CcaiInputError(f"{field}: the connection {conn_id!r} for {shown(path)} is not defined") from None
     return storage
 
 

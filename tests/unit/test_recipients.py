@@ -282,20 +282,6 @@ def test_uri_scheme_no_filesystem_serves_fails_naming_the_field(memory_fs: list[
         body_accounts(campaign("nosuch://audience/weekly.csv"))
 
 
-def test_missing_storage_connection_fails_naming_it(
-    memory_fs: list[str | None], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from airflow_provider_ccai.version_compat import BaseHook
-
-    def looked_up(conn_id: str | None, options: Any = None) -> Any:  # what a provider's get_fs does first
-        BaseHook.get_connection(conn_id)
-
-    monkeypatch.setitem(airflow_fs._register_filesystems(), "s3", looked_up)  # type: ignore[index]
-    missing = r"^accounts: the connection 'aws_nowhere' for 's3://a/w.csv' is not defined$"
-    with pytest.raises(CcaiInputError, match=missing):
-        body_accounts(campaign("s3://a/w.csv", accounts_conn_id="aws_nowhere"))
-
-
 def test_object_store_permission_error_is_left_to_retries(memory_fs: list[str | None], mocker: Any) -> None:
     """A store's 403 may be credentials that expired; the next try gets fresh ones, so it is not final."""
     from fsspec.implementations.memory import MemoryFileSystem
