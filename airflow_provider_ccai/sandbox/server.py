@@ -623,7 +623,12 @@ class SandboxServer:
         """
 
         def is_number(value: Any) -> bool:
-            return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                return False
+            try:
+                return 0 <= float(value) < math.inf
+            except OverflowError:  # an integer beyond any float
+                return False
 
         if endpoint not in ENDPOINTS:
             raise ValueError(f"endpoint: must be one of {', '.join(ENDPOINTS)}")

@@ -719,6 +719,8 @@ def test_add_fault_rejects_invalid_arguments(sandbox: SandboxServer) -> None:
         sandbox.add_fault("stats", "status", after=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="retry_after"):
         sandbox.add_fault("stats", "status", retry_after=float("inf"))
+    with pytest.raises(ValueError, match="seconds"):
+        sandbox.add_fault("stats", "delay", seconds=10**400)
 
 
 def test_clear_faults_and_reset(sandbox: SandboxServer, http: requests.Session) -> None:
