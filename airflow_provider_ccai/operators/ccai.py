@@ -231,7 +231,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
     ) -> None:
         """
-        Render as usual, but ``accounts`` here: its failures are logged without it, and the result is hidden.
+        Render the fields as Airflow does, except ``accounts``, which is rendered by :meth:`_rendered_accounts`.
 
         Airflow logs the unrendered value of a field whose rendering fails (a literal recipients list
         holding a template with an undefined variable would put every phone number in the task log), and
@@ -253,7 +253,13 @@ class CcaiCreateCampaignOperator(BaseOperator):
             self.accounts = RenderedRecipients(self._rendered_accounts(context, jinja_env, seen_oids))
 
     def _rendered_accounts(self, context: Context, jinja_env: Any, seen_oids: set[int]) -> Any:
-        """Render ``accounts`` as Airflow renders a field (a callable is called with the context)."""
+        """
+        Return ``accounts`` rendered as Airflow renders a field; a failure is logged without the template.
+
+        :param context: the task context.
+        :param jinja_env: the Jinja environment.
+        :param seen_oids: ids of values already rendered.
+        """
         value = self.accounts
         try:
             if callable(value):
