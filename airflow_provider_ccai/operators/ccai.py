@@ -61,6 +61,26 @@ class CcaiUploadFileOperator(BaseOperator):
         self.ccai_conn_id = ccai_conn_id
         self.hook_params = hook_params or {}
 
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
+    ) -> None:
+        """
+        Render the fields as Airflow does; wrap a ``file_path`` URI with a query string in :class:`RenderedUri`.
+
+        Airflow's rendered-template view would otherwise show a presigned URL's signature.
+
+        :param parent: the object whose fields are rendered (this operator, or a nested templated value).
+        :param template_fields: names of the fields to render.
+        :param context: the task context.
+        :param jinja_env: the Jinja environment.
+        :param seen_oids: ids of values already rendered.
+        """
+        from airflow_provider_ccai.utils.sources import displayable
+
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self and isinstance(self.file_path, str) and displayable(self.file_path) != self.file_path:
+            self.file_path = RenderedUri(self.file_path)
+
     def execute(self, context: Context) -> str:
         """
         Validate the image, skip it if already stored, else upload it; return the file key.
@@ -77,11 +97,12 @@ class CcaiUploadFileOperator(BaseOperator):
         from airflow_provider_ccai.utils.sources import read_source, shown
         from airflow_provider_ccai.utils.validation import checked_hook_params
 
-        content = read_source(self.file_path, "file_path", conn_id=self.file_conn_id, max_bytes=MAX_MMS_BYTES)
+        file_path = self.file_path.value if isinstance(self.file_path, RenderedUri) else self.file_path
+        content = read_source(file_path, "file_path", conn_id=self.file_conn_id, max_bytes=MAX_MMS_BYTES)
         detected = sniff_image_type(content)
         if detected is None:
             raise CcaiInputError(
-                f"file_path: {shown(self.file_path)} is not a JPEG, PNG or GIF image (checked by content); "
+                f"file_path: {shown(file_path)} is not a JPEG, PNG or GIF image (checked by content); "
                 "CCAI MMS accepts only those"
             )
         declared = str(self.mime_type).strip().lower() if self.mime_type is not None else detected
@@ -92,7 +113,7 @@ class CcaiUploadFileOperator(BaseOperator):
             )
         if not is_complete_image(content, detected):
             raise CcaiInputError(
-                f"file_path: {shown(self.file_path)} is a truncated or damaged {detected} image (its data ends before "
+                f"file_path: {shown(file_path)} is a truncated or damaged {detected} image (its data ends before "
                 "the image does); CCAI would send recipients a broken picture"
             )
         file_name = self._file_name(content, detected)
@@ -125,6 +146,24 @@ class CcaiUploadFileOperator(BaseOperator):
                 f"file_name: {self.file_name!r} must end in .{extension_for(mime_type)} (the file is {mime_type})"
             )
         return name
+
+
+class RenderedUri:
+    """
+    A rendered URI shown in Airflow's rendered-template view without its query string and fragment.
+
+    :param value: the URI the template rendered to; the operator reads this.
+    """
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        from airflow_provider_ccai.utils.sources import displayable
+
+        return displayable(self.value)
+
+    __repr__ = __str__
 
 
 class RenderedRecipients:

@@ -30,6 +30,23 @@ def xcoms(dag_id: str, run_id: str) -> dict[tuple[str, str], Any]:
         return {(row.task_id, row.key): value_of(row) for row in rows}
 
 
+def rendered_fields(dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
+    """
+    Return the rendered template fields Airflow stored for one DAG run, as text, by ``(task_id, map_index)``.
+
+    :param dag_id: the DAG.
+    :param run_id: the run.
+    """
+    import sqlite3
+
+    from airflow.configuration import conf
+
+    path = conf.get("database", "sql_alchemy_conn").removeprefix("sqlite:///")
+    sql = "SELECT task_id, map_index, rendered_fields FROM rendered_task_instance_fields WHERE dag_id=? AND run_id=?"
+    with sqlite3.connect(path) as db:
+        return {(task_id, index): str(fields) for task_id, index, fields in db.execute(sql, (dag_id, run_id))}
+
+
 def task_states(dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
     """
     Return ``{task_id: (state, try_number)}`` for one DAG run.

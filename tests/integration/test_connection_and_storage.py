@@ -7,7 +7,8 @@ Where the ``ccai`` connection and the MMS picture come from, checked against the
   ``Connection.get_uri()``, and from Airflow's local-filesystem secrets backend.
 - A DAG run by ``dag.test()`` takes its image and its recipients from ``file://`` and ``memory://``
   ObjectStoragePath URIs given as params: the sandbox stores exactly the image's bytes and receives one
-  campaign with that picture and those recipients.
+  campaign with that picture and those recipients; the stored rendered view of the image's URI leaves
+  out its query string (a presigned URL's signature).
 - ``CcaiUploadFileOperator`` reads an ``s3://`` URI through the filesystem of its ``file_conn_id``; a
   missing object fails before any request. These two execute the operator directly, with no database.
 
@@ -34,6 +35,7 @@ from tests.images import png
 pytestmark = pytest.mark.integration
 
 SUBPROCESS_TIMEOUT = 180
+STORAGE_SIGNATURE = "0bjectst0re5ignature"
 
 
 def _file_key(content: bytes) -> str:
@@ -234,7 +236,7 @@ def test_dag_reads_image_and_recipients_from_object_storage(
     airflow_db, sandbox, tmp_path, memory_bucket, image_scheme, recipients_scheme
 ):
     from tests.dags.storage.ccai_object_storage_dag import DAG_ID
-    from tests.integration.airflow_support import task_states, xcoms
+    from tests.integration.airflow_support import rendered_fields, task_states, xcoms
 
     image = png(3, 2, (200, 30, 90)) if image_scheme == "file" else png(4, 4, (10, 120, 250))
     lines = "".join(json.dumps(row) + "\n" for row in RECIPIENTS)
@@ -242,7 +244,9 @@ def test_dag_reads_image_and_recipients_from_object_storage(
     def uri(scheme: str, name: str) -> str:
         return (tmp_path / name).as_uri() if scheme == "file" else f"memory://{memory_bucket}/{name}"
 
-    image_uri, recipients_uri = uri(image_scheme, "offer.png"), uri(recipients_scheme, "audience.jsonl")
+    # a query string, as a presigned URL has; these filesystems keep it as part of the object's name
+    image_uri = uri(image_scheme, "offer.png") + f"?X-Amz-Signature={STORAGE_SIGNATURE}"
+    recipients_uri = uri(recipients_scheme, "audience.jsonl")
     _object_storage_path(image_uri).write_bytes(image)
     _object_storage_path(recipients_uri).write_text(lines)
     bag = parse_dag_folder(TEST_DAGS / "storage")
@@ -267,6 +271,9 @@ def test_dag_reads_image_and_recipients_from_object_storage(
     pushed = xcoms(DAG_ID, run.run_id)
     assert pushed[("upload_offer_image", "return_value")] == file_key
     assert pushed[("send_offer", "return_value")] == campaign["id"]
+    rendered = rendered_fields(DAG_ID, run.run_id)[("upload_offer_image", -1)]
+    assert uri(image_scheme, "offer.png") in rendered  # the rendered-template view shows the URI ...
+    assert STORAGE_SIGNATURE not in rendered  # ... without its query string
 
 
 def test_upload_from_an_s3_uri_is_read_with_file_conn_id(sandbox, memory_bucket, s3_as_memory):

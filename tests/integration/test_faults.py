@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import SANDBOX_KEY, TEST_DAGS, connection_json, parse_dag_folder
 from tests.integration import reliability_report
-from tests.integration.airflow_support import has_task_state_store, task_states, xcoms
+from tests.integration.airflow_support import has_task_state_store, rendered_fields, task_states, xcoms
 
 pytestmark = pytest.mark.integration
 
@@ -276,11 +276,6 @@ def _query(sql: str, *params: str) -> list[tuple]:
         return db.execute(sql, params).fetchall()
 
 
-def _rendered_fields(dag_id: str, run_id: str) -> str:
-    sql = "SELECT rendered_fields FROM rendered_task_instance_fields WHERE dag_id = ? AND run_id = ?"
-    return " ".join(str(row[0]) for row in _query(sql, dag_id, run_id))
-
-
 def _task_state_store(dag_id: str, run_id: str) -> dict[str, Any]:
     """What the campaign task kept in Airflow 3.3's task state store ({} before 3.3)."""
     if not has_task_state_store():
@@ -347,7 +342,7 @@ def test_fault(case: Case, fault_dags, sandbox, mocker, capfd, caplog):
     assert "CCAI" in logged  # the capture holds the provider's own log lines, so the check below bites
 
     published = "\n".join([logged, json.dumps(list(values.values()), default=str)])
-    rendered = _rendered_fields(case.dag_id, run.run_id)
+    rendered = " ".join(rendered_fields(case.dag_id, run.run_id).values())
     leaks = [s for s in (SANDBOX_KEY, *signatures, *PHONES) if s in published or s in rendered]
     assert leaks == []
 

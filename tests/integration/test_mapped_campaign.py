@@ -5,22 +5,12 @@ and one campaign whose recipients come from a mapped upstream task.
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from tests.conftest import TEST_DAGS, parse_dag_folder
+from tests.integration.airflow_support import rendered_fields
 
 pytestmark = pytest.mark.integration
-
-
-def _rendered_fields_by_map_index(dag_id: str, run_id: str) -> dict[int, str]:
-    from airflow.configuration import conf
-
-    path = conf.get("database", "sql_alchemy_conn").removeprefix("sqlite:///")
-    sql = "SELECT map_index, rendered_fields FROM rendered_task_instance_fields WHERE dag_id = ? AND run_id = ?"
-    with sqlite3.connect(path) as db:
-        return {index: str(fields) for index, fields in db.execute(sql, (dag_id, run_id))}
 
 
 def test_each_chunk_sends_one_campaign_and_its_rendered_view_hides_the_phones(airflow_db, sandbox):
@@ -36,7 +26,7 @@ def test_each_chunk_sends_one_campaign_and_its_rendered_view_hides_the_phones(ai
     campaigns = sandbox.campaigns()
     assert sorted(c["title"].rsplit(" ", 1)[1] for c in campaigns) == ["0", "1"]
     assert sorted(c["accounts"][0]["phone"] for c in campaigns) == sorted(r["phone"] for r in RECIPIENTS)
-    rendered = _rendered_fields_by_map_index(dag.dag_id, run.run_id)
+    rendered = {index: fields for (_, index), fields in rendered_fields(dag.dag_id, run.run_id).items()}
     assert sorted(rendered) == [0, 1]
     for index, fields in rendered.items():
         assert f"part {index}" in fields  # the row is this chunk's rendered view
@@ -55,5 +45,5 @@ def test_recipients_from_a_mapped_upstream_task_make_one_campaign(airflow_db, sa
     assert run.state == "success"
     [campaign] = sandbox.campaigns()
     assert [account["phone"] for account in campaign["accounts"]] == [row["phone"] for row in RECIPIENTS]
-    fields = _rendered_fields_by_map_index("ccai_mapped_audience", run.run_id)[-1]
+    fields = rendered_fields("ccai_mapped_audience", run.run_id)[("send", -1)]
     assert "<recipients: " in fields and not [r["phone"] for r in RECIPIENTS if r["phone"] in fields]

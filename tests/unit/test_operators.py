@@ -22,6 +22,7 @@ from airflow_provider_ccai.operators.ccai import (
     CcaiCreateCampaignOperator,
     CcaiUploadFileOperator,
     RenderedRecipients,
+    RenderedUri,
 )
 from airflow_provider_ccai.utils import once
 from airflow_provider_ccai.utils.images import MAX_MMS_BYTES
@@ -374,6 +375,36 @@ def test_upload_uploads_a_new_file(
     assert put.body == PNG
     assert put.headers["Content-Type"] == "image/png"
     assert "Authorization" not in put.headers
+
+
+def test_rendered_file_path_hides_a_presigned_signature(
+    tmp_path: Path,
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    mocker: Any,
+) -> None:
+    """The rendered-template view shows the URI without its query; the operator reads the URI whole."""
+    presigned = "https://bucket.test/offers/spring.png?X-Amz-Signature=abc123secret#part"
+    read = mocker.patch("airflow_provider_ccai.utils.sources.read_source", return_value=PNG)
+    op = CcaiUploadFileOperator(task_id="upload", file_path="{{ params.image }}")
+    op.render_template_fields({**context, "params": {"image": presigned}})
+    assert isinstance(op.file_path, RenderedUri)
+    assert str(op.file_path) == repr(op.file_path) == "https://bucket.test/offers/spring.png"
+    op.render_template_fields({**context, "params": {"image": presigned}})  # rendering twice does not wrap twice
+    assert op.file_path.value == presigned
+
+    upload_answers(http)
+    op.execute(context)
+    assert read.call_args.args[0] == presigned
+    assert [call.request.method for call in http.calls] == ["GET", "POST", "PUT", "GET"]
+
+
+@pytest.mark.parametrize("rendered", ["/data/offers/spring.png", "s3://bucket/offers/spring.png"])
+def test_rendered_file_path_without_a_query_is_shown_as_is(rendered: str, context: dict[str, Any]) -> None:
+    op = CcaiUploadFileOperator(task_id="upload", file_path="{{ params.image }}")
+    op.render_template_fields({**context, "params": {"image": rendered}})
+    assert op.file_path == rendered
 
 
 def test_upload_with_file_name_always_uploads_under_that_name(
