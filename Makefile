@@ -38,6 +38,7 @@ PYTEST_ARGS_3.2 = $(if $(FULL),,tests/unit/test_provider_info.py \
 .SECONDARY:
 
 $(UV):
+	@$(PYTHON) -c 'import sys; sys.exit("$(PYTHON) is Python %d.%d; this project needs 3.10+: run make with PYTHON=python3.X" % sys.version_info[:2] if sys.version_info < (3, 10) else 0)'
 	$(PYTHON) -m venv $(VENV)/tools
 	$(VENV)/tools/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
 

@@ -2,7 +2,8 @@
 Every afternoon at 17:00 New York time: schedule tomorrow's appointment reminders for 09:00 New York time.
 
 The campaign is created now and sent by CloudContactAI at its ``scheduled_timestamp``, a template that names
-the day after the run's ``data_interval_end`` (the moment the run was due, on Airflow 2.11 and 3.x alike).
+the day after the run's ``data_interval_end`` (the moment a scheduled run was due, on Airflow 2.11 and 3.x
+alike; on 2.11 a manual run gets the last finished interval, so give it the coming 17:00 as its logical date).
 A task of your own then reads the scheduled campaign's counts with ``CloudContactHook`` (the sandbox shows
 every text as pending until the send time; CCAI does not document its counts meanwhile). Parsing this file
 does no connection lookup and no network I/O. Try it without a CCAI account against the bundled sandbox

@@ -148,7 +148,14 @@ def _checked_file(
         raise CcaiInputError(f"{field}: {shown(path)} is not a regular file")
     _check_size(path, field, local.st_size, max_bytes)
     version = {"size": local.st_size, "inode": local.st_ino, "mtime": local.st_mtime_ns}
-    return lambda: open(path, "rb"), local.st_size, version
+
+    def open_local() -> IO[bytes]:
+        try:
+            return open(path, "rb")
+        except PermissionError:  # stat() needs only the folder's permission; reading needs the file's
+            raise CcaiInputError(f"{field}: cannot read {shown(path)}: permission denied") from None
+
+    return open_local, local.st_size, version
 
 
 def _check_size(path: str, field: str, size: int, max_bytes: int | None) -> None:

@@ -285,6 +285,18 @@ def test_upload_bad_input_fails_before_any_request(
     assert len(http.calls) == 0
 
 
+def test_upload_of_a_file_without_read_permission_fails_before_any_request(
+    tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], mocker: Any
+) -> None:
+    """Seen by ``open()``, not ``stat()`` (root reads any file, so the denial is simulated)."""
+    upload_answers(http)
+    mocker.patch("airflow_provider_ccai.utils.sources.open", side_effect=PermissionError(13, "Denied"), create=True)
+    op = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, "a.png", PNG))
+    with pytest.raises(CcaiInputError, match=r"^file_path: cannot read '.*a.png': permission denied$"):
+        op.execute(context)
+    assert len(http.calls) == 0
+
+
 def test_upload_file_of_exactly_the_limit_is_accepted(
     tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:

@@ -269,6 +269,14 @@ def test_unreadable_file_fails_naming_the_field(tmp_path: Path, mocker: Any) -> 
         body_accounts(campaign(str(tmp_path / "people.csv")))
 
 
+def test_file_that_cannot_be_opened_fails_naming_the_field(tmp_path: Path, mocker: Any) -> None:
+    """``stat()`` needs only the folder's permission; a file without read permission fails when it is opened."""
+    (tmp_path / "people.csv").write_text(csv_text(PEOPLE))
+    mocker.patch("airflow_provider_ccai.utils.sources.open", side_effect=PermissionError(13, "Denied"), create=True)
+    with pytest.raises(CcaiInputError, match=r"^accounts: cannot read .*people.csv': permission denied$"):
+        body_accounts(campaign(str(tmp_path / "people.csv")))
+
+
 def test_disk_error_is_not_taken_for_a_missing_file(tmp_path: Path, mocker: Any) -> None:
     """An I/O error (a network disk that hiccups) may pass: it propagates as is, so Airflow's retries apply."""
     mocker.patch("airflow_provider_ccai.utils.sources.os.stat", side_effect=OSError(5, "Input/output error"))
