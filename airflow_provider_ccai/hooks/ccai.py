@@ -880,13 +880,21 @@ def _recipient_names(body: bytes) -> tuple[str, ...]:
     if not isinstance(accounts, list):
         return ()
     names = {
-        name.strip()
+        form
         for account in accounts
         if isinstance(account, dict)
         for name in (account.get("firstName"), account.get("lastName"))
         if isinstance(name, str) and len(name.strip()) > 1
+        for form in _json_forms(name.strip())
     }
     return tuple(sorted(names, key=len, reverse=True))
+
+
+def _json_forms(text: str) -> set[str]:
+    """Return ``text`` as it may appear in a JSON body: as is, with quotes escaped, with ``\\u00e9``-style escapes."""
+    escaped = json.dumps(text)[1:-1]
+    upper_hex = re.sub(r"\\u[0-9a-f]{4}", lambda match: "\\u" + match.group()[2:].upper(), escaped)
+    return {text, json.dumps(text, ensure_ascii=False)[1:-1], escaped, upper_hex}
 
 
 def _query_values(url: str) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -372,6 +373,38 @@ def test_create_errors_keep_recipients_names_out_of_the_excerpt(
     text = str(raised.value)
     assert "accounts[1] rejected" in text  # the useful part of the answer is kept
     for private in ("Ada", "Lovelace", "Grace", "Hopper", "5550001112"):
+        assert private not in text
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        pytest.param(lambda body: body, id="ASCII escapes"),
+        pytest.param(
+            lambda body: re.sub(r"\\u00[0-9a-f]{2}", lambda m: m.group().upper().replace("U", "u"), body),
+            id="upper hex",
+        ),
+        pytest.param(lambda body: json.dumps(json.loads(body), ensure_ascii=False), id="unescaped"),
+    ],
+)
+def test_create_errors_keep_names_out_in_every_json_spelling(
+    hook: CloudContactHook, http: responses.RequestsMock, echo: Any
+) -> None:
+    """A server that echoes the request as JSON may escape accents (``Jos\\u00e9``) and quotes (``D\\"Arcy``)."""
+    payload = {
+        "accounts": [{"firstName": "José", "lastName": 'Núñez D"Arcy', "phone": "+15550001111"}],
+        "message": "Hi ${firstName}",
+        "title": "Weekly offer",
+    }
+    body = json.dumps(payload)
+    http.post(CREATE_URL, status=500, body='{"error": "failed", "request": ' + echo(body) + "}")
+
+    with pytest.raises(CcaiApiError) as raised:
+        hook.create_campaign(body.encode())
+
+    text = str(raised.value)
+    assert '"error": "failed"' in text  # the excerpt is there, so the checks below bite
+    for private in ("Jos", "N\\u00fa", "N\\u00FA", "Núñez", "Arcy"):
         assert private not in text
 
 
