@@ -239,7 +239,7 @@ class CloudContactHook(BaseHook):
         name = self.ccai_conn_id
         if not client_id:
             raise CcaiConnectionError(f"Connection {name!r} has no client id: set its 'login' (Client ID) field.")
-        if not client_id.isdigit():
+        if not (client_id.isascii() and client_id.isdigit()):  # isdigit() alone passes "١٢٣" and "²"
             raise CcaiConnectionError(f"Connection {name!r}: 'login' (Client ID) must be the numeric CCAI client id.")
         if not api_key:
             raise CcaiConnectionError(f"Connection {name!r} has no API key: set its 'password' (API Key) field.")

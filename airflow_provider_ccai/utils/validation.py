@@ -105,10 +105,10 @@ def parse_list_literal(text: str, field: str) -> list[Any]:
     """
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         try:
             value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: [{[1]: 2}]
             raise CcaiInputError(
                 f"{field}: rendered text looks like a list but is neither JSON nor a Python list"
             ) from None
@@ -134,7 +134,7 @@ def scheduled_at(timestamp: Any, zone: Any) -> datetime | None:
 
         try:
             tz = ZoneInfo(str(zone))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("US"), a name too long
             raise CcaiInputError(f"scheduled_timezone: {zone!r} is not a known time zone id") from None
     if isinstance(timestamp, datetime):
         when = timestamp
@@ -158,4 +158,7 @@ def scheduled_at(timestamp: Any, zone: Any) -> datetime | None:
                 f"scheduled_timestamp: {timestamp!r} falls in a daylight-saving change in {zone} (the clock skips "
                 "it or shows it twice); give it a UTC offset"
             )
-    return when.astimezone(timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is in year 10000 in UTC
+        raise CcaiInputError(f"scheduled_timestamp: {timestamp!r} is out of range") from None

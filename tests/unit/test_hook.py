@@ -148,6 +148,7 @@ BAD_CONNECTIONS = {
     "blank login": ({"login": "   "}, r"no client id: set its 'login'"),
     "non-numeric client id": ({"login": "acme"}, r"'login' \(Client ID\) must be the numeric"),
     "negative client id": ({"login": "-12"}, r"'login' \(Client ID\) must be the numeric"),
+    "client id in Arabic-Indic digits": ({"login": "١٢٣"}, r"'login' \(Client ID\) must be the numeric"),
     "no API key": ({"api_key": ""}, r"no API key: set its 'password'"),
     "zero-width space in API key": ({"api_key": API_KEY + "\u200b"}, r"'password' \(API Key\) holds a space"),
     "curly quote in API key": ({"api_key": "\u201c" + API_KEY}, r"'password' \(API Key\) holds a space"),

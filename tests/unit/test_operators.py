@@ -572,6 +572,8 @@ BAD_CAMPAIGNS = {
     "number": ({"accounts": 42}, r"accounts: expected a list .*got int"),
     "None": ({"accounts": None}, r"accounts: expected a list .*got NoneType"),
     "unparsable literal": ({"accounts": "[{'phone': "}, r"accounts: rendered text looks like a list but is neither"),
+    "literal with a list as a key": ({"accounts": "[{[1]: 2}]"}, r"accounts: rendered text looks like a list but"),
+    "list nested too deep": ({"accounts": "[" * 5000}, r"accounts: rendered text looks like a list but is neither"),
     "row missing phone": (
         {"accounts": [ACCOUNTS[0], {"firstName": "B", "lastName": "R"}]},
         r"accounts row 2 \(phone",
@@ -607,6 +609,18 @@ BAD_CAMPAIGNS = {
     "unknown timezone": (
         {"scheduled_timestamp": "2099-01-01T10:00:00", "scheduled_timezone": "Mars/Olympus_Mons"},
         r"scheduled_timezone: 'Mars/Olympus_Mons' is not a known time zone",
+    ),
+    "timezone that is a folder of zones": (
+        {"scheduled_timestamp": "2099-01-01T10:00:00", "scheduled_timezone": "America"},
+        r"scheduled_timezone: 'America' is not a known time zone",
+    ),
+    "timezone name too long": (
+        {"scheduled_timestamp": "2099-01-01T10:00:00", "scheduled_timezone": "Europe/" + "x" * 300},
+        r"scheduled_timezone: 'Europe/x+' is not a known time zone",
+    ),
+    "timestamp beyond year 9999 in UTC": (
+        {"scheduled_timestamp": "9999-12-31T23:00:00-05:00"},
+        r"scheduled_timestamp: '9999-12-31T23:00:00-05:00' is out of range",
     ),
     "time the clock skips": (  # spring forward: 02:30 never happens in New York on 2099-03-08
         {"scheduled_timestamp": "2099-03-08T02:30:00", "scheduled_timezone": "America/New_York"},
