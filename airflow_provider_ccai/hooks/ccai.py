@@ -862,13 +862,18 @@ def _raise_for_status(
         return
     hint = _STATUS_HINTS.get(status, "") if credentials_used else ""  # a signed-URL PUT carries no key
     detail = hint + redact(text, (api_key, *extra_secrets))
-    if status in RETRYABLE_STATUSES:
+    if status in RETRYABLE_STATUSES or (not credentials_used and _storage_timed_out(status, text)):
         raise CcaiTransientError(call, status, detail, _retry_after(headers))
     if 300 <= status < 400:  # redirects are not followed: a key must not travel to another host
         raise CcaiRejectedError(call, status, "redirected; check the connection's URLs (https, path)")
     if 400 <= status < 500:
         raise CcaiRejectedError(call, status, detail)
     raise CcaiAmbiguousResultError(call, status, detail)  # another 5xx: the server got the request
+
+
+def _storage_timed_out(status: int, text: str) -> bool:
+    """Whether object storage gave up waiting for a signed-URL PUT's body (S3: 400 ``RequestTimeout``; 408)."""
+    return status == 408 or (status == 400 and "<Code>RequestTimeout</Code>" in text)
 
 
 def _recipient_names(body: bytes) -> tuple[str, ...]:

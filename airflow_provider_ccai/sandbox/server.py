@@ -61,10 +61,11 @@ FAULT_ACTIONS = (
     "malformed_json",
     "expire_url",
     "reject_put",
+    "slow_put",
     "lose_put",
 )
-_FAULTS_BEFORE_ACTION = ("status", "reset_before", "malformed_json", "reject_put", "lose_put")
-_FAULT_ONLY_FOR = {"expire_url": "upload_url", "reject_put": "put", "lose_put": "put"}
+_FAULTS_BEFORE_ACTION = ("status", "reset_before", "malformed_json", "reject_put", "slow_put", "lose_put")
+_FAULT_ONLY_FOR = {"expire_url": "upload_url", "reject_put": "put", "slow_put": "put", "lose_put": "put"}
 _FAULT_FIELDS = ("endpoint", "action", "times", "status", "retry_after", "seconds", "after")
 
 _AMZ_ALGORITHM = "AWS4-HMAC-SHA256"
@@ -827,6 +828,12 @@ class SandboxServer:
             return _Response(200, b'{"id": 12', "application/json")
         if fault.action == "reject_put":
             return _s3_error(403, "AccessDenied", "Access Denied")
+        if fault.action == "slow_put":  # S3's answer to a body that arrived too slowly
+            return _s3_error(
+                400,
+                "RequestTimeout",
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+            )
         if fault.action == "lose_put":  # storage that says yes but keeps nothing under the key
             return _Response(200, b"", None)
         return None

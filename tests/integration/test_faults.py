@@ -115,6 +115,14 @@ CASES = [
         _upload(upload_url=2, put=2),
     ),
     Case(
+        "PUT: body too slow (S3 400 RequestTimeout)",
+        UPLOAD,
+        ({"endpoint": "put", "action": "slow_put"},),
+        "success",
+        1,
+        _upload(put=2),
+    ),
+    Case(
         "PUT: rejected (403)",
         UPLOAD,
         ({"endpoint": "put", "action": "reject_put"},),

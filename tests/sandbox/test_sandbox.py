@@ -665,6 +665,15 @@ def test_fault_reject_put(sandbox: SandboxServer, http: requests.Session) -> Non
     assert http.put(url, data=PNG, headers={"Content-Type": "image/png"}).status_code == 200
 
 
+def test_fault_slow_put(sandbox: SandboxServer, http: requests.Session) -> None:
+    sandbox.add_fault("put", "slow_put")
+    url = signed_url(sandbox, http)
+    response = http.put(url, data=PNG, headers={"Content-Type": "image/png"})
+    assert (response.status_code, s3_code(response)) == (400, "RequestTimeout")
+    assert sandbox.files() == {}
+    assert http.put(url, data=PNG, headers={"Content-Type": "image/png"}).status_code == 200
+
+
 def test_fault_lose_put(sandbox: SandboxServer, http: requests.Session) -> None:
     sandbox.add_fault("put", "lose_put")
     url = signed_url(sandbox, http)

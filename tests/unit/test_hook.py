@@ -945,6 +945,40 @@ def test_upload_file_other_403_is_not_retried(hook: CloudContactHook, http: resp
     assert [call.request.method for call in http.calls] == ["POST", "PUT"]
 
 
+STORAGE_TIMEOUTS = {
+    "S3 400 RequestTimeout": (
+        400,
+        "<Error><Code>RequestTimeout</Code><Message>Your socket connection to the server was not read from or "
+        "written to within the timeout period.</Message></Error>",
+    ),
+    "408": (408, ""),
+}
+
+
+@pytest.mark.parametrize(("status", "body"), STORAGE_TIMEOUTS.values(), ids=STORAGE_TIMEOUTS.keys())
+def test_upload_file_put_retried_when_storage_timed_out_reading_it(
+    hook: CloudContactHook, http: responses.RequestsMock, status: int, body: str
+) -> None:
+    """Storage that gave up waiting for the body stored nothing; the same PUT is repeated, as AWS SDKs do."""
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.put(SIGNED_URL, status=status, body=body)
+    http.put(SIGNED_URL)
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/pic.png"})
+    assert hook.upload_file(b"\x89PNG\r\n\x1a\nxx", "pic.png", "image/png") == f"{CLIENT_ID}/campaign/pic.png"
+    assert [call.request.method for call in http.calls] == ["POST", "PUT", "PUT", "GET"]
+
+
+@pytest.mark.parametrize(("status", "body"), STORAGE_TIMEOUTS.values(), ids=STORAGE_TIMEOUTS.keys())
+def test_storage_timeout_statuses_from_ccai_stay_rejections(
+    hook: CloudContactHook, http: responses.RequestsMock, status: int, body: str
+) -> None:
+    """The rule is the signed-URL PUT's: CCAI's own API answering so is refused as any other 4xx."""
+    http.get(STORED_URL, status=status, body=body)
+    with pytest.raises(CcaiRejectedError, match=f"HTTP {status}"):
+        hook.is_file_stored(f"{CLIENT_ID}/campaign/pic.png")
+    assert len(http.calls) == 1
+
+
 # -- secrets, truncation and redaction in errors and logs -------------------------------------------
 
 SIGNATURE_MISMATCH = (
