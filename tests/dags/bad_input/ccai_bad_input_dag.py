@@ -173,6 +173,18 @@ CASES = [
         {**CAMPAIGN, "scheduled_timestamp": IN_AN_HOUR, "scheduled_timezone": "Mars/Olympus"},
         "scheduled_timezone",
     ),
+    Case(
+        "schedule time zone a folder of zones",
+        "campaign",
+        {**CAMPAIGN, "scheduled_timestamp": IN_AN_HOUR, "scheduled_timezone": "America"},
+        "scheduled_timezone",
+    ),
+    Case(
+        "schedule time beyond year 9999 in UTC",
+        "campaign",
+        {**CAMPAIGN, "scheduled_timestamp": "9999-12-31T23:00:00-05:00"},
+        "scheduled_timestamp",
+    ),
     Case("sender_phone not E.164", "campaign", {**CAMPAIGN, "sender_phone": "12345"}, "sender_phone"),
     Case("default_region not a string", "campaign", {**CAMPAIGN, "default_region": 1}, "default_region"),
     Case("column_mapping not a dict", "campaign", {**CAMPAIGN, "column_mapping": ["phone"]}, "column_mapping"),
