@@ -173,7 +173,10 @@ class _PhoneNormaliser:
             if value is None:
                 raise _InvalidRow("phone: missing")
             raise _InvalidRow(f"phone: expected a string, got {type(value).__name__}")
-        text = str(value).strip()
+        try:
+            text = str(value).strip()
+        except ValueError:  # an int of more than 4300 digits, which Python will not turn into text
+            raise _InvalidRow("phone: not a phone number") from None
         if self._is_e164(text):
             return text
         if not text:
@@ -240,7 +243,7 @@ def _variable_key(key: Any) -> str:
 
 def _variables(data: Any) -> Mapping[Any, Any]:
     """Return a row's own ``data`` object (``{}`` if it has none, e.g. an empty CSV cell), checked to be an object."""
-    if data is None or data == {} or data == "":
+    if data is None or data == {} or data == "" or _not_a_number(data):
         return {}
     if not isinstance(data, Mapping):
         raise _InvalidRow(f"data: expected an object of variables, got {type(data).__name__}")
@@ -250,10 +253,13 @@ def _variables(data: Any) -> Mapping[Any, Any]:
 def _tail(variables: list[str], message_data: Any) -> str:
     """Return the optional end of an account: ``,"data":{...}`` and ``,"messageData":"..."``."""
     tail = ',"data":{' + ",".join(variables) + "}" if variables else ""
-    if message_data is None or message_data == "":
+    if message_data is None or message_data == "" or _not_a_number(message_data):
         return tail
     if not isinstance(message_data, str):
-        message_data = json.dumps(message_data, separators=(",", ":"), default=str)
+        try:
+            message_data = json.dumps(message_data, separators=(",", ":"), default=str)
+        except (TypeError, ValueError, RecursionError) as error:  # e.g. a key that is a tuple; a loop
+            raise _InvalidRow(f"messageData: cannot be written as JSON ({type(error).__name__})") from None
     return tail + ',"messageData":' + _quote(message_data)
 
 
@@ -283,7 +289,7 @@ def message_variables(message: str) -> set[str]:
 
 def _looks_like_phone(cell: str) -> bool:
     """Return whether a CSV header cell is a phone number (7-15 digits, ``+``, spaces, ``()-.``), not a name."""
-    text = cell.strip()
+    text = cell.strip().lstrip("'=").strip('"')  # as spreadsheets keep a number text: '4155550101, ="4155550101"
     digits = sum(char.isdigit() for char in text)
     return 7 <= digits <= 15 and _PHONE_LIKE.fullmatch(text) is not None and _ISO_DATE.match(text) is None
 
@@ -418,6 +424,8 @@ class _Layout:
     def _by_header(self, columns: list[str]) -> _SequenceReader:
         index: dict[str, int] = {}
         for position, name in enumerate(columns):
+            if _blank(name):  # an unnamed column a spreadsheet exports (a,b,c,,) is never read
+                continue
             if name in index:
                 raise CcaiInputError(
                     f"accounts: header columns {index[name] + 1} and {position + 1} have the same name"
@@ -444,7 +452,9 @@ class _Layout:
                         f'map one with column_mapping, e.g. {{"{wire}": "<column>"}}'
                     )
         used = set(positions.values()) | {index[n] for names in self.sources.values() for n in names if n in index}
-        unmapped = [(position, name) for position, name in enumerate(columns) if position not in used]
+        unmapped = [
+            (position, name) for position, name in enumerate(columns) if position not in used and not _blank(name)
+        ]
         if unmapped and not self.unmapped_to_data:
             self.report.ignored_columns.update(name for _, name in unmapped)
             unmapped = []
@@ -573,6 +583,7 @@ def write_accounts_from_file(
     """
     _check_recipients_file(path)
     opened = open_source(path, "accounts", conn_id=conn_id)
+    failure: CcaiInputError | None = None
     with opened.handle as handle:
         try:
             rows, columns = rows_from_file(handle, path)
@@ -581,16 +592,19 @@ def write_accounts_from_file(
                 # grows the duplicate check once at most, and a high one costs little next to the body.
                 options.setdefault("expected_rows", opened.size // 64)
             written = write_accounts(rows, out, columns=columns, **options)
-            # a list half written or replaced while it was read would text a partial or mixed audience; the
-            # version (size, mtime or object version) is compared, as the text wrapper may have closed the handle
-            ensure_unchanged(path, "accounts", conn_id=conn_id, opened=opened)
-            return written
+        except CcaiInputError as error:
+            failure = error
         except UnicodeDecodeError as error:  # rows are read lazily, so this can surface mid-file
-            raise CcaiInputError(
-                f"accounts: {shown(path)} is not UTF-8 text ({error.reason}); save it as UTF-8"
-            ) from None
+            failure = CcaiInputError(f"accounts: {shown(path)} is not UTF-8 text ({error.reason}); save it as UTF-8")
         except csv.Error as error:  # the csv module's messages name the problem, never a cell's value
-            raise CcaiInputError(f"accounts: {shown(path)} is not a readable CSV file: {error}") from None
+            failure = CcaiInputError(f"accounts: {shown(path)} is not a readable CSV file: {error}")
+    # A list half written or replaced while it was read would text a partial or mixed audience, and one still
+    # being written may end in a cut row or cut JSON: either way its version (size, mtime or object version)
+    # changed, and the retryable CcaiSourceChangedError is raised instead of a final input error.
+    ensure_unchanged(path, "accounts", conn_id=conn_id, opened=opened)
+    if failure is not None:
+        raise failure
+    return written
 
 
 def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[str] | None]:
@@ -622,12 +636,17 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
     if lower.endswith(".json"):
         try:
             data = json.load(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise CcaiInputError(f"accounts: {shown(name)} is not valid JSON") from None
         if not isinstance(data, list):
             raise CcaiInputError(f"accounts: {shown(name)} must hold a JSON array of objects")
         return data, None
     return _json_lines(text), None
+
+
+def _blank(name: Any) -> bool:
+    """Return whether a header cell is empty (a column with no name)."""
+    return isinstance(name, str) and not name.strip()
 
 
 def _has_a_value(row: list[str]) -> bool:
@@ -640,5 +659,5 @@ def _json_lines(text: IO[str]) -> Iterator[Any]:
         if line.strip():
             try:
                 yield json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise CcaiInputError(f"accounts line {number}: not valid JSON") from None

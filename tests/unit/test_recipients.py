@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from collections import namedtuple
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ccai.exceptions import CcaiInputError
+from airflow_provider_ccai.exceptions import CcaiInputError, CcaiSourceChangedError
 from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator
 from airflow_provider_ccai.utils.recipients import (
     RecipientReport,
@@ -275,6 +276,90 @@ def test_file_that_cannot_be_opened_fails_naming_the_field(tmp_path: Path, mocke
     mocker.patch("airflow_provider_ccai.utils.sources.open", side_effect=PermissionError(13, "Denied"), create=True)
     with pytest.raises(CcaiInputError, match=r"^accounts: cannot read .*people.csv': permission denied$"):
         body_accounts(campaign(str(tmp_path / "people.csv")))
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_file_its_writer_had_not_finished_is_retried_not_refused(kind: str, tmp_path: Path, mocker: Any) -> None:
+    """A reader that reaches the end before the writer does sees a cut row or cut JSON; the file then changed."""
+    from airflow_provider_ccai.utils import recipients
+
+    path = tmp_path / f"people.{kind}"
+    whole = WRITERS[kind](PEOPLE)
+    cut = whole[: whole.rindex("+14155550103") + 5]  # the last phone cut short, and JSON left open
+    path.write_text(cut)
+    open_source = recipients.open_source
+
+    def read_then_writer_finishes(*args: Any, **kwargs: Any) -> Any:
+        opened = open_source(*args, **kwargs)
+        with opened.handle:
+            content = opened.handle.read()
+        path.write_text(whole)
+        return opened._replace(handle=io.BytesIO(content))
+
+    mocker.patch.object(recipients, "open_source", side_effect=read_then_writer_finishes)
+    with pytest.raises(
+        CcaiSourceChangedError, match=r"^accounts: .* changed while it was read; a retry reads it again$"
+    ):
+        body_accounts(campaign(str(path)))
+
+
+def test_cut_file_that_did_not_change_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "people.json"
+    path.write_text(json.dumps(PEOPLE)[:-10])
+    with pytest.raises(CcaiInputError, match="is not valid JSON"):
+        body_accounts(campaign(str(path)))
+
+
+@pytest.mark.parametrize(("kind", "text"), [("json", "[" * 100_000), ("jsonl", "[" * 100_000 + "\n")])
+def test_json_nested_too_deep_fails_naming_the_field(kind: str, text: str, tmp_path: Path) -> None:
+    path = tmp_path / f"deep.{kind}"
+    path.write_text(text)
+    with pytest.raises(CcaiInputError, match=r"^accounts( line 1)?: .*not valid JSON$"):
+        body_accounts(campaign(str(path)))
+
+
+@pytest.mark.parametrize("unmapped_columns", ["ignore", "data"])
+def test_csv_with_unnamed_empty_columns_from_a_spreadsheet(unmapped_columns: str, tmp_path: Path) -> None:
+    """Excel exports ``a,b,c,,`` when empty columns are in its used range; those columns are not read."""
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "firstName,lastName,phone,,\n" + "".join(f"{r['firstName']},{r['lastName']},{r['phone']},,\n" for r in PEOPLE)
+    )
+    assert body_accounts(campaign(str(path), unmapped_columns=unmapped_columns)) == PEOPLE
+
+
+@pytest.mark.parametrize("phone", ["'4155550101", '="4155550101"'])
+def test_csv_without_header_is_refused_when_its_phone_is_kept_as_text(phone: str, tmp_path: Path) -> None:
+    """Spreadsheets keep a number as text with a leading apostrophe or as a formula; it is still a phone."""
+    path = tmp_path / "people.csv"
+    path.write_text(f"Ada,Lovelace,{phone}\nAlan,Turing,4155550102\n")
+    operator = campaign(str(path), column_mapping={"firstName": 0, "lastName": 1, "phone": 2}, default_region="US")
+    with pytest.raises(CcaiInputError, match="holds a phone number, so it is a recipient, not a header"):
+        body_accounts(operator)
+
+
+def test_nan_data_and_message_data_count_as_missing() -> None:
+    """pandas' ``to_dict("records")`` spells an empty cell NaN."""
+    nan = float("nan")
+    accounts, _ = accounts_of([{**ADA, "data": nan, "messageData": nan}])
+    assert accounts == [ADA]
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        pytest.param(
+            {**ADA, "messageData": {(1, 2): "x"}},
+            r"^accounts row 1 \(messageData: cannot be written as JSON",
+            id="tuple key",
+        ),
+        pytest.param(
+            {**ADA, "phone": 10**5000}, r"^accounts row 1 \(phone: not a phone number\)", id="5001-digit phone"
+        ),
+    ],
+)
+def test_values_json_or_str_cannot_take_fail_naming_the_row(row: dict[str, Any], expected: str) -> None:
+    assert re.match(expected, failure([row], default_region="US"))
 
 
 def test_disk_error_is_not_taken_for_a_missing_file(tmp_path: Path, mocker: Any) -> None:
