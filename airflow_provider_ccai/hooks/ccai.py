@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -640,16 +640,19 @@ class CloudContactHook(BaseHook):
 
         :param campaign_id: campaign id returned at creation.
         """
+        import asyncio
+
         import httpx
 
         settings = await self._aload_settings()
         call, url = self._stats_endpoint(campaign_id)
         timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+        verify = await asyncio.to_thread(_verifying_ssl_context)  # the first call reads the CA bundle: not on the loop
 
         async def attempt() -> Any:
             failure: CcaiApiError | None = None
             try:
-                async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+                async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=verify) as client:
                     response = await client.get(url, headers={"Authorization": f"Bearer {settings.api_key}"})
             except httpx.TransportError as error:
                 if _caused_by(error, ssl.SSLCertVerificationError):
@@ -869,6 +872,18 @@ def _raise_for_status(
     if 400 <= status < 500:
         raise CcaiRejectedError(call, status, detail)
     raise CcaiAmbiguousResultError(call, status, detail)  # another 5xx: the server got the request
+
+
+@cache
+def _verifying_ssl_context() -> ssl.SSLContext:
+    """
+    Return httpx's default SSL context (certifi's CA bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), built once.
+
+    Building it reads the CA bundle from disk, which would block the triggerer's event loop on every poll.
+    """
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 def _storage_timed_out(status: int, text: str) -> bool:

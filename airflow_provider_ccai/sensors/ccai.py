@@ -89,15 +89,18 @@ class CcaiCampaignSensor(BaseSensorOperator):
         """
         Poke (or reschedule) as usual, or check ``campaign_id`` and defer to the triggerer.
 
-        A bad ``campaign_id`` fails without retries in both modes, and is skipped under ``soft_fail`` as
-        Airflow's poke loop skips a failure of :meth:`poke`.
+        A bad ``campaign_id`` or ``hook_params`` fails without retries in both modes, and is skipped under
+        ``soft_fail`` or ``never_fail`` as Airflow's poke loop skips a failure of :meth:`poke`.
 
         :param context: the task context.
         """
         if not self.deferrable:
             return super().execute(context)
+        from airflow_provider_ccai.utils.validation import checked_hook_params
+
         try:
             campaign_id = self._campaign_id()
+            checked_hook_params(self.hook_params)  # poke() checks them too, so both modes fail (or skip) alike
         except CcaiInputError as error:
             if self.soft_fail or getattr(self, "never_fail", False):
                 raise AirflowSkipException(str(error)) from None
@@ -141,9 +144,23 @@ class CcaiCampaignSensor(BaseSensorOperator):
         """
         Resume after the trigger fired: return the final stats, or raise what the event reports.
 
+        Under ``never_fail`` every failure but a timeout is a skip, as poke mode skips any failure of
+        :meth:`poke` (Airflow 2.11 does not apply ``never_fail`` to a resumed sensor itself).
+
         :param context: the task context.
         :param event: the trigger's event payload.
         """
+        try:
+            return self._final_stats(event)
+        except (AirflowSkipException, AirflowSensorTimeout):
+            raise
+        except Exception as error:
+            if getattr(self, "never_fail", False):
+                raise AirflowSkipException(str(error)) from None
+            raise
+
+    def _final_stats(self, event: dict[str, Any] | None) -> dict[str, int]:
+        """Return the checked stats of a success event, or raise what the event reports."""
         from airflow_provider_ccai.hooks.ccai import valid_stats
         from airflow_provider_ccai.triggers.ccai import describe_stats
 
@@ -163,10 +180,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(message)
         if reason == "rejected":
             raise AirflowFailException(message)
-        # a failure a retry may fix: fail this try, as poke mode does (see CcaiCampaignWaitError)
-        if getattr(self, "never_fail", False):  # where Airflow has never_fail, poke mode skips any error
-            raise AirflowSkipException(message)
-        raise CcaiCampaignWaitError(message)
+        raise CcaiCampaignWaitError(message)  # a failure a retry may fix: fail this try, as poke mode does
 
     def _campaign_id(self) -> int:
         """Return the rendered ``campaign_id`` as a positive int, or raise naming the field."""

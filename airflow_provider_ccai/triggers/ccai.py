@@ -132,7 +132,7 @@ class CcaiCampaignTrigger(BaseTrigger):
                 summary = describe_stats(self.campaign_id, stats)
                 yield self._error("timeout", f"{summary} when the sensor's timeout ran out", stats)
                 return
-            self.log.info("%s; checking again in %.0f s", describe_stats(self.campaign_id, stats), self.poke_interval)
+            self.log.info("%s; checking again in %g s", describe_stats(self.campaign_id, stats), self.poke_interval)
             await asyncio.sleep(min(self.poke_interval, remaining))
 
     def _error(self, reason: str, message: str, stats: Mapping[str, int] | None = None) -> TriggerEvent:

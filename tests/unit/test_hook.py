@@ -1245,6 +1245,36 @@ def test_async_stats_retry_503_logging_each_retry_and_read_the_connection_once(
     assert len(retries) == 2 and all("HTTP 503" in message and "of 3" in message for message in retries)
 
 
+def test_async_stats_read_the_ca_bundle_once_and_off_the_event_loop(sandbox: Any, mocker: Any) -> None:
+    """The triggerer's one event loop serves every deferred task; reading certificates from disk would stall it."""
+    import asyncio
+    import ssl
+    import threading
+
+    from airflow_provider_ccai.hooks import ccai
+
+    accounts = [{"firstName": "Ada", "lastName": "L", "phone": "+15555550101"}]
+    campaign_id = CloudContactHook().create_campaign({"accounts": accounts, "message": "Hi", "title": "T"})["id"]
+    sandbox.add_fault("stats", "status", times=1, status=503)
+    ccai._verifying_ssl_context.cache_clear()
+    on_the_loop: list[bool] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def recording_load(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        on_the_loop.append(threading.current_thread() is threading.main_thread())
+        load(self, *args, **kwargs)
+
+    mocker.patch.object(ssl.SSLContext, "load_verify_locations", recording_load)
+    hook = CloudContactHook(max_attempts=3, backoff_initial=0, backoff_max=0)
+
+    async def poll_twice() -> list[dict[str, int]]:
+        return [await hook.aget_campaign_stats(campaign_id), await hook.aget_campaign_stats(campaign_id)]
+
+    assert [stats["totalCount"] for stats in asyncio.run(poll_twice())] == [1, 1]
+    assert [entry["endpoint"] for entry in sandbox.requests_seen()].count("stats") == 3  # a retry, then a poll
+    assert on_the_loop == [False]  # one load for three requests, in a worker thread
+
+
 @pytest.fixture
 def untrusted_tls_server(tmp_path: Any) -> Iterator[str]:
     """An HTTPS server on loopback whose self-signed certificate no client trusts; yields its base URL."""

@@ -183,6 +183,19 @@ def test_bad_campaign_id_is_skipped_under_soft_fail(http, ccai_conn, deferrable)
     assert len(http.calls) == 0
 
 
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+@pytest.mark.parametrize("flag", ["soft_fail", "never_fail"])
+def test_bad_hook_params_are_skipped_alike_in_both_modes(http, ccai_conn, deferrable, flag):
+    sensor = CcaiCampaignSensor(
+        task_id="wait", campaign_id=5, hook_params={"timeout": "60"}, deferrable=deferrable, **{flag: True}
+    )
+
+    with pytest.raises(AirflowSkipException) as skipped:
+        sensor.execute({})
+    assert "hook_params['timeout']: expected a number" in f"{skipped.value} {skipped.value.__cause__}"
+    assert len(http.calls) == 0
+
+
 def test_bad_campaign_id_error_is_not_retried():
     assert issubclass(CcaiInputError, AirflowFailException)
 
@@ -454,6 +467,32 @@ def test_soft_fail_treats_a_transient_failure_alike_when_deferred_and_when_pokin
     ):
         with pytest.raises(AirflowSkipException):
             sensor.resume_execution("execute_complete", {"event": final}, {})
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"status": "error", "reason": "rejected", "campaign_id": 5, "message": "HTTP 404"},
+        {"status": "error", "reason": "failed", "campaign_id": 5, "message": "HTTP 503"},
+        {"status": "success", "campaign_id": 5, "stats": stats(sent=1, error=9)},
+        {"status": "success", "campaign_id": 5, "stats": {"sentCount": 1}},
+    ],
+    ids=["rejected", "failed", "too many errors", "malformed stats"],
+)
+def test_never_fail_skips_a_resumed_failure_as_poke_mode_does(event):
+    """Poke mode skips any failure of poke() under never_fail; Airflow 2.11's resume does not, so the sensor does."""
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=5, never_fail=True)
+
+    with pytest.raises(AirflowSkipException):
+        sensor.execute_complete({}, event)
+
+
+def test_never_fail_leaves_a_timeout_to_airflow():
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=5, never_fail=True)
+    event = {"status": "error", "reason": "timeout", "campaign_id": 5, "message": "still sending"}
+
+    with pytest.raises(AirflowSensorTimeout, match="still sending"):
+        sensor.execute_complete({}, event)
 
 
 def test_execute_complete_without_event_fails():
