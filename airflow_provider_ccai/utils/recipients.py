@@ -622,6 +622,15 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
     if lower.endswith(".csv"):
         reader = csv.reader(text)
         header = next(filter(_has_a_value, reader), None)  # blank lines and empty-cell lines before it too
+        if header and header[0].lstrip().lower().startswith("sep=") and not "".join(header[1:]).strip():
+            # Excel's "sep=" line names the separator; "sep=," reads as the cells "sep=" and ""
+            separator = header[0].lstrip()[4:].rstrip("\r\n ") or ","
+            if separator != ",":
+                raise CcaiInputError(
+                    f"accounts: {shown(name)} declares {separator!r} as its separator (Excel's sep= line); "
+                    "save it as comma-separated CSV"
+                )
+            header = next(filter(_has_a_value, reader), None)
         if not header:
             raise CcaiInputError(f"accounts: {shown(name)} has no header line (e.g. firstName,lastName,phone)")
         holds = "a phone number" if any(_looks_like_phone(cell) for cell in header) else None
@@ -631,6 +640,11 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
             raise CcaiInputError(
                 f"accounts: the first line of {shown(name)} holds {holds}, so it is a recipient, not a header; "
                 "add a header line (e.g. firstName,lastName,phone)"
+            )
+        if len(header) == 1 and (delimiter := next((sep for sep in ";\t|" if sep in header[0]), None)):
+            raise CcaiInputError(  # a European spreadsheet export; the header's text is not shown
+                f"accounts: the header of {shown(name)} is one column holding {delimiter!r}, so the file looks "
+                f"{delimiter!r}-separated; save it as comma-separated CSV"
             )
         return filter(_has_a_value, reader), [column.strip() for column in header]
     if lower.endswith(".json"):

@@ -362,6 +362,30 @@ def test_values_json_or_str_cannot_take_fail_naming_the_row(row: dict[str, Any],
     assert re.match(expected, failure([row], default_region="US"))
 
 
+def test_csv_with_excels_comma_separator_line_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("sep=,\n" + csv_text(PEOPLE))
+    assert body_accounts(campaign(str(path))) == PEOPLE
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("sep=;\n" + csv_text(PEOPLE).replace(",", ";"), r"declares ';' as its separator", id="sep=;"),
+        pytest.param(
+            csv_text(PEOPLE).replace(",", ";"), r"is one column holding ';', so the file looks ';'-sep", id=";"
+        ),
+        pytest.param(csv_text(PEOPLE).replace(",", "\t"), r"is one column holding '\\t'", id="tab"),
+    ],
+)
+def test_csv_with_another_separator_fails_naming_it(text: str, expected: str, tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(text)
+    with pytest.raises(CcaiInputError, match=expected) as raised:
+        body_accounts(campaign(str(path)))
+    assert not [value for value in PERSONAL if value in str(raised.value)]
+
+
 def test_disk_error_is_not_taken_for_a_missing_file(tmp_path: Path, mocker: Any) -> None:
     """An I/O error (a network disk that hiccups) may pass: it propagates as is, so Airflow's retries apply."""
     mocker.patch("airflow_provider_ccai.utils.sources.os.stat", side_effect=OSError(5, "Input/output error"))
