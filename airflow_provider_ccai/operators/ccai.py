@@ -29,7 +29,8 @@ class CcaiUploadFileOperator(BaseOperator):
     :param file_path: local path or object-storage URI (``s3://...``, ``file://...``) of the image. (templated)
     :param file_name: name to store the file under; default ``<md5 of content>.<ext>``. (templated)
     :param mime_type: expected MIME type; must match the content. Default: taken from the content. (templated)
-    :param public: whether the stored file is publicly readable (MMS pictures must be).
+    :param public: whether the stored file is publicly readable (MMS pictures must be); the default name of a
+        private file ends in ``-private``.
     :param file_conn_id: Airflow connection for an object-storage ``file_path``.
     :param ccai_conn_id: the ``ccai`` connection.
     :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
@@ -130,8 +131,9 @@ class CcaiUploadFileOperator(BaseOperator):
         """Return the default content-addressed name, or the checked ``file_name``, for content of ``mime_type``."""
         from airflow_provider_ccai.utils.images import extension_for, extension_matches
 
-        if self.file_name is None:
-            return f"{hashlib.md5(content, usedforsecurity=False).hexdigest()}.{extension_for(mime_type)}"
+        if self.file_name is None:  # a private copy has its own name: neither may stand in for the other
+            private = "" if self.public else "-private"
+            return f"{hashlib.md5(content, usedforsecurity=False).hexdigest()}{private}.{extension_for(mime_type)}"
         if not isinstance(self.file_name, str):
             raise CcaiInputError(f"file_name: expected a string, got {type(self.file_name).__name__}")
         name = self.file_name.strip()

@@ -368,6 +368,19 @@ def test_upload_skips_a_stored_file(
     assert stored.request.url == f"{STORED_URL}?fileKey={CLIENT_ID}%2Fcampaign%2F{md5}.png"
 
 
+def test_upload_of_a_private_copy_has_its_own_name(
+    tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    """A file stored public must not stand in for a private one, nor the reverse: MMS pictures must be public."""
+    upload_answers(http)
+    md5 = hashlib.md5(PNG).hexdigest()
+    op = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, "a.png", PNG), public=False)
+    assert op.execute(context) == f"{CLIENT_ID}/campaign/{md5}-private.png"
+    assert http.calls[0].request.url == f"{STORED_URL}?fileKey={CLIENT_ID}%2Fcampaign%2F{md5}-private.png"
+    assert json.loads(http.calls[1].request.body)["fileName"] == f"{md5}-private.png"
+    assert json.loads(http.calls[1].request.body)["publicFile"] is False
+
+
 def test_upload_uploads_a_new_file(
     tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
