@@ -15,6 +15,28 @@ if TYPE_CHECKING:
     from airflow_provider_ccai.version_compat import Context
 
 
+def _render_as_text(operator: Any, template: Any, context: Any, dag: Any = None) -> Any:
+    """
+    Render ``template`` to text whatever the DAG's ``render_template_as_native_obj`` (the operators' ``_render``).
+
+    Native rendering reads rendered text as a Python literal: a phone ``"+4915112345678"`` would become the
+    int ``4915112345678`` (another person's number once a region is added), a title ``"20260101"`` an int.
+    Airflow's ``Templater`` renders text when given no DAG; an operator's own ``render_template_as_native_obj``
+    (Airflow 3) still applies.
+
+    :param operator: the operator whose field is rendered.
+    :param template: the compiled Jinja template.
+    :param context: the task context.
+    :param dag: the DAG Airflow passes; not used.
+    """
+    try:
+        from airflow.sdk.definitions._internal.templater import Templater
+    except ImportError:  # Airflow 2.11
+        from airflow.template.templater import Templater  # type: ignore[no-redef]
+
+    return Templater._render(operator, template, context, None)
+
+
 class CcaiUploadFileOperator(BaseOperator):
     """
     Put an image into CCAI storage and return its file key (XCom ``return_value``).
@@ -40,6 +62,7 @@ class CcaiUploadFileOperator(BaseOperator):
     template_fields: Sequence[str] = ("file_path", "file_name", "mime_type")
     template_ext: Sequence[str] = ()
     ui_color = "#d6eaf8"
+    _render = _render_as_text
 
     def __init__(
         self,
@@ -232,6 +255,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
     )
     template_ext: Sequence[str] = ()
     ui_color = "#d5f5e3"
+    _render = _render_as_text
 
     def __init__(
         self,
@@ -295,7 +319,11 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
     def _rendered_accounts(self, context: Context, jinja_env: Any, seen_oids: set[int]) -> Any:
         """
-        Return ``accounts`` rendered as Airflow renders a field; a failure is logged without the template.
+        Return ``accounts`` rendered; a failure is logged without the template.
+
+        A template that is the whole field (``"{{ ti.xcom_pull(task_ids='rows') }}"``) renders as the DAG
+        says: to a list under ``render_template_as_native_obj``. Strings inside a list or dict render to
+        text, as every other field does (see :func:`_render_as_text`).
 
         :param context: the task context.
         :param jinja_env: the Jinja environment.
@@ -305,6 +333,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
         try:
             if callable(value):
                 return value(context=context, jinja_env=jinja_env)
+            if isinstance(value, str):
+                return super()._render(jinja_env.from_string(value), context)
             return self.render_template(value, context, jinja_env, seen_oids)
         except Exception as error:
             self.log.error(
@@ -440,6 +470,11 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 return parse_list_literal(text, "accounts")
             if not text:
                 raise CcaiInputError("accounts: empty; expected a list of recipients or a file path/URI")
+            if text.startswith("LazySelectSequence("):  # Airflow 2.11's text for a mapped task's pulled results
+                raise CcaiInputError(
+                    "accounts: rendered to the text of a mapped task's results (Airflow 2.11), not to the rows; "
+                    "pass the upstream task's .output instead of a Jinja xcom_pull"
+                )
             if not is_recipients_file(text):  # not echoed: text that is not a path may hold recipients
                 raise CcaiInputError(
                     "accounts: rendered text is neither a list of recipients nor one path/URI ending in "

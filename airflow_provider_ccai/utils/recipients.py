@@ -477,7 +477,8 @@ class _Layout:
         if self.unmapped_to_data:
             raise CcaiInputError(
                 "unmapped_columns='data' needs column names, and tuple rows have none; "
-                "return dicts (or named tuples) from the upstream task, or map 'data' to a position"
+                "return dicts from the upstream task (named tuples arrive through XCom without their names), "
+                "or map 'data' to a position"
             )
         return _SequenceReader(positions, [], None)  # type: ignore[arg-type]
 

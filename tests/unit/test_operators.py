@@ -585,6 +585,10 @@ BAD_CAMPAIGNS = {
     "number": ({"accounts": 42}, r"accounts: expected a list .*got int"),
     "None": ({"accounts": None}, r"accounts: expected a list .*got NoneType"),
     "unparsable literal": ({"accounts": "[{'phone': "}, r"accounts: rendered text looks like a list but is neither"),
+    "mapped task's results as Airflow 2.11 renders them": (
+        {"accounts": "LazySelectSequence([2 items])"},
+        r"accounts: rendered to the text of a mapped task's results .* pass the upstream task's \.output",
+    ),
     "literal with a list as a key": ({"accounts": "[{[1]: 2}]"}, r"accounts: rendered text looks like a list but"),
     "list nested too deep": ({"accounts": "[" * 5000}, r"accounts: rendered text looks like a list but is neither"),
     "row missing phone": (
@@ -1192,6 +1196,53 @@ def test_rendered_accounts_hide_phone_numbers(
     http.post(CREATE_URL, json={"id": 5})
     assert op.execute(context) == 5
     assert json.loads(http.calls[0].request.body)["accounts"] == WIRE_ACCOUNTS
+
+
+def _native_dag() -> Any:
+    try:
+        from airflow.sdk import DAG
+    except ImportError:  # Airflow 2.11
+        from airflow import DAG  # type: ignore[assignment,no-redef]
+    return DAG("native_rendering", schedule=None, start_date=NOW, render_template_as_native_obj=True)
+
+
+def test_native_rendering_keeps_templated_phones_and_titles_text(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    """Native rendering would read "+4915112345678" as the int 4915112345678: another person's number."""
+    params = {"oncall": "+4915112345678", "day": "20260101", "sender": "+15555550100"}
+    with _native_dag():
+        op = campaign_op(
+            accounts=[{"firstName": "On", "lastName": "Call", "phone": "{{ params.oncall }}"}],
+            title="{{ params.day }}",
+            sender_phone="{{ params.sender }}",
+            default_region="DE",
+        )
+    op.render_template_fields({**context, "params": params})
+    assert (op.title, op.sender_phone) == ("20260101", "+15555550100")
+    http.post(CREATE_URL, json={"id": 8})
+    assert op.execute(context) == 8
+    body = json.loads(http.calls[0].request.body)
+    assert [account["phone"] for account in body["accounts"]] == ["+4915112345678"]
+    assert body["title"] == "20260101"
+
+
+def test_native_rendering_still_gives_a_whole_field_template_its_list(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    with _native_dag():
+        op = campaign_op(accounts="{{ params.rows }}")
+    op.render_template_fields({**context, "params": {"rows": ACCOUNTS}})
+    assert op.accounts.value == ACCOUNTS  # a list, not its text
+    http.post(CREATE_URL, json={"id": 9})
+    assert op.execute(context) == 9
+
+
+def test_native_rendering_keeps_an_upload_file_name_text(tmp_path: Path, context: dict[str, Any]) -> None:
+    with _native_dag():
+        op = CcaiUploadFileOperator(task_id="upload", file_path="{{ params.path }}", file_name="{{ params.name }}")
+    op.render_template_fields({**context, "params": {"path": _write(tmp_path, "2026.png", PNG), "name": "20260101"}})
+    assert op.file_name == "20260101"
 
 
 def test_failed_rendering_logs_no_phone_number(
