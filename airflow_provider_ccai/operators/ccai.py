@@ -378,7 +378,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
                 campaign.get("status"),
                 request.recipient_count,
             )
-        context["ti"].xcom_push(key="campaign", value=public_fields(campaign))
+        if self.do_xcom_push:  # as for return_value: do_xcom_push=False pushes nothing
+            context["ti"].xcom_push(key="campaign", value=public_fields(campaign))
         return int(campaign["id"])
 
     # -- validation and the request body -----------------------------------------------------------

@@ -1206,6 +1206,14 @@ def _native_dag() -> Any:
     return DAG("native_rendering", schedule=None, start_date=NOW, render_template_as_native_obj=True)
 
 
+def test_no_campaign_xcom_without_do_xcom_push(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    http.post(CREATE_URL, json={"id": 10})
+    assert campaign_op(do_xcom_push=False).execute(context) == 10
+    context["ti"].xcom_push.assert_not_called()
+
+
 def test_native_rendering_keeps_templated_phones_and_titles_text(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
