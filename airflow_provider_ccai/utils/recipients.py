@@ -407,6 +407,8 @@ class _Layout:
 
     def reader_for(self, row: Any) -> _Reader:
         """Return the reader for rows like ``row``; raise if the options cannot apply to them."""
+        if isinstance(row, _UnreadableLine):
+            raise _InvalidRow("row: not valid JSON")
         if isinstance(row, Mapping):
             positions = [f"{wire} -> {names[0]}" for wire, names in self.sources.items() if isinstance(names[0], int)]
             if positions:
@@ -669,10 +671,14 @@ def _has_a_value(row: list[str]) -> bool:
     return bool("".join(row).strip())
 
 
+class _UnreadableLine:
+    """A JSON Lines line that is not valid JSON, handed on as a row so that ``on_invalid`` decides about it."""
+
+
 def _json_lines(text: IO[str]) -> Iterator[Any]:
-    for number, line in enumerate(text, start=1):
+    for line in text:
         if line.strip():
             try:
                 yield json.loads(line)
             except (ValueError, RecursionError):
-                raise CcaiInputError(f"accounts line {number}: not valid JSON") from None
+                yield _UnreadableLine()

@@ -152,7 +152,7 @@ def test_file_helper_streams_csv_rows_with_header(tmp_path: Path) -> None:
         ("people.txt", "x", "is not a .csv, .json, .jsonl or .ndjson file"),
         ("people.json", '{"phone": "+14155550101"}', "must hold a JSON array of objects"),
         ("people.json", "[{", "is not valid JSON"),
-        ("people.jsonl", json.dumps(ADA) + "\n{oops\n", "accounts line 2: not valid JSON"),
+        ("people.jsonl", json.dumps(ADA) + "\n{oops\n", "accounts row 2 (row: not valid JSON)"),
         ("people.csv", "\n", "has no header line"),
         (
             "people.csv",
@@ -314,7 +314,7 @@ def test_cut_file_that_did_not_change_is_refused(tmp_path: Path) -> None:
 def test_json_nested_too_deep_fails_naming_the_field(kind: str, text: str, tmp_path: Path) -> None:
     path = tmp_path / f"deep.{kind}"
     path.write_text(text)
-    with pytest.raises(CcaiInputError, match=r"^accounts( line 1)?: .*not valid JSON$"):
+    with pytest.raises(CcaiInputError, match=r"^accounts(: .* is| row 1 \(row:) not valid JSON"):
         body_accounts(campaign(str(path)))
 
 
@@ -336,6 +336,15 @@ def test_csv_without_header_is_refused_when_its_phone_is_kept_as_text(phone: str
     operator = campaign(str(path), column_mapping={"firstName": 0, "lastName": 1, "phone": 2}, default_region="US")
     with pytest.raises(CcaiInputError, match="holds a phone number, so it is a recipient, not a header"):
         body_accounts(operator)
+
+
+def test_json_lines_line_that_is_not_json_is_skipped_like_any_invalid_row(tmp_path: Path) -> None:
+    path = tmp_path / "people.jsonl"
+    path.write_text(json.dumps(ADA) + "\n\n{oops\n" + json.dumps(GRACE) + "\n")
+    out = io.BytesIO()
+    report = write_accounts_from_file(str(path), out, on_invalid="skip")
+    assert json.loads(out.getvalue()) == [ADA, GRACE]
+    assert report.skipped == [(2, "row: not valid JSON")]  # blank lines are not rows
 
 
 def test_nan_data_and_message_data_count_as_missing() -> None:
