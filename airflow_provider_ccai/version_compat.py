@@ -32,6 +32,7 @@ _LOCATIONS: dict[str, tuple[str, str]] = {
     "BaseSensorOperator": ("airflow.sdk", "airflow.sensors.base"),
     "Context": ("airflow.sdk", "airflow.utils.context"),
     "PokeReturnValue": ("airflow.sdk", "airflow.sensors.base"),
+    "Templater": ("airflow.sdk.definitions._internal.templater", "airflow.template.templater"),
     "conf": ("airflow.sdk.configuration", "airflow.configuration"),
     "mask_secret": ("airflow.sdk.log", "airflow.utils.log.secrets_masker"),
 }
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ resolves each name 
         PokeReturnValue,
     )
     from airflow.sdk.configuration import conf  # noqa: F401
+    from airflow.sdk.definitions._internal.templater import Templater  # noqa: F401
     from airflow.sdk.exceptions import (  # noqa: F401
         AirflowException,
         AirflowFailException,

@@ -29,10 +29,7 @@ def _render_as_text(operator: Any, template: Any, context: Any, dag: Any = None)
     :param context: the task context.
     :param dag: the DAG Airflow passes; not used.
     """
-    try:
-        from airflow.sdk.definitions._internal.templater import Templater
-    except ImportError:  # Airflow 2.11
-        from airflow.template.templater import Templater  # type: ignore[no-redef]
+    from airflow_provider_ccai.version_compat import Templater
 
     return Templater._render(operator, template, context, None)
 
