@@ -33,7 +33,6 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A ``${name}`` variable in a message; CCAI fills it from the account's fields or its ``data``.
 VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
-_PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: The files ``accounts`` may name, by suffix (any case).
 RECIPIENT_FILE_SUFFIXES = (".csv", ".json", ".jsonl", ".ndjson")
@@ -237,7 +236,11 @@ def _variable(value: Any, key: str) -> str:
 def _variable_key(key: Any) -> str:
     """Return ``"key":`` for a valid variable name."""
     if not isinstance(key, str) or not VARIABLE_NAME.fullmatch(key):
-        raise _InvalidRow(f"data: variable name {str(key)[:40]!r} must be letters, digits and underscores")
+        # A name with digits is not echoed: it may be a phone number put where a name belongs.
+        named = repr(key[:40]) if isinstance(key, str) and not any(char.isdigit() for char in key) else ""
+        raise _InvalidRow(
+            f"data: variable name {named or '(not shown: it holds digits)'} must be letters, digits and underscores"
+        )
     return _quote(key) + ":"
 
 
@@ -288,10 +291,15 @@ def message_variables(message: str) -> set[str]:
 
 
 def _looks_like_phone(cell: str) -> bool:
-    """Return whether a CSV header cell is a phone number (7-15 digits, ``+``, spaces, ``()-.``), not a name."""
-    text = cell.strip().lstrip("'=").strip('"')  # as spreadsheets keep a number text: '4155550101, ="4155550101"
+    """
+    Return whether a CSV header cell is a phone number (7-15 digits and no letters), not a column name.
+
+    Any punctuation counts, as ``phonenumbers`` reads ``030/1234567``, ``415–555–0101`` or ``＋1 415...``;
+    a date (``2024-06-01``) does not.
+    """
+    text = cell.strip()
     digits = sum(char.isdigit() for char in text)
-    return 7 <= digits <= 15 and _PHONE_LIKE.fullmatch(text) is not None and _ISO_DATE.match(text) is None
+    return 7 <= digits <= 15 and not any(char.isalpha() for char in text) and _ISO_DATE.match(text) is None
 
 
 # -- reading rows of one shape -----------------------------------------------------------------------
@@ -404,24 +412,42 @@ class _Layout:
         self.columns = list(columns) if columns is not None else None
         self.unmapped_to_data = unmapped_to_data
         self.report = report
+        self._kind: str | None = None
+        self._read: _Reader | None = None
 
     def reader_for(self, row: Any) -> _Reader:
-        """Return the reader for rows like ``row``; raise if the options cannot apply to them."""
+        """
+        Return the reader for ``row``: the first valid row decides between objects and tuples for all.
+
+        A later row of the other kind (a JSON array line among objects) is an invalid row; options that
+        cannot apply to the first one's kind raise :class:`CcaiInputError`.
+        """
         if isinstance(row, _UnreadableLine):
             raise _InvalidRow("row: not valid JSON")
+        kind = "an object" if isinstance(row, Mapping) else "a tuple" if isinstance(row, (list, tuple)) else None
+        if kind is None:
+            raise _InvalidRow(f"row: expected an object or a tuple, got {type(row).__name__}")
+        if self._read is not None:
+            if kind != self._kind:
+                raise _InvalidRow(f"row: expected {self._kind} like the rows before it, got {type(row).__name__}")
+            return self._read
         if isinstance(row, Mapping):
             positions = [f"{wire} -> {names[0]}" for wire, names in self.sources.items() if isinstance(names[0], int)]
             if positions:
                 raise CcaiInputError(
                     f"column_mapping: {', '.join(positions)} are positions, but the rows are objects; use key names"
                 )
-            return _MappingReader(self.sources, self.unmapped_to_data, self.report).read  # type: ignore[arg-type]
-        if isinstance(row, (list, tuple)):
+            read: _Reader = _MappingReader(self.sources, self.unmapped_to_data, self.report).read  # type: ignore[arg-type]
+        elif row and isinstance(row[0], Mapping):
+            raise CcaiInputError(
+                "accounts: the rows are lists of objects, as the .output of a mapped task is (one list per mapped "
+                "task instance); flatten them into one list upstream"
+            )
+        else:
             columns = self.columns if self.columns is not None else getattr(type(row), "_fields", None)
-            if columns is not None:
-                return self._by_header(list(columns)).read
-            return self._by_position().read
-        raise _InvalidRow(f"row: expected an object or a tuple, got {type(row).__name__}")
+            read = (self._by_header(list(columns)) if columns is not None else self._by_position()).read
+        self._kind, self._read = kind, read
+        return read
 
     def _by_header(self, columns: list[str]) -> _SequenceReader:
         index: dict[str, int] = {}
@@ -600,7 +626,8 @@ def write_accounts_from_file(
         except UnicodeDecodeError as error:  # rows are read lazily, so this can surface mid-file
             failure = CcaiInputError(f"accounts: {shown(path)} is not UTF-8 text ({error.reason}); save it as UTF-8")
         except csv.Error as error:  # the csv module's messages name the problem, never a cell's value
-            failure = CcaiInputError(f"accounts: {shown(path)} is not a readable CSV file: {error}")
+            message = _HOLDS_NUL if "NUL" in str(error) else f"is not a readable CSV file: {error}"
+            failure = CcaiInputError(f"accounts: {shown(path)} {message}")
     # A list half written or replaced while it was read would text a partial or mixed audience, and one still
     # being written may end in a cut row or cut JSON: either way its version (size, mtime or object version)
     # changed, and the retryable CcaiSourceChangedError is raised instead of a final input error.
@@ -636,6 +663,8 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
             header = next(filter(_has_a_value, reader), None)
         if not header:
             raise CcaiInputError(f"accounts: {shown(name)} has no header line (e.g. firstName,lastName,phone)")
+        if any("\x00" in cell for cell in header):  # UTF-16 without a byte-order mark decodes as UTF-8 with NULs
+            raise CcaiInputError(f"accounts: {shown(name)} {_HOLDS_NUL}")
         holds = "a phone number" if any(_looks_like_phone(cell) for cell in header) else None
         if holds is None and any("@" in cell for cell in header):
             holds = "an email address"
@@ -653,12 +682,18 @@ def rows_from_file(handle: IO[bytes], name: str) -> tuple[Iterable[Any], list[st
     if lower.endswith(".json"):
         try:
             data = json.load(text)
+        except UnicodeDecodeError:
+            raise  # reported as "not UTF-8 text" by write_accounts_from_file, not as invalid JSON
         except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise CcaiInputError(f"accounts: {shown(name)} is not valid JSON") from None
         if not isinstance(data, list):
             raise CcaiInputError(f"accounts: {shown(name)} must hold a JSON array of objects")
         return data, None
     return _json_lines(text), None
+
+
+#: Python 3.10's csv module refuses NUL characters itself; later versions read them as text.
+_HOLDS_NUL = "holds NUL characters, as UTF-16 text does; save it as UTF-8"
 
 
 def _blank(name: Any) -> bool:

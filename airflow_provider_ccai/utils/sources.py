@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable
@@ -144,6 +145,12 @@ def _checked_file(
         raise CcaiInputError(f"{field}: {shown(path)} does not exist") from None
     except PermissionError:
         raise CcaiInputError(f"{field}: cannot read {shown(path)}: permission denied") from None
+    except ValueError:  # a NUL character, which no path can hold
+        raise CcaiInputError(f"{field}: {shown(path)} is not a valid path (it holds a NUL character)") from None
+    except OSError as error:
+        if error.errno not in (errno.ENAMETOOLONG, errno.ELOOP):
+            raise  # e.g. EIO on a network mount: retryable
+        raise CcaiInputError(f"{field}: {shown(path)} is not a valid path ({os.strerror(error.errno)})") from None
     if not stat.S_ISREG(local.st_mode):
         raise CcaiInputError(f"{field}: {shown(path)} is not a regular file")
     _check_size(path, field, local.st_size, max_bytes)

@@ -31,6 +31,8 @@ def required_text(value: Any, field: str) -> str:
 HOOK_ARGUMENTS = ("timeout", "connect_timeout", "max_attempts", "backoff_initial", "backoff_max")
 #: Those of them that may be ``None``: the hook then reads the connection's extra, or its default.
 _FROM_CONNECTION_WHEN_NONE = ("timeout", "connect_timeout", "max_attempts")
+#: Longest rendered text parsed as a Python literal (about 10,000 recipients); JSON has no limit.
+PYTHON_LITERAL_LIMIT = 1_000_000
 
 
 def checked_hook_params(hook_params: Any) -> dict[str, Any]:
@@ -106,6 +108,12 @@ def parse_list_literal(text: str, field: str) -> list[Any]:
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
+        if len(text) > PYTHON_LITERAL_LIMIT:  # ast builds a syntax tree of about 100 times the text's size
+            raise CcaiInputError(
+                f"{field}: rendered text is {len(text) / 1e6:.1f} MB of Python literal, more than can be parsed "
+                f"safely; pass the upstream task's .output instead of a template string, or render JSON "
+                "with the tojson filter"
+            ) from None
         try:
             value = ast.literal_eval(text)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: [{[1]: 2}]

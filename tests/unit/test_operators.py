@@ -591,6 +591,10 @@ BAD_CAMPAIGNS = {
     ),
     "literal with a list as a key": ({"accounts": "[{[1]: 2}]"}, r"accounts: rendered text looks like a list but"),
     "list nested too deep": ({"accounts": "[" * 5000}, r"accounts: rendered text looks like a list but is neither"),
+    "Python literal too long to parse safely": (
+        {"accounts": "[" + "{'firstName': 'A', 'lastName': 'L', 'phone': '+14155550101'}, " * 20_000 + "]"},
+        r"accounts: rendered text is 1\.2 MB of Python literal, more than can be parsed safely; pass .*\.output",
+    ),
     "row missing phone": (
         {"accounts": [ACCOUNTS[0], {"firstName": "B", "lastName": "R"}]},
         r"accounts row 2 \(phone",

@@ -211,8 +211,26 @@ def test_blank_lines_and_lines_of_empty_cells_are_left_out_and_not_counted(tmp_p
             b'firstName,lastName,phone\nAda,"Lovelace,+14155550101\n' + b"x" * 200_000,
             "not a readable CSV file: field larger than field limit",
         ),
+        ("people.json", json.dumps([ADA]).encode("utf-16"), "not UTF-8"),
+        (
+            "people.json",
+            json.dumps([{**ADA, "lastName": "Lovel\xe1ce"}], ensure_ascii=False).encode("latin-1"),
+            "not UTF-8",
+        ),
+        (
+            "people.csv",
+            "firstName,lastName,phone\nAda,Lovelace,+14155550101\n".encode("utf-16-le"),
+            "holds NUL characters, as UTF-16",
+        ),
     ],
-    ids=["latin-1 csv", "binary jsonl", "runaway quoted field"],
+    ids=[
+        "latin-1 csv",
+        "binary jsonl",
+        "runaway quoted field",
+        "utf-16 json",
+        "latin-1 json",
+        "utf-16 csv without BOM",
+    ],
 )
 def test_unreadable_files_fail_as_bad_input(tmp_path: Path, name: str, content: bytes, expected: str) -> None:
     """A retry reads the same bytes, so these fail the task at once (AirflowFailException)."""
@@ -233,6 +251,34 @@ def test_headerless_csv_with_positions_is_refused_before_its_cells_are_logged(tm
     with pytest.raises(CcaiInputError, match="not a header") as caught:
         write_accounts_from_file(str(path), io.BytesIO(), column_mapping={"firstName": 0, "lastName": 1, "phone": 2})
     assert "Ada" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("first_line", "region"),
+    [
+        ("030/1234567,Hans,Mueller,Berlin", "DE"),
+        ("+49 30/1234567,Hans,Mueller,Berlin", "DE"),
+        ("415\u2013555\u20130101,Ada,Lovelace,Paris", "US"),  # en dashes
+        ("\uff0b1 415 555 0101,Ada,Lovelace,Paris", "US"),  # fullwidth plus
+        ("415\u00a0555\u00a00101,Ada,Lovelace,Paris", "US"),  # no-break spaces
+    ],
+)
+def test_headerless_csv_is_refused_whatever_punctuation_its_phone_has(
+    first_line: str, region: str, tmp_path: Path
+) -> None:
+    """Any number phonenumbers reads marks a recipient: taken for a header, it would never be texted."""
+    path = tmp_path / "people.csv"
+    path.write_text(f"{first_line}\n030/7654321,Eva,Schmidt,Hamburg\n", encoding="utf-8")
+
+    with pytest.raises(CcaiInputError, match="holds a phone number, so it is a recipient, not a header") as caught:
+        write_accounts_from_file(
+            str(path),
+            io.BytesIO(),
+            column_mapping={"phone": 0, "firstName": 1, "lastName": 2},
+            default_region=region,
+            unmapped_columns="data",
+        )
+    assert "Berlin" not in str(caught.value) and "Paris" not in str(caught.value)
 
 
 @pytest.mark.parametrize("column", ["spend_20240601", "2024-06-01", "consent 2024 06 01", "id_1234567", "phone2"])
@@ -401,6 +447,22 @@ def test_disk_error_is_not_taken_for_a_missing_file(tmp_path: Path, mocker: Any)
     with pytest.raises(OSError) as caught:
         body_accounts(campaign(str(tmp_path / "people.csv")))
     assert not isinstance(caught.value, (CcaiInputError, AirflowFailException))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("loop.csv", "is not a valid path (Too many levels of symbolic links)"),
+        ("x" * 300 + ".csv", "is not a valid path (File name too long)"),
+        ("a\x00.csv", "is not a valid path (it holds a NUL character)"),
+    ],
+    ids=["symlink loop", "name too long", "NUL character"],
+)
+def test_path_that_can_never_open_fails_without_retries(name: str, expected: str, tmp_path: Path) -> None:
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")
+    with pytest.raises(CcaiInputError, match=r"^accounts: '.*' " + re.escape(expected)) as caught:
+        body_accounts(campaign(str(tmp_path / name)))
+    assert isinstance(caught.value, AirflowFailException)
 
 
 def test_uri_scheme_no_filesystem_serves_fails_naming_the_field(memory_fs: list[str | None]) -> None:
@@ -734,6 +796,10 @@ def test_phone_set_keeps_every_number_and_its_row() -> None:
         ({"lastName": ["Lovelace"]}, "lastName: expected a string, got list"),
         ({"data": "offer=1"}, "data: expected an object of variables, got str"),
         ({"data": {"first name": "x"}}, "data: variable name 'first name' must be letters, digits and underscores"),
+        (
+            {"data": {"+14155550199": "x"}},  # a name with digits is not echoed: it may be a phone number
+            "data: variable name (not shown: it holds digits) must be letters, digits and underscores",
+        ),
         ({"data": {"offer": {"pct": 20}}}, "data.offer: expected a string, got dict"),
     ],
 )
@@ -746,6 +812,33 @@ def test_missing_names_in_dict_without_the_key() -> None:
     assert failure([{"phone": "+14155550101", "lastName": "Lovelace"}]) == (
         "accounts row 1 (firstName: missing or empty); nothing was sent"
     )
+
+
+@pytest.mark.parametrize(
+    ("rows", "reason"),
+    [
+        (
+            [ADA, ["Alan", "Turing", "+442079460018"], GRACE],
+            "row: expected an object like the rows before it, got list",
+        ),
+        ([("Ada", "Lovelace", "+14155550101"), ALAN, ("Grace", "Hopper", "+14155550103")], "row: expected a tuple"),
+    ],
+    ids=["list among objects", "object among tuples"],
+)
+def test_row_of_the_other_kind_is_an_invalid_row(rows: list[Any], reason: str) -> None:
+    """The first row decides: a stray row of the other kind is numbered, and skipped under on_invalid="skip"."""
+    mapping = {"firstName": 0, "lastName": 1, "phone": 2} if isinstance(rows[0], tuple) else None
+    assert failure(rows, column_mapping=mapping).startswith(f"accounts row 2 ({reason}")
+
+    accounts, report = accounts_of(rows, column_mapping=mapping, on_invalid="skip")
+    assert accounts == [ADA, GRACE]
+    assert [number for number, _ in report.skipped] == [2]
+
+
+def test_rows_that_are_lists_of_objects_are_named_as_a_mapped_tasks_output() -> None:
+    message = failure([[ADA, ALAN], [GRACE]])
+    assert "the rows are lists of objects, as the .output of a mapped task is" in message
+    assert "Lovelace" not in message
 
 
 def test_row_that_is_not_a_row() -> None:
