@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 #: Extra time the scheduler allows a deferred sensor beyond ``timeout``; the trigger's own deadline
 #: normally ends the wait first, with a clearer message.
 DEFERRAL_GRACE = timedelta(seconds=60)
+#: The error Airflow 2.11's scheduler resumes a deferred task with when the deferral timed out (``__fail__``).
+_DEFERRAL_TIMED_OUT = "Trigger/execution timeout"
 
 
 class CcaiCampaignSensor(BaseSensorOperator):
@@ -140,27 +142,40 @@ class CcaiCampaignSensor(BaseSensorOperator):
         self._check_errors(campaign_id, stats)
         return PokeReturnValue(is_done=True, xcom_value=stats)
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """
+        Resume after deferring; under ``never_fail`` skip any failure but a timeout, as poke mode does.
+
+        Airflow 2.11 applies only ``soft_fail`` here, so under ``never_fail`` it would fail what poke mode
+        skips; Airflow 3.3 applies ``never_fail`` to timeouts too, which poke mode fails. The sensor keeps
+        poke mode's rule on both.
+
+        :param next_method: the method to resume in, or ``__fail__`` when the trigger failed.
+        :param next_kwargs: its keyword arguments (the trigger's event).
+        :param context: the task context.
+        """
+        never_fail = getattr(self, "never_fail", False)
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as skipped:
+            if never_fail and isinstance(skipped.__cause__, AirflowSensorTimeout):
+                raise skipped.__cause__ from None  # Airflow 3.3 skipped a timeout
+            raise
+        except AirflowSensorTimeout:
+            raise
+        except Exception as error:
+            timed_out = next_method == "__fail__" and (next_kwargs or {}).get("error") == _DEFERRAL_TIMED_OUT
+            if never_fail and not timed_out:
+                raise AirflowSkipException(f"Skipping due to never_fail: {error}") from error
+            raise
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, int]:
         """
         Resume after the trigger fired: return the final stats, or raise what the event reports.
 
-        Under ``never_fail`` every failure but a timeout is a skip, as poke mode skips any failure of
-        :meth:`poke` (Airflow 2.11 does not apply ``never_fail`` to a resumed sensor itself).
-
         :param context: the task context.
         :param event: the trigger's event payload.
         """
-        try:
-            return self._final_stats(event)
-        except (AirflowSkipException, AirflowSensorTimeout):
-            raise
-        except Exception as error:
-            if getattr(self, "never_fail", False):
-                raise AirflowSkipException(str(error)) from None
-            raise
-
-    def _final_stats(self, event: dict[str, Any] | None) -> dict[str, int]:
-        """Return the checked stats of a success event, or raise what the event reports."""
         from airflow_provider_ccai.hooks.ccai import valid_stats
         from airflow_provider_ccai.triggers.ccai import describe_stats
 

@@ -17,7 +17,12 @@ import pytest
 from airflow_provider_ccai.exceptions import CcaiCampaignWaitError, CcaiInputError, CcaiTransientError
 from airflow_provider_ccai.sensors.ccai import CcaiCampaignSensor
 from airflow_provider_ccai.triggers.ccai import CcaiCampaignTrigger
-from airflow_provider_ccai.version_compat import AirflowException, AirflowFailException, AirflowSkipException
+from airflow_provider_ccai.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+)
 from tests.conftest import SANDBOX_KEY, connection_json
 
 try:
@@ -470,29 +475,45 @@ def test_soft_fail_treats_a_transient_failure_alike_when_deferred_and_when_pokin
 
 
 @pytest.mark.parametrize(
-    "event",
+    ("next_method", "next_kwargs"),
     [
-        {"status": "error", "reason": "rejected", "campaign_id": 5, "message": "HTTP 404"},
-        {"status": "error", "reason": "failed", "campaign_id": 5, "message": "HTTP 503"},
-        {"status": "success", "campaign_id": 5, "stats": stats(sent=1, error=9)},
-        {"status": "success", "campaign_id": 5, "stats": {"sentCount": 1}},
+        ("execute_complete", {"event": {"status": "error", "reason": "rejected", "campaign_id": 5, "message": "404"}}),
+        ("execute_complete", {"event": {"status": "error", "reason": "failed", "campaign_id": 5, "message": "503"}}),
+        ("execute_complete", {"event": {"status": "success", "campaign_id": 5, "stats": stats(sent=1, error=9)}}),
+        ("execute_complete", {"event": {"status": "success", "campaign_id": 5, "stats": {"sentCount": 1}}}),
+        ("__fail__", {"error": "Trigger failure", "traceback": ["boom"]}),
     ],
-    ids=["rejected", "failed", "too many errors", "malformed stats"],
+    ids=["rejected", "failed", "too many errors", "malformed stats", "trigger crashed"],
 )
-def test_never_fail_skips_a_resumed_failure_as_poke_mode_does(event):
+def test_never_fail_skips_a_resumed_failure_as_poke_mode_does(next_method, next_kwargs):
     """Poke mode skips any failure of poke() under never_fail; Airflow 2.11's resume does not, so the sensor does."""
     sensor = CcaiCampaignSensor(task_id="wait", campaign_id=5, never_fail=True)
 
     with pytest.raises(AirflowSkipException):
-        sensor.execute_complete({}, event)
+        sensor.resume_execution(next_method, next_kwargs, {})
 
 
-def test_never_fail_leaves_a_timeout_to_airflow():
-    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=5, never_fail=True)
-    event = {"status": "error", "reason": "timeout", "campaign_id": 5, "message": "still sending"}
+@pytest.mark.parametrize(
+    ("next_method", "next_kwargs"),
+    [
+        (
+            "execute_complete",
+            {"event": {"status": "error", "reason": "timeout", "campaign_id": 5, "message": "sending"}},
+        ),
+        # what the scheduler resumes a task with when its deferral timed out
+        ("__fail__", {"error": "Trigger timeout" if AIRFLOW_V_3_0_PLUS else "Trigger/execution timeout"}),
+    ],
+    ids=["trigger's deadline", "deferral timeout"],
+)
+@pytest.mark.parametrize("never_fail", [False, True])
+def test_a_resumed_timeout_fails_even_under_never_fail_as_in_poke_mode(never_fail, next_method, next_kwargs):
+    """Airflow 3.3 would skip a resumed timeout under never_fail, poke mode fails it: the sensor fails it on both."""
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=5, never_fail=never_fail)
 
-    with pytest.raises(AirflowSensorTimeout, match="still sending"):
-        sensor.execute_complete({}, event)
+    with pytest.raises(AirflowException) as failed:
+        sensor.resume_execution(next_method, next_kwargs, {})
+    assert not isinstance(failed.value, AirflowSkipException)
+    assert "timeout" in str(failed.value) or "sending" in str(failed.value)
 
 
 def test_execute_complete_without_event_fails():
