@@ -12,11 +12,22 @@ AIRFLOW_3.3 := 3.3.2
 AIRFLOW_3.2 := 3.2.2
 AIRFLOW_3.1 := 3.1.8
 AIRFLOW_2.11 := 2.11.2
-# Airflow 2.11 runs on the oldest supported Python, 3.10, when the machine has it (on PATH or installed by
-# pyenv); otherwise on $(PYTHON). `make test` prints each environment's Python before its tests.
-PYTHON_3_10 := $(firstword $(foreach candidate,python3.10 $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10),\
-	$(shell $(candidate) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && echo $(candidate))))
-PYTHON_2.11 ?= $(or $(PYTHON_3_10),$(PYTHON))
+# The Pythons each Airflow release installs on (its Requires-Python), oldest first.
+PYTHONS_2.11 := 3.10 3.11 3.12
+PYTHONS_3.1 := 3.10 3.11 3.12 3.13
+PYTHONS_3.2 := 3.10 3.11 3.12 3.13 3.14
+PYTHONS_3.3 := 3.10 3.11 3.12 3.13 3.14
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+# $(call installed_python,3.X): python3.X on PATH or installed by pyenv, if the machine has it.
+installed_python = $(firstword $(foreach candidate,python$(1) $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)),\
+	$(shell $(candidate) -c 'import sys; assert "%d.%d" % sys.version_info[:2] == "$(1)"' 2>/dev/null && echo $(candidate))))
+# $(call python_for,MINOR): $(PYTHON) if that Airflow release installs on it; else the first Python of its list
+# the machine has; else the newest of the list, which uv downloads (e.g. Airflow 2.11 where python3 is 3.13).
+python_for = $(if $(filter $(PYTHON_VERSION),$(PYTHONS_$(1))),$(PYTHON),$(or \
+	$(firstword $(foreach version,$(PYTHONS_$(1)),$(call installed_python,$(version)))),$(lastword $(PYTHONS_$(1)))))
+# Airflow 2.11 runs on the oldest supported Python, 3.10, when the machine has it. `make test` prints each
+# environment's Python before its tests.
+PYTHON_2.11 ?= $(or $(call installed_python,3.10),$(call python_for,2.11))
 MAIN := $(VENV)/airflow-3.3
 # Benchmarks only: Airflow 3 no longer brings the HTTP provider, whose HttpOperator parse_cost.py times
 # for comparison; it gets its own environment so the test environments stay as CI builds them.
@@ -43,7 +54,7 @@ $(UV):
 	$(VENV)/tools/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
 
 $(VENV)/airflow-%/.installed: $(UV) pyproject.toml ci/constraints-airflow-%.txt
-	test -x $(VENV)/airflow-$*/bin/python || $(UV) venv --quiet --python $(or $(PYTHON_$*),$(PYTHON)) $(VENV)/airflow-$*
+	test -x $(VENV)/airflow-$*/bin/python || $(UV) venv --quiet --python $(or $(PYTHON_$*),$(call python_for,$*)) $(VENV)/airflow-$*
 	VIRTUAL_ENV=$(VENV)/airflow-$* $(UV) pip install --quiet -e ".[test,lint]" \
 		"apache-airflow==$(AIRFLOW_$*)" -c ci/constraints-airflow-$*.txt
 	touch $@
