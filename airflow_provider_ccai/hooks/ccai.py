@@ -27,7 +27,7 @@ from airflow_provider_ccai.exceptions import (
 )
 from airflow_provider_ccai.utils.polling import first_found
 from airflow_provider_ccai.utils.redact import hide_signed_urls_in_http_logs, redact, strip_query
-from airflow_provider_ccai.utils.validation import parse_iso_datetime
+from airflow_provider_ccai.utils.validation import LARGEST, parse_iso_datetime
 from airflow_provider_ccai.version_compat import AirflowNotFoundException, BaseHook, mask_secret
 
 DEFAULT_API_URL = "https://core.cloudcontactai.com/api"
@@ -293,8 +293,8 @@ class CloudContactHook(BaseHook):
             number = float(value)
         except (TypeError, ValueError):
             number = 0.0
-        if not math.isfinite(number) or number <= 0 or (whole and not number.is_integer()):
-            kind = "positive whole number" if whole else "positive number"
+        if not math.isfinite(number) or not 0 < number <= LARGEST[field] or (whole and not number.is_integer()):
+            kind = f"positive {'whole ' if whole else ''}number of at most {LARGEST[field]}"
             raise CcaiConnectionError(f"Connection {self.ccai_conn_id!r}: {field} must be a {kind}, got {value!r}.")
         return number
 
@@ -355,16 +355,15 @@ class CloudContactHook(BaseHook):
             failure = _failure_without_response(call, error, settings.read_timeout)
         if failure is not None:  # raised outside the except block: no __context__ keeps requests' text (the URL)
             raise failure
-        extra_secrets = _query_values(url)
-        if private_values is not None and not 200 <= response.status_code < 300:
-            extra_secrets += private_values()
+        failed = not 200 <= response.status_code < 300
         _raise_for_status(
             call,
             response.status_code,
             response.text,
             response.headers,
             settings.api_key,
-            extra_secrets=extra_secrets,
+            extra_secrets=_query_values(url),
+            names=private_values() if private_values is not None and failed else (),
             credentials_used=authorised,
         )
         return response
@@ -858,13 +857,14 @@ def _raise_for_status(
     api_key: str,
     *,
     extra_secrets: tuple[str, ...] = (),
+    names: tuple[str, ...] = (),
     credentials_used: bool = True,
 ) -> None:
     """Raise the :class:`CcaiApiError` subclass that says what a non-2xx status means for retrying."""
     if 200 <= status < 300:
         return
     hint = _STATUS_HINTS.get(status, "") if credentials_used else ""  # a signed-URL PUT carries no key
-    detail = hint + redact(text, (api_key, *extra_secrets))
+    detail = hint + redact(text, (api_key, *extra_secrets), names=names)
     if status in RETRYABLE_STATUSES or (not credentials_used and _storage_timed_out(status, text)):
         raise CcaiTransientError(call, status, detail, _retry_after(headers))
     if 300 <= status < 400:  # redirects are not followed: a key must not travel to another host
@@ -892,7 +892,12 @@ def _storage_timed_out(status: int, text: str) -> bool:
 
 
 def _recipient_names(body: bytes) -> tuple[str, ...]:
-    """Return the first and last names in a ``campaigns/direct`` body, longest first (for redaction)."""
+    """
+    Return the first and last names in a ``campaigns/direct`` body, longest first (for redaction).
+
+    A name without a letter (``512``, an id some CRMs put there) names no one, and replacing it could cut an
+    echoed phone number into pieces that the phone pattern no longer finds.
+    """
     try:
         accounts = json.loads(body).get("accounts")
     except (ValueError, AttributeError):
@@ -904,7 +909,7 @@ def _recipient_names(body: bytes) -> tuple[str, ...]:
         for account in accounts
         if isinstance(account, dict)
         for name in (account.get("firstName"), account.get("lastName"))
-        if isinstance(name, str) and len(name.strip()) > 1
+        if isinstance(name, str) and len(name.strip()) > 1 and any(char.isalpha() for char in name)
         for form in _json_forms(name.strip())
     }
     return tuple(sorted(names, key=len, reverse=True))

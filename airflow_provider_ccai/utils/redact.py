@@ -51,13 +51,16 @@ def strip_query(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT) -> str:
+def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT, names: tuple[str, ...] = ()) -> str:
     """
     Return a short excerpt of ``text`` with secrets and signatures replaced by ``***``, phone numbers by ``<phone>``.
 
     :param text: response body or message to clean.
     :param secrets: literal values (e.g. the API key) that must never appear.
     :param limit: maximum length of the excerpt.
+    :param names: recipients' names, replaced by ``***`` after the phone numbers (a name cannot cut one into
+        pieces the pattern misses) and only in as much of ``text`` as the excerpt needs: there may be
+        thousands of them, and the body may be large.
     """
     for secret in secrets:
         if secret:
@@ -65,7 +68,27 @@ def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT) -
     text = " ".join(text.split())  # first: a phone split by tabs or line breaks is found whole
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
+    if names:
+        text = _without_names(text, tuple(" ".join(name.split()) for name in names), limit)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _without_names(text: str, names: tuple[str, ...], limit: int) -> str:
+    """
+    Return a prefix of ``text`` with ``names`` replaced, long enough to give the excerpt's ``limit`` characters.
+
+    A name cut by the end of a prefix can only remain in its last ``margin`` characters, so a prefix whose
+    cleaned text still reaches ``limit + margin`` characters gives the same excerpt as the whole text.
+    """
+    margin = max(len(name) for name in names)
+    size = 4 * (limit + margin)
+    while True:
+        cleaned = text[:size]
+        for name in names:
+            cleaned = cleaned.replace(name, "***")
+        if size >= len(text) or len(cleaned) >= limit + margin:
+            return cleaned
+        size *= 4
 
 
 class SignedUrlLogFilter(logging.Filter):

@@ -31,6 +31,15 @@ def required_text(value: Any, field: str) -> str:
 HOOK_ARGUMENTS = ("timeout", "connect_timeout", "max_attempts", "backoff_initial", "backoff_max")
 #: Those of them that may be ``None``: the hook then reads the connection's extra, or its default.
 _FROM_CONNECTION_WHEN_NONE = ("timeout", "connect_timeout", "max_attempts")
+#: Largest values the hook accepts, from any source (the connection form allows less): a day-long timeout
+#: or hour-long backoff is already a mistake, and ``1e10`` seconds overflows the socket layer.
+LARGEST = {
+    "timeout": 86_400,
+    "connect_timeout": 86_400,
+    "max_attempts": 100,
+    "backoff_initial": 3600,
+    "backoff_max": 3600,
+}
 #: Longest rendered text parsed as a Python literal (about 10,000 recipients); JSON has no limit.
 PYTHON_LITERAL_LIMIT = 1_000_000
 
@@ -67,6 +76,8 @@ def checked_hook_params(hook_params: Any) -> dict[str, Any]:
             raise CcaiInputError(f"hook_params[{name!r}]: expected 0 or more seconds, got {value!r}")
         if name.endswith("timeout") and value <= 0:
             raise CcaiInputError(f"hook_params[{name!r}]: expected more than 0 seconds, got {value!r}")
+        if value > LARGEST[name]:
+            raise CcaiInputError(f"hook_params[{name!r}]: expected at most {LARGEST[name]}, got {value!r}")
     return dict(hook_params)
 
 

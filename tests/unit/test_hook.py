@@ -165,13 +165,28 @@ BAD_CONNECTIONS = {
     "space in host": ({"host": "http://core ccai.test/api"}, r"host must be an http\(s\) URL"),
     "unclosed IPv6 host": ({"host": "https://[::1/api"}, r"host must be an http\(s\) URL"),
     "files_url without host": ({"files_url": "https://:8443"}, r"files_url must be an http\(s\) URL"),
-    "text timeout": ({"timeout": "soon"}, r"timeout must be a positive number, got 'soon'"),
-    "zero timeout": ({"timeout": 0}, r"timeout must be a positive number, got 0"),
+    "text timeout": ({"timeout": "soon"}, r"timeout must be a positive number of at most 86400, got 'soon'"),
+    "zero timeout": ({"timeout": 0}, r"timeout must be a positive number of at most 86400, got 0"),
     "negative timeout": ({"timeout": "-3"}, r"timeout must be a positive number"),
     "bad connect_timeout": ({"connect_timeout": "x"}, r"connect_timeout must be a positive number"),
     "zero max_attempts": ({"max_attempts": "0"}, r"max_attempts must be a positive whole number"),
-    "fractional max_attempts": ({"max_attempts": "0.5"}, r"max_attempts must be a positive whole number, got '0.5'"),
-    "max_attempts 1.9": ({"max_attempts": 1.9}, r"max_attempts must be a positive whole number, got 1.9"),
+    "fractional max_attempts": (
+        {"max_attempts": "0.5"},
+        r"max_attempts must be a positive whole number of at most 100, got '0.5'",
+    ),
+    "max_attempts 1.9": (
+        {"max_attempts": 1.9},
+        r"max_attempts must be a positive whole number of at most 100, got 1.9",
+    ),
+    "timeout that would overflow the socket layer": (
+        {"timeout": 1e10},
+        r"timeout must be a positive number of at most 86400, got 10000000000\.0",
+    ),
+    "connect_timeout over a day": (
+        {"connect_timeout": "86401"},
+        r"connect_timeout must be a positive number of at most",
+    ),
+    "max_attempts over 100": ({"max_attempts": 101}, r"max_attempts must be a positive whole number of at most 100"),
 }
 
 
@@ -191,7 +206,7 @@ def test_bad_connection_fails_naming_the_field(
 
 
 def test_hook_arguments_are_validated_like_extras(ccai_conn: dict[str, str], http: responses.RequestsMock) -> None:
-    with pytest.raises(CcaiConnectionError, match="timeout must be a positive number, got -1"):
+    with pytest.raises(CcaiConnectionError, match="timeout must be a positive number of at most 86400, got -1"):
         CloudContactHook(timeout=-1).list_campaigns()
     assert len(http.calls) == 0
 
@@ -375,6 +390,45 @@ def test_create_errors_keep_recipients_names_out_of_the_excerpt(
     assert "accounts[1] rejected" in text  # the useful part of the answer is kept
     for private in ("Ada", "Lovelace", "Grace", "Hopper", "5550001112"):
         assert private not in text
+
+
+def test_create_error_hides_an_echoed_phone_when_a_name_is_digits(
+    hook: CloudContactHook, http: responses.RequestsMock
+) -> None:
+    """A last name ``512`` (an id some CRMs export there) must not cut the phone into pieces the pattern misses."""
+    payload = {
+        "accounts": [{"firstName": "Ada", "lastName": "512", "phone": "+15551234567"}],
+        "message": "Hi",
+        "title": "Weekly offer",
+    }
+    http.post(CREATE_URL, status=400, json={"message": "account rejected: phone +15551234567 is a landline"})
+
+    with pytest.raises(CcaiApiError) as raised:
+        hook.create_campaign(json.dumps(payload).encode())
+
+    text = str(raised.value)
+    assert "account rejected: phone <phone> is a landline" in text
+    assert "4567" not in text and "Ada" not in text
+
+
+def test_create_error_from_a_large_echo_hides_every_name_in_its_excerpt(
+    hook: CloudContactHook, http: responses.RequestsMock
+) -> None:
+    """Names are hidden in as much of the body as the excerpt needs; the excerpt is as if all were."""
+    accounts = [
+        {"firstName": f"First{chr(65 + i % 26)}{i}x", "lastName": f"Last{i}y", "phone": f"+1555{i:07d}"}
+        for i in range(5000)
+    ]
+    payload = {"accounts": accounts, "message": "Hi", "title": "Weekly offer"}
+    body = json.dumps(payload)
+    http.post(CREATE_URL, status=400, body='{"error": "bad accounts", "echo": ' + body + "}")
+
+    with pytest.raises(CcaiApiError) as raised:
+        hook.create_campaign(body.encode())
+
+    text = str(raised.value)
+    assert '"error": "bad accounts"' in text and text.endswith("...")
+    assert "First" not in text and "Last" not in text and "555" not in text
 
 
 @pytest.mark.parametrize(

@@ -140,3 +140,27 @@ def test_secrets_are_removed_before_truncation() -> None:
 )
 def test_strip_query(url: str, expected: str) -> None:
     assert strip_query(url) == expected
+
+
+def _redacted_whole(text: str, names: tuple[str, ...]) -> str:
+    """What :func:`redact` gives when every name is replaced in the whole text (the slow way)."""
+    cleaned = redact(text, limit=len(text) + 1)
+    for name in names:
+        cleaned = cleaned.replace(name, "***")
+    return cleaned if len(cleaned) <= MAX_EXCERPT else cleaned[:MAX_EXCERPT] + "..."
+
+
+@pytest.mark.parametrize("name_length", [2, 9, 40, 300])
+@pytest.mark.parametrize("gap", [0, 1, 7, 150, 1000])
+def test_names_hidden_in_a_prefix_give_the_excerpt_of_the_whole_text(name_length: int, gap: int) -> None:
+    """Runs of names (which shrink as they are hidden) and names across every cut give the same excerpt."""
+    names = tuple(f"{chr(65 + i % 26) * (name_length - 1)}{chr(97 + i % 26)}" for i in range(40))
+    text = " ".join(f"{name}{'.' * gap}" for name in names * 10) + " end"
+
+    excerpt = redact(text, names=names)
+    assert excerpt == _redacted_whole(text, names)
+    assert not any(name in excerpt for name in names)
+
+
+def test_names_are_hidden_after_phone_numbers() -> None:
+    assert redact("phone +15551234567 is a landline", names=("512", "Ada")) == "phone <phone> is a landline"

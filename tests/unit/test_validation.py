@@ -64,6 +64,9 @@ def test_hook_arguments_are_the_hooks_keyword_arguments() -> None:
     ("hook_params", "expected"),
     [
         ({"timeout": 0}, "hook_params['timeout']: expected more than 0 seconds, got 0"),
+        ({"timeout": 1e10}, "hook_params['timeout']: expected at most 86400, got 10000000000.0"),
+        ({"max_attempts": 1000}, "hook_params['max_attempts']: expected at most 100, got 1000"),
+        ({"backoff_max": 7200}, "hook_params['backoff_max']: expected at most 3600, got 7200"),
         ({"connect_timeout": -1.5}, "hook_params['connect_timeout']: expected more than 0 seconds"),
         ({"timeout": float("nan")}, "hook_params['timeout']: expected a number"),
         ({"timeout": float("inf")}, "hook_params['timeout']: expected a number"),
