@@ -1033,6 +1033,46 @@ def test_lost_response_finds_a_campaign_dated_by_a_clock_that_runs_behind(
     assert len(calls(http, "POST", CREATE_URL)) == 1
 
 
+@pytest.mark.parametrize("path", ["task state store", "run start"])
+def test_retry_finds_an_earlier_campaign_dated_by_a_clock_that_runs_behind(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, path: str
+) -> None:
+    """An earlier try sent when the run started (or as recorded), and CCAI's clock is 40 s behind the worker's."""
+    began = NOW - timedelta(minutes=30)
+    context = second_try(mocker, start_date=began, clear_number=0)
+    if path == "task state store":
+        context["task_state_store"] = FakeTaskStateStore(ccai_campaign={"submitted_at": began.isoformat()})
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(449, began - timedelta(seconds=40))])
+    mock_totals(http, {449: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 449
+    assert calls(http, "POST") == []
+
+
+@pytest.mark.parametrize(
+    ("message", "found"),
+    [(MESSAGE, True), ("another text", False), (None, False), (..., True)],
+    ids=["same message", "another message", "message null", "no message field"],
+)
+def test_retry_matches_by_message_unless_the_list_leaves_it_out(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, message: Any, found: bool
+) -> None:
+    """CCAI's list may not carry the message (an open question): a listing without it is matched by title."""
+    began = NOW - timedelta(minutes=30)
+    campaign = listed(450, began + timedelta(minutes=1))
+    if message is ...:
+        del campaign["message"]
+    else:
+        campaign["message"] = message
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[campaign])
+    mock_totals(http, {450: len(ACCOUNTS)})
+
+    assert campaign_op().execute(second_try(mocker, start_date=began)) == (450 if found else 999)
+    assert len(calls(http, "POST")) == (0 if found else 1)
+
+
 def test_lost_response_with_several_candidates_takes_the_one_of_this_size(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
