@@ -33,6 +33,10 @@ class CcaiApiError(AirflowException):
         got = f"HTTP {status}" if status is not None else "no response"
         super().__init__(f"CCAI {call} failed: {got}: {detail}")
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...], dict[str, object]]:
+        """Rebuild from the constructor's arguments, so that the error survives ``pickle`` and ``copy``."""
+        return type(self), (self.call, self.status, self.detail), self.__dict__
+
 
 class CcaiRejectedError(CcaiApiError, AirflowFailException):
     """

@@ -132,8 +132,9 @@ class CcaiCampaignTrigger(BaseTrigger):
                 summary = describe_stats(self.campaign_id, stats)
                 yield self._error("timeout", f"{summary} when the sensor's timeout ran out", stats)
                 return
-            self.log.info("%s; checking again in %g s", describe_stats(self.campaign_id, stats), self.poke_interval)
-            await asyncio.sleep(min(self.poke_interval, remaining))
+            wait = min(self.poke_interval, remaining)
+            self.log.info("%s; checking again in %g s", describe_stats(self.campaign_id, stats), round(wait, 1))
+            await asyncio.sleep(wait)
 
     def _error(self, reason: str, message: str, stats: Mapping[str, int] | None = None) -> TriggerEvent:
         event = {"status": "error", "reason": reason, "campaign_id": self.campaign_id, "message": message}

@@ -857,7 +857,7 @@ def test_stop_does_not_hang_on_clients_mid_request(make_sandbox: Callable[..., S
     try:
         half_headers.sendall(b"GET /api/clients/1/campaigns HTTP/1.1\r\nHost: x\r\n")
         half_body.sendall(b'POST /upload/url HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"fileName"')
-        sb.add_fault("list_campaigns", "delay", seconds=60)
+        sb.add_fault("list_campaigns", "delay", seconds=3600)  # held far longer than the bound below
         delayed = socket.create_connection(("127.0.0.1", port))
         delayed.sendall(
             f"GET /api/clients/1/campaigns HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n\r\n".encode()
@@ -865,7 +865,7 @@ def test_stop_does_not_hang_on_clients_mid_request(make_sandbox: Callable[..., S
         assert wait_until(lambda: len(sb.requests_seen()) == 1)  # the delayed request is being held
         stopper = threading.Thread(target=sb.stop, daemon=True)
         stopper.start()
-        stopper.join(timeout=20)
+        stopper.join(timeout=120)  # bounds the test; a stop() that waited for the held request would take an hour
         assert not stopper.is_alive()
         delayed.close()
     finally:

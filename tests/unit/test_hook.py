@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -1426,3 +1428,20 @@ def test_async_stats_errors_keep_no_context(sandbox: Any, monkeypatch: pytest.Mo
     with pytest.raises(CcaiTransientError) as raised:
         _async_stats(1, max_attempts=1)
     assert raised.value.__context__ is None and raised.value.__cause__ is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        CcaiRejectedError("POST /x", 400, "bad"),
+        CcaiTransientError("GET /y", 503, "busy", retry_after=7.0),
+        CcaiAmbiguousResultError("POST /z", None, "read timed out"),
+    ],
+    ids=["rejected", "transient", "ambiguous"],
+)
+def test_api_errors_survive_pickle_and_copy(error: CcaiApiError) -> None:
+    """Whatever copies an exception (a callback's context, a process boundary) gets the same error back."""
+    for copied in (pickle.loads(pickle.dumps(error)), copy.deepcopy(error)):
+        assert type(copied) is type(error)
+        assert str(copied) == str(error)
+        assert copied.__dict__ == error.__dict__

@@ -24,6 +24,7 @@ from airflow_provider_ccai.version_compat import (
     AirflowSkipException,
 )
 from tests.conftest import SANDBOX_KEY, connection_json
+from tests.unit import capture_logs
 
 try:
     from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
@@ -389,6 +390,22 @@ def test_trigger_waits_while_the_counts_are_all_zero(mocker):
 
     assert event == {"status": "success", "campaign_id": 7, "stats": stats(sent=3)}
     assert hook_class.return_value.aget_campaign_stats.await_count == 3
+
+
+def test_trigger_logs_the_wait_it_takes_when_the_deadline_cuts_it_short(mocker, caplog):
+    hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
+    hook_class.return_value.aget_campaign_stats = mocker.AsyncMock(return_value=stats(pending=2))
+    sleep = mocker.patch("airflow_provider_ccai.triggers.ccai.asyncio.sleep", mocker.AsyncMock())
+    clock = mocker.patch("airflow_provider_ccai.triggers.ccai.time")  # the trigger's clock only, not logging's
+    clock.time.side_effect = [1000.0, 1000.0, 1001.0, 1001.0, 1004.0, 1004.0]
+    trigger = CcaiCampaignTrigger(7, poke_interval=60, deadline=1003.5)
+
+    with capture_logs(caplog) as logs:
+        event = first_event(trigger, limit=10)
+
+    assert sleep.await_args_list == [mocker.call(3.5), mocker.call(2.5)]
+    assert "checking again in 3.5 s" in logs.text and "checking again in 60 s" not in logs.text
+    assert event["reason"] == "timeout"
 
 
 def test_trigger_without_deadline_gives_up_after_seven_days():
