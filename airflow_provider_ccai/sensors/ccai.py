@@ -221,7 +221,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
         if ratio > self.max_error_ratio:
             raise AirflowFailException(
                 f"CCAI campaign {campaign_id}: {errors} of {total} messages failed ({ratio:.1%}), "
-                f"more than max_error_ratio={self.max_error_ratio:g} allows; {stats['sentCount']} were sent"
+                f"more than max_error_ratio={self.max_error_ratio:g} allows; sent: {stats['sentCount']}"
             )
 
 
