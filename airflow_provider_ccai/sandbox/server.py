@@ -38,6 +38,12 @@ MAX_JSON_BYTES = 10 * 1_048_576
 """Largest JSON request body kept in memory; larger bodies get 413."""
 MAX_DRAIN_BYTES = 64 * 1_048_576
 """Oversized bodies up to this size are read and discarded so the connection stays usable."""
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in a JSON request body (deeper ones get 400)."""
+MAX_FAULT_SECONDS = 86400
+"""Largest ``seconds`` and ``retry_after`` of a fault (one day)."""
+MAX_S3_KEY_BYTES = 1024
+"""Longest object key S3 accepts, in bytes of UTF-8."""
 FIRST_CAMPAIGN_ID = 1001
 ALLOWED_FILE_TYPES = ("image/jpeg", "image/png", "image/gif")
 ERROR_PHONE_PREFIX = "+1500555"
@@ -67,8 +73,11 @@ FAULT_ACTIONS = (
 _FAULTS_BEFORE_ACTION = ("status", "reset_before", "malformed_json", "reject_put", "slow_put", "lose_put")
 _FAULT_ONLY_FOR = {"expire_url": "upload_url", "reject_put": "put", "slow_put": "put", "lose_put": "put"}
 _FAULT_FIELDS = ("endpoint", "action", "times", "status", "retry_after", "seconds", "after")
+#: statuses whose responses end with the headers: no body and no Content-Length (RFC 9110 6.4.1, 8.6)
+_STATUSES_WITHOUT_BODY = (204, 304)
 
 _AMZ_ALGORITHM = "AWS4-HMAC-SHA256"
+_AMZ_SIGNED_HEADERS = "content-type;host"
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _BASE_PATH = re.compile(r"[0-9]+/campaign")
@@ -83,6 +92,12 @@ _SIGNED_QUERY_PARAMETERS = frozenset(
     {"X-Amz-Algorithm", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Expires", "X-Amz-Signature"}
 )
 _SIGNATURE_IN_TEXT = re.compile(r"(X-Amz-Signature=)[^&\s\"]*", re.IGNORECASE)
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: the escapes http.server's own log_message applies to control characters (its table is private, and
+#: Python 3.10 releases before 3.10.9 lack it)
+_LOG_ESCAPES = str.maketrans(
+    {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\\"): "\\\\"}
+)
 
 # Routes of the emulated APIs: path pattern -> {HTTP method: endpoint name}.
 _ROUTES: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = (
@@ -231,13 +246,15 @@ def _s3_error(status: int, code: str, message: str) -> _Response:
 
 
 def _injected_response(fault: _Fault) -> _Response:
-    """Build the response of a ``status``/``status_after`` fault.
+    """Build the response of a ``status``/``status_after`` fault (without a body for 204 and 304).
 
     :param fault: the fault being applied.
     """
     headers = {}
     if fault.retry_after is not None:
         headers["Retry-After"] = str(math.ceil(fault.retry_after))
+    if fault.status in _STATUSES_WITHOUT_BODY:
+        return _Response(fault.status, b"", None, headers)
     return _json_response(fault.status, {"error": "injected", "status": fault.status}, headers)
 
 
@@ -264,15 +281,18 @@ def _parse_json_body(body: bytes) -> tuple[Any, str | None]:
     if not body.strip():
         return None, "body: empty, expected a JSON object"
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant), None
+        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
     except UnicodeDecodeError:
         return None, "body: not UTF-8"
     except json.JSONDecodeError as exc:
         return None, f"body: invalid JSON ({exc})"
     except RecursionError:
         return None, "body: invalid JSON (nested too deeply)"
-    except ValueError as exc:  # NaN/Infinity, or an integer longer than Python converts
+    except ValueError as exc:  # NaN/Infinity, a number beyond a float, or an integer longer than Python converts
         return None, f"body: invalid JSON ({exc})"
+    if _nesting_depth(value) > MAX_JSON_DEPTH:
+        return None, f"body: nested more than {MAX_JSON_DEPTH} levels deep"
+    return value, None
 
 
 def _reject_constant(name: str) -> Any:
@@ -281,6 +301,36 @@ def _reject_constant(name: str) -> Any:
     :param name: the constant found.
     """
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """Decode a JSON number with a fraction or exponent, refusing one beyond a float (e.g. ``1e999``).
+
+    Python would read it as infinity and write it back as ``Infinity``, which is not JSON.
+
+    :param text: the number as written in the body.
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number too large for a float")
+    return value
+
+
+def _nesting_depth(value: Any) -> int:
+    """Count the arrays and objects nested around the deepest value, without recursion.
+
+    :param value: a value produced by :func:`json.loads`; a scalar has depth 0.
+    """
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _validate_campaign(body: dict[str, Any]) -> str | None:
@@ -337,10 +387,16 @@ def _validate_upload_request(body: dict[str, Any], client_id: str | None) -> str
     :return: the first problem as ``"<field>: <why>"``, or None if the body is valid.
     """
     name = body.get("fileName")
-    if not isinstance(name, str) or not name:
-        return "fileName: must be a non-empty string"
-    if "/" in name or ".." in name:
-        return "fileName: must not contain '/' or '..'"
+    if not isinstance(name, str) or not name.strip():
+        return "fileName: must be a non-blank string"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from the JSON escape \ud800
+        return "fileName: must be valid Unicode (no lone surrogates)"
+    if _CONTROL_CHARACTER.search(name):
+        return "fileName: must not contain control characters"
+    if "/" in name or ".." in name or name == ".":
+        return "fileName: must not contain '/' or '..', nor be '.'"
     if body.get("fileType") not in ALLOWED_FILE_TYPES:
         return f"fileType: must be one of {', '.join(ALLOWED_FILE_TYPES)}"
     base_path = body.get("fileBasePath")
@@ -348,6 +404,8 @@ def _validate_upload_request(body: dict[str, Any], client_id: str | None) -> str
         return "fileBasePath: must be '<clientId>/campaign'"
     if client_id is not None and base_path != f"{client_id}/campaign":
         return f"fileBasePath: must be '{client_id}/campaign'"
+    if len(f"{base_path}/{name}".encode()) > MAX_S3_KEY_BYTES:
+        return f"fileName: the key '{base_path}/<fileName>' is longer than {MAX_S3_KEY_BYTES} bytes of UTF-8"
     if "publicFile" in body and not isinstance(body["publicFile"], bool):
         return "publicFile: must be a boolean"
     return None
@@ -434,7 +492,8 @@ class SandboxServer:
     :param port: port to bind; 0 picks a free one.
     :param url_ttl_seconds: lifetime of issued signed upload URLs (``X-Amz-Expires``).
     :param send_seconds: time a campaign takes from all pending to all done.
-    :param journal_path: if set, every journal entry is also appended to this file as a JSON line.
+    :param journal_path: if set, every journal entry is also appended to this file as a JSON line; :meth:`start`
+        creates the file, or fails if it cannot be opened for appending.
     :param verbose: log one line per HTTP request to stderr (signatures redacted).
     """
 
@@ -485,12 +544,19 @@ class SandboxServer:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> SandboxServer:
-        """Bind and serve in a background daemon thread.
+        """Create or open the journal file, if any, then bind and serve in a background daemon thread.
 
         :return: self.
+        :raises OSError: if the journal file cannot be opened for appending, or the address cannot be bound.
         """
         if self._httpd is not None:
             raise RuntimeError("sandbox already started")
+        if self.journal_path:
+            try:
+                with open(self.journal_path, "a", encoding="utf-8"):
+                    pass
+            except OSError as exc:
+                raise OSError(f"cannot append to journal file {self.journal_path}: {exc.strerror or exc}") from exc
         httpd = _HTTPServer((self.host, self.port), self)
         bound_host, bound_port = str(httpd.server_address[0]), int(httpd.server_address[1])
         shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
@@ -616,20 +682,17 @@ class SandboxServer:
         :param endpoint: endpoint name.
         :param action: fault action.
         :param times: positive int.
-        :param status: HTTP status 100-599.
-        :param retry_after: None or non-negative number.
-        :param seconds: non-negative number.
+        :param status: HTTP status 200-599 (a 1xx status is no final answer).
+        :param retry_after: None or a number of seconds from 0 to MAX_FAULT_SECONDS.
+        :param seconds: a number from 0 to MAX_FAULT_SECONDS.
         :param after: non-negative int.
         :raises ValueError: naming the invalid argument.
         """
 
-        def is_number(value: Any) -> bool:
+        def is_seconds(value: Any) -> bool:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 return False
-            try:
-                return 0 <= float(value) < math.inf
-            except OverflowError:  # an integer beyond any float
-                return False
+            return 0 <= value <= MAX_FAULT_SECONDS  # NaN compares false
 
         if endpoint not in ENDPOINTS:
             raise ValueError(f"endpoint: must be one of {', '.join(ENDPOINTS)}")
@@ -639,12 +702,12 @@ class SandboxServer:
             raise ValueError(f"action: {action} only applies to endpoint {_FAULT_ONLY_FOR[action]}")
         if not isinstance(times, int) or isinstance(times, bool) or times < 1:
             raise ValueError("times: must be a positive integer")
-        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-            raise ValueError("status: must be an HTTP status code (100-599)")
-        if retry_after is not None and not is_number(retry_after):
-            raise ValueError("retry_after: must be a non-negative number")
-        if not is_number(seconds):
-            raise ValueError("seconds: must be a non-negative number")
+        if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+            raise ValueError("status: must be an HTTP status code from 200 to 599")
+        if retry_after is not None and not is_seconds(retry_after):
+            raise ValueError(f"retry_after: must be a number from 0 to {MAX_FAULT_SECONDS}")
+        if not is_seconds(seconds):
+            raise ValueError(f"seconds: must be a number from 0 to {MAX_FAULT_SECONDS}")
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise ValueError("after: must be a non-negative integer")
         return _Fault(endpoint, action, times, status, retry_after, float(seconds), after)
@@ -853,6 +916,8 @@ class SandboxServer:
     def _journal_append(self, entry: dict[str, Any]) -> None:
         """Number an entry and append it to the journal (and the journal file, if any).
 
+        A failure to write the file is reported on stderr; the request is answered all the same.
+
         :param entry: the journal entry; must not contain secrets.
         """
         with self._lock:
@@ -860,9 +925,14 @@ class SandboxServer:
             self._next_seq += 1
             self._journal.append(entry)
             if self.journal_path:
-                with open(self.journal_path, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(entry) + "\n")
-                    handle.flush()
+                try:
+                    with open(self.journal_path, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(entry) + "\n")
+                except OSError as exc:
+                    sys.stderr.write(
+                        f"ccai-sandbox: journal entry {entry['seq']} not written to {self.journal_path}: "
+                        f"{exc.strerror or exc}\n"
+                    )
 
     def _public_base(self, request: _Request) -> str:
         """Return the base URL as the client addressed the server.
@@ -924,7 +994,7 @@ class SandboxServer:
         signature = self._sign(key, body["fileType"], amz_date, expires)
         url = (
             f"{self._public_base(request)}/s3/{quote(key)}?X-Amz-Algorithm={_AMZ_ALGORITHM}"
-            f"&X-Amz-Date={amz_date}&X-Amz-SignedHeaders=content-type%3Bhost"
+            f"&X-Amz-Date={amz_date}&X-Amz-SignedHeaders={quote(_AMZ_SIGNED_HEADERS, safe='')}"
             f"&X-Amz-Expires={expires}&X-Amz-Signature={signature}"
         )
         return _json_response(200, {"signedS3Url": url})
@@ -947,15 +1017,18 @@ class SandboxServer:
             )
         if request.headers.get("Content-Length") is None:
             return _s3_error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
-        query = {name: values[0] for name, values in parse_qs(request.query, keep_blank_values=True).items()}
+        pairs = parse_qsl(request.query, keep_blank_values=True)
+        query = dict(pairs)
         amz_date = query.get("X-Amz-Date", "")
         expires = query.get("X-Amz-Expires", "")
         expected = self._sign(key, content_type, amz_date, expires)
         provided = query.get("X-Amz-Signature", "")
-        # S3 signs every query parameter: one added to the issued URL breaks the signature
+        # S3 signs every query parameter: one added to, repeated in or changed from the issued URL fails
         if (
-            query.get("X-Amz-Algorithm") != _AMZ_ALGORITHM
+            len(query) != len(pairs)
             or set(query) != _SIGNED_QUERY_PARAMETERS
+            or query.get("X-Amz-Algorithm") != _AMZ_ALGORITHM
+            or query.get("X-Amz-SignedHeaders") != _AMZ_SIGNED_HEADERS
             or not hmac.compare_digest(expected.encode("ascii"), provided.encode("utf-8"))
         ):
             return _s3_error(
@@ -1372,7 +1445,7 @@ class _Handler(BaseHTTPRequestHandler):
         return b"", length
 
     def _send(self, response: _Response) -> None:
-        """Write a complete response with Content-Length.
+        """Write a complete response with Content-Length (204 and 304: headers only, as HTTP requires).
 
         :param response: the response.
         """
@@ -1381,11 +1454,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", response.content_type)
         for name, value in response.headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
+        has_body = response.status not in _STATUSES_WITHOUT_BODY
+        if has_body:
+            self.send_header("Content-Length", str(len(response.body)))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(response.body)
+        if has_body:
+            self.wfile.write(response.body)
 
     def _reset_connection(self) -> None:
         """Drop the connection with a TCP reset and without writing anything."""
@@ -1394,11 +1470,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.abort_on_close(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
-        """Log to stderr only in verbose mode, with signed-URL signatures redacted.
+        """Log to stderr only in verbose mode, control characters escaped and signed-URL signatures redacted.
 
         :param format: %-format string.
         :param args: format arguments.
         """
         if self.server.sandbox.verbose:
-            text = _SIGNATURE_IN_TEXT.sub(r"\1<redacted>", format % args)
+            text = _SIGNATURE_IN_TEXT.sub(r"\1<redacted>", (format % args).translate(_LOG_ESCAPES))
             sys.stderr.write(f"{self.address_string()} - [{self.log_date_time_string()}] {text}\n")

@@ -223,7 +223,18 @@ def test_put_with_wrong_content_type_is_signature_mismatch(sandbox: SandboxServe
     assert sandbox.files() == {}
 
 
-@pytest.mark.parametrize("mutation", ["tamper", "drop_signature", "other_key", "extra_parameter"])
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        "tamper",
+        "drop_signature",
+        "other_key",
+        "extra_parameter",
+        "repeated_signature",
+        "repeated_algorithm",
+        "other_signed_headers",
+    ],
+)
 def test_put_with_bad_signature_is_403(sandbox: SandboxServer, http: requests.Session, mutation: str) -> None:
     url = signed_url(sandbox, http)
     if mutation == "tamper":
@@ -233,8 +244,14 @@ def test_put_with_bad_signature_is_403(sandbox: SandboxServer, http: requests.Se
         url = re.sub(r"&X-Amz-Signature=[0-9a-f]+", "", url)
     elif mutation == "other_key":
         url = url.replace("/logo.png?", "/evil.png?")
-    else:  # S3 signs the whole query
+    elif mutation == "extra_parameter":  # S3 signs the whole query
         url += "&x-id=PutObject"
+    elif mutation == "repeated_signature":  # the valid signature comes first
+        url += "&X-Amz-Signature=" + "0" * 64
+    elif mutation == "repeated_algorithm":  # same name and value twice
+        url += "&X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    else:
+        url = url.replace("X-Amz-SignedHeaders=content-type%3Bhost", "X-Amz-SignedHeaders=host")
     response = http.put(url, data=PNG, headers={"Content-Type": "image/png"})
     assert (response.status_code, s3_code(response)) == (403, "SignatureDoesNotMatch")
     assert sandbox.files() == {}
@@ -309,6 +326,17 @@ def test_stored_url_requires_file_key(sandbox: SandboxServer, http: requests.Ses
         ({"fileName": "a/b.png"}, "fileName"),
         ({"fileName": "..png"}, "fileName"),
         ({"fileName": 5}, "fileName"),
+        ({"fileName": "."}, "fileName"),
+        ({"fileName": ".."}, "fileName"),
+        ({"fileName": " \t "}, "fileName"),
+        ({"fileName": "a\ud800.png"}, "fileName"),  # a lone surrogate: not encodable as UTF-8
+        ({"fileName": "a\x00.png"}, "fileName"),
+        ({"fileName": "a\n.png"}, "fileName"),
+        ({"fileName": "a\x1b[2J.png"}, "fileName"),
+        ({"fileName": "a\x7f.png"}, "fileName"),
+        ({"fileName": "a\x85.png"}, "fileName"),  # a C1 control character
+        ({"fileName": "x" * (1024 - len(f"{CID}/campaign/") + 1)}, "fileName"),  # key of 1025 bytes
+        ({"fileName": "é" * 506}, "fileName"),  # 506 characters, but a key of 1026 bytes of UTF-8
         ({"fileType": "video/mp4"}, "fileType"),
         ({"fileBasePath": "1234/other"}, "fileBasePath"),
         ({"fileBasePath": "abc/campaign"}, "fileBasePath"),
@@ -325,6 +353,15 @@ def test_upload_url_validation(
     assert response.json()["error"] == "Bad Request"
     assert response.json()["message"].startswith(f"{field}: ")
     assert sandbox.requests_seen()[-1]["json"] == body
+
+
+def test_file_name_up_to_the_s3_key_limit_is_uploaded(sandbox: SandboxServer, http: requests.Session) -> None:
+    name = "é" * 505  # with "1234/campaign/", a key of exactly 1024 bytes of UTF-8
+    key = f"{CID}/campaign/{name}"
+    assert len(key.encode()) == 1024
+    url = signed_url(sandbox, http, name=name)
+    assert http.put(url, data=PNG, headers={"Content-Type": "image/png"}).status_code == 200
+    assert sandbox.file_bytes(key) == PNG
 
 
 # --------------------------------------------------------------------------- campaigns
@@ -384,8 +421,12 @@ def test_create_campaign_validation(
         (b'{"title": NaN}', "body: invalid JSON (NaN is not JSON)"),
         (b'{"a": ' + b"[" * 100_000, "body: invalid JSON (nested too deeply)"),
         (b'{"a": ' + b"1" * 5_000 + b"}", "body: invalid JSON"),  # longer than Python converts to int
+        (b'{"a": ' + b"[" * 64 + b"]" * 64 + b"}", "body: nested more than 64 levels deep"),
+        (b'{"a": ' + b"[" * 600 + b"]" * 600 + b"}", "body: nested more than 64 levels deep"),
+        (b'{"title": 1e999}', "body: invalid JSON (number too large for a float)"),
+        (b'{"title": -1.5e400}', "body: invalid JSON (number too large for a float)"),
     ],
-    ids=["empty", "not json", "NaN", "deep", "long integer"],
+    ids=["empty", "not json", "NaN", "deep", "long integer", "65 levels", "601 levels", "1e999", "-1.5e400"],
 )
 def test_create_campaign_rejects_non_json(
     sandbox: SandboxServer, http: requests.Session, raw: bytes, message_start: str
@@ -398,6 +439,33 @@ def test_create_campaign_rejects_non_json(
     assert response.status_code == 400
     assert response.json()["message"].startswith(message_start)
     assert "json" not in sandbox.requests_seen()[-1]
+
+
+def nested_arrays(levels: int) -> list[Any]:
+    """Return ``levels`` arrays nested in one another, the innermost holding ``"core"``."""
+    value: list[Any] = ["core"]
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_json_nested_64_levels_is_kept_and_deeper_is_refused(sandbox: SandboxServer, http: requests.Session) -> None:
+    """64 levels (the body object and 63 arrays) are accepted; deeper bodies are refused before being kept."""
+    assert create(sandbox, http, campaign_body(extra=nested_arrays(63))).status_code == 200
+    upload = {"fileName": "a.png", "fileType": "image/png", "fileBasePath": f"{CID}/campaign", "extra": None}
+    for levels in (64, 600):
+        assert create(sandbox, http, campaign_body(extra=nested_arrays(levels))).status_code == 400
+        upload["extra"] = nested_arrays(levels)
+        response = http.post(f"{sandbox.base_url}/upload/url", json=upload, headers=auth())
+        assert (response.status_code, response.json()["message"]) == (400, "body: nested more than 64 levels deep")
+    faults = http.post(f"{sandbox.base_url}/_sandbox/faults", json=[{"endpoint": "stats", "x": nested_arrays(600)}])
+    assert (faults.status_code, faults.json()["message"]) == (400, "body: nested more than 64 levels deep")
+
+    requests_seen = http.get(f"{sandbox.base_url}/_sandbox/requests")
+    campaigns = http.get(f"{sandbox.base_url}/_sandbox/campaigns")
+    assert (requests_seen.status_code, campaigns.status_code) == (200, 200)
+    assert [("json" in entry, entry["status"]) for entry in requests_seen.json()] == [(True, 200)] + [(False, 400)] * 4
+    assert [campaign["extra"] for campaign in campaigns.json()] == [nested_arrays(63)]
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
@@ -629,6 +697,61 @@ def test_fault_after_lets_requests_through_first(sandbox: SandboxServer, http: r
     assert [e.get("fault") for e in sandbox.requests_seen()] == [None, None, "status", None]
 
 
+@pytest.mark.parametrize("status", [204, 304])
+def test_fault_status_without_body_keeps_the_connection_in_step(sandbox: SandboxServer, status: int) -> None:
+    """204 and 304 end with their headers: a body or Content-Length would be read as the next response."""
+    sandbox.add_fault("list_campaigns", "status", status=status, retry_after=1)
+    request = f"GET /api/clients/{CID}/campaigns HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", int(sandbox.base_url.rsplit(":", 1)[1]))) as conn:
+        conn.sendall(request.encode() * 2)
+        conn.settimeout(10)  # a missing reply fails the test instead of blocking it
+        received = b""
+        while not received.endswith(b"\r\n\r\n[]"):
+            chunk = conn.recv(65536)
+            assert chunk, received
+            received += chunk
+    head, rest = received.split(b"\r\n\r\n", 1)
+    assert head.startswith(f"HTTP/1.1 {status} ".encode())
+    assert b"\r\nRetry-After: 1" in head
+    assert b"Content-Length" not in head and b"Content-Type" not in head
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+@pytest.mark.parametrize("status", [100, 101, 199, 600])
+def test_fault_status_outside_200_to_599_is_refused(
+    sandbox: SandboxServer, http: requests.Session, status: int
+) -> None:
+    with pytest.raises(ValueError, match=r"^status: must be an HTTP status code from 200 to 599$"):
+        sandbox.add_fault("stats", "status", status=status)
+    response = http.post(
+        f"{sandbox.base_url}/_sandbox/faults", json={"endpoint": "stats", "action": "status_after", "status": status}
+    )
+    assert (response.status_code, response.json()["message"]) == (
+        400,
+        "fault.status: must be an HTTP status code from 200 to 599",
+    )
+    sandbox.add_fault("stats", "status", status=200)
+    assert [fault["status"] for fault in http.get(f"{sandbox.base_url}/_sandbox/faults").json()["faults"]] == [200]
+
+
+@pytest.mark.parametrize("name", ["seconds", "retry_after"])
+@pytest.mark.parametrize("value", [86400.5, 9.3e9, 10**20])
+def test_fault_seconds_over_a_day_are_refused(
+    sandbox: SandboxServer, http: requests.Session, name: str, value: float
+) -> None:
+    with pytest.raises(ValueError, match=rf"^{name}: must be a number from 0 to 86400$"):
+        sandbox.add_fault("stats", "delay", **{name: value})
+    response = http.post(
+        f"{sandbox.base_url}/_sandbox/faults", json={"endpoint": "stats", "action": "delay", name: value}
+    )
+    assert (response.status_code, response.json()["message"]) == (
+        400,
+        f"fault.{name}: must be a number from 0 to 86400",
+    )
+    sandbox.add_fault("stats", "delay", **{name: 86400})
+    assert [fault[name] for fault in http.get(f"{sandbox.base_url}/_sandbox/faults").json()["faults"]] == [86400]
+
+
 def test_fault_status_sends_retry_after_header(sandbox: SandboxServer, http: requests.Session) -> None:
     sandbox.add_fault("list_campaigns", "status", retry_after=1.5)
     response = http.get(f"{sandbox.api_url}/clients/{CID}/campaigns", headers=auth())
@@ -681,6 +804,14 @@ def test_fault_lose_put(sandbox: SandboxServer, http: requests.Session) -> None:
     assert sandbox.files() == {}
     assert http.put(url, data=PNG, headers={"Content-Type": "image/png"}).status_code == 200
     assert len(sandbox.files()) == 1
+
+
+def test_later_fault_counts_after_only_once_earlier_faults_are_used_up(
+    sandbox: SandboxServer, http: requests.Session
+) -> None:
+    sandbox.add_fault("create_campaign", "status", status=500)
+    sandbox.add_fault("create_campaign", "status", status=502, after=1)
+    assert [create(sandbox, http).status_code for _ in range(4)] == [500, 200, 502, 200]
 
 
 def test_faults_over_http_control_endpoint(sandbox: SandboxServer, http: requests.Session) -> None:
@@ -802,6 +933,35 @@ def test_journal_has_no_secrets_and_is_written_to_file(
         assert "wrong-key" not in text
 
 
+@pytest.mark.parametrize("where", ["missing directory", "directory"])
+def test_start_fails_on_a_journal_that_cannot_be_opened(tmp_path: Path, where: str) -> None:
+    journal_path = tmp_path / "missing" / "journal.jsonl" if where == "missing directory" else tmp_path
+    server = SandboxServer(API_KEY, journal_path=str(journal_path))
+    with pytest.raises(OSError, match=f"^cannot append to journal file {re.escape(str(journal_path))}: "):
+        server.start()
+    with pytest.raises(RuntimeError, match="not started"):
+        server.base_url  # noqa: B018 - the property raises when nothing was bound
+
+
+def test_journal_file_created_at_start_and_write_failure_reported(
+    make_sandbox: Callable[..., SandboxServer],
+    http: requests.Session,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    journal_file = tmp_path / "journal.jsonl"
+    sb = make_sandbox(journal_path=str(journal_file))
+    assert journal_file.read_text() == ""
+    assert create(sb, http).status_code == 200
+    journal_file.unlink()
+    journal_file.mkdir()  # appending now fails
+    assert create(sb, http).status_code == 200
+    assert [entry["status"] for entry in http.get(f"{sb.base_url}/_sandbox/requests").json()] == [200, 200]
+    err = capsys.readouterr().err
+    assert err.startswith(f"ccai-sandbox: journal entry 2 not written to {journal_file}: ")
+    assert err.count("\n") == 1
+
+
 def test_connection_uri_json(sandbox: SandboxServer) -> None:
     assert sandbox.api_url == sandbox.base_url + "/api"
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", sandbox.base_url)
@@ -825,6 +985,19 @@ def test_verbose_log_redacts_signature(
     assert "X-Amz-Signature=<redacted>" in err
     assert parse_qs(urlsplit(url).query)["X-Amz-Signature"][0] not in err
     assert API_KEY not in err
+
+
+def test_verbose_log_escapes_control_characters(
+    make_sandbox: Callable[..., SandboxServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sb = make_sandbox(verbose=True)
+    with socket.create_connection(("127.0.0.1", int(sb.base_url.rsplit(":", 1)[1])), timeout=10) as client:
+        client.sendall(b"GET /a\x1b[2J\x07\\b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = client.makefile("rb").read()
+    assert answer.startswith(b"HTTP/1.1 404 ")
+    err = capsys.readouterr().err
+    assert '"GET /a\\x1b[2J\\x07\\\\b HTTP/1.1" 404' in err  # as http.server's own log_message escapes
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", err)
 
 
 def test_quiet_by_default(sandbox: SandboxServer, http: requests.Session, capsys: pytest.CaptureFixture[str]) -> None:
@@ -949,3 +1122,65 @@ def test_cli_runs_in_a_subprocess(tmp_path: Path, command: list[str]) -> None:
     assert f'"login": "{CID}"' in lines[1]
     assert API_KEY not in stdout + stderr
     assert [json.loads(line)["auth"] for line in journal.read_text().splitlines()] == ["ok", "missing"]
+
+
+def run_cli_expecting_exit(arguments: list[str], cwd: Path) -> tuple[int, str, str]:
+    """Run the CLI that should exit at once; return its exit code, stdout and stderr (killed if it serves)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen(
+        [*CLI_COMMANDS["python -m"], *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+        text=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=60)  # a sandbox that started anyway would run until killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, stdout, stderr
+
+
+def test_cli_exits_naming_a_journal_it_cannot_open(tmp_path: Path) -> None:
+    journal = tmp_path / "missing" / "journal.jsonl"
+    code, stdout, stderr = run_cli_expecting_exit(["--port", "0", "--journal", str(journal)], tmp_path)
+    assert code == 1
+    assert stdout == ""
+    assert stderr.startswith(f"ccai-sandbox: cannot append to journal file {journal}: ")
+    assert stderr.count("\n") == 1  # one line, no traceback
+
+
+def test_cli_exits_in_one_line_when_its_port_is_taken(
+    make_sandbox: Callable[..., SandboxServer], tmp_path: Path
+) -> None:
+    port = make_sandbox().base_url.rsplit(":", 1)[1]
+    code, stdout, stderr = run_cli_expecting_exit(["--port", port], tmp_path)
+    assert (code, stdout) == (1, "")
+    assert stderr.startswith("ccai-sandbox: ") and "Address already in use" in stderr
+    assert stderr.count("\n") == 1  # one line, no traceback
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--port", "70000"], "argument --port: expected a port from 0 to 65535, got '70000'"),
+        (["--client-id", "abc"], "argument --client-id: expected a positive integer client id, got 'abc'"),
+        (["--client-id", "0"], "argument --client-id: expected a positive integer client id, got '0'"),
+        (["--send-seconds", "-1"], "argument --send-seconds: expected a number of seconds from 0 to 86400, got '-1'"),
+        (["--send-seconds", "nan"], "argument --send-seconds: expected a number of seconds from 0 to 86400"),
+        (["--url-ttl", "0"], "argument --url-ttl: expected a whole number of seconds from 1 to 604800, got '0'"),
+    ],
+)
+def test_cli_refuses_arguments_the_sandbox_cannot_serve(
+    arguments: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A non-numeric --client-id would print a connection line the hook refuses and every request would fail."""
+    from airflow_provider_ccai.sandbox.__main__ import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+    assert exited.value.code == 2
+    assert expected in capsys.readouterr().err
