@@ -107,11 +107,14 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def airflow_db() -> Path:
     """Migrate the session's SQLite metadata database once (about 5 s) and return ``AIRFLOW_HOME``."""
     if not (_HOME / ".migrated").exists():
-        subprocess.run(
+        migrated = subprocess.run(
             [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-            check=True,
             capture_output=True,
+            text=True,
             env=os.environ.copy(),
+            timeout=600,  # bounds a hung migration; a normal one takes seconds
         )
+        if migrated.returncode != 0:
+            pytest.fail(f"airflow db migrate failed ({migrated.returncode}):\n{migrated.stderr[-3000:]}")
         (_HOME / ".migrated").touch()
     return _HOME

@@ -37,6 +37,8 @@ DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_BACKOFF = 30.0
 MAX_RETRY_AFTER = 60.0
+#: Longest file key (``<client id>/campaign/<file name>``) object storage accepts, in bytes of UTF-8 (S3's limit).
+MAX_FILE_KEY_BYTES = 1024
 
 _STATUS_HINTS = {
     401: "CCAI rejected the API key (check the connection's API Key); ",
@@ -486,7 +488,8 @@ class CloudContactHook(BaseHook):
         try:
             self._put_to_signed_url(signed_url, content, file_type)
         except CcaiRejectedError as error:
-            if error.status != 403 or "expired" not in error.detail.lower():
+            # 403 for the URL's own expiry; 400 ExpiredToken for the temporary credentials that signed it
+            if error.status not in (400, 403) or "expired" not in error.detail.lower():
                 raise
             self.log.warning("Signed upload URL expired; requesting a fresh one")
             self._put_to_signed_url(self._request_upload_url(file_name, file_type, public), content, file_type)

@@ -45,7 +45,8 @@ class CcaiUploadFileOperator(BaseOperator):
 
     .. seealso:: ``docs/operators/upload_file.md``
 
-    :param file_path: local path or object-storage URI (``s3://...``, ``file://...``) of the image. (templated)
+    :param file_path: local path, object-storage URI (``s3://...``, ``file://...``) or ``ObjectStoragePath``
+        of the image. (templated)
     :param file_name: name to store the file under; default ``<md5 of content>.<ext>``. (templated)
     :param mime_type: expected MIME type; must match the content. Default: taken from the content. (templated)
     :param public: whether the stored file is publicly readable (MMS pictures must be); the default name of a
@@ -64,7 +65,7 @@ class CcaiUploadFileOperator(BaseOperator):
     def __init__(
         self,
         *,
-        file_path: str,
+        file_path: str | Any,
         file_name: str | None = None,
         mime_type: str | None = None,
         public: bool = True,
@@ -108,7 +109,7 @@ class CcaiUploadFileOperator(BaseOperator):
 
         :param context: the task context.
         """
-        from airflow_provider_ccai.hooks.ccai import CloudContactHook
+        from airflow_provider_ccai.hooks.ccai import MAX_FILE_KEY_BYTES, CloudContactHook
         from airflow_provider_ccai.utils.images import (
             MAX_MMS_BYTES,
             MMS_IMAGE_TYPES,
@@ -140,6 +141,11 @@ class CcaiUploadFileOperator(BaseOperator):
         file_name = self._file_name(content, detected)
         hook = CloudContactHook(self.ccai_conn_id, **checked_hook_params(self.hook_params))
         file_key = hook.file_key(file_name)
+        if len(file_key.encode()) > MAX_FILE_KEY_BYTES:
+            raise CcaiInputError(
+                f"file_name: the file key '{hook.file_key('')}<file_name>' is longer than {MAX_FILE_KEY_BYTES} "
+                "bytes, which object storage refuses"
+            )
         if self.file_name is None and hook.is_file_stored(file_key):
             self.log.info("File %s is already stored in CCAI; not uploading it again", file_key)
             return file_key
@@ -151,23 +157,37 @@ class CcaiUploadFileOperator(BaseOperator):
         """Return the default content-addressed name, or the checked ``file_name``, for content of ``mime_type``."""
         from airflow_provider_ccai.utils.images import extension_for, extension_matches
 
-        if self.file_name is None:  # a private copy has its own name: neither may stand in for the other
-            private = "" if self.public else "-private"
-            return f"{hashlib.md5(content, usedforsecurity=False).hexdigest()}{private}.{extension_for(mime_type)}"
+        private = "" if self.public else "-private"  # a private copy has its own name: neither stands in for the other
+        content_name = f"{hashlib.md5(content, usedforsecurity=False).hexdigest()}{private}.{extension_for(mime_type)}"
+        if self.file_name is None:
+            return content_name
         if not isinstance(self.file_name, str):
             raise CcaiInputError(f"file_name: expected a string, got {type(self.file_name).__name__}")
         name = self.file_name.strip()
-        if not name or "/" in name or "\\" in name or name in (".", ".."):
-            raise CcaiInputError(f"file_name: {self.file_name!r} must be a plain file name without slashes")
-        if any(char.isspace() or not char.isprintable() for char in name):  # nor may a picture_file_key
+        if not name or "/" in name or "\\" in name or ".." in name or name == ".":
+            raise CcaiInputError(f"file_name: {self.file_name!r} must be a plain file name without slashes or '..'")
+        if any(char.isspace() or not char.isprintable() or char in "#?%" for char in name):  # nor may a file key
             raise CcaiInputError(
-                f"file_name: {self.file_name!r} must not contain spaces or control characters; a CCAI file key cannot"
+                f"file_name: {self.file_name!r} must not contain spaces, control characters or '#', '?', '%', "
+                "which a picture's URL would read as something else"
+            )
+        if _looks_content_addressed(name) and name.lower() != content_name:
+            raise CcaiInputError(  # it would stand in for that image: later uploads of it would be skipped
+                f"file_name: {self.file_name!r} is the default name of another image (the md5 of its content); "
+                "leave file_name unset, or choose a name of your own"
             )
         if not extension_matches(name, mime_type):  # the stored file is served by its name's type
             raise CcaiInputError(
                 f"file_name: {self.file_name!r} must end in .{extension_for(mime_type)} (the file is {mime_type})"
             )
         return name
+
+
+def _looks_content_addressed(name: str) -> bool:
+    """Return whether ``name`` has the form of a default file name: ``<md5>[-private].<jpg|png|gif>``."""
+    stem, _, extension = name.lower().rpartition(".")
+    digest = stem.removesuffix("-private")
+    return extension in ("jpg", "png", "gif") and len(digest) == 32 and all(c in "0123456789abcdef" for c in digest)
 
 
 class RenderedUri:

@@ -63,7 +63,8 @@ def _storage_path(path: str, field: str, conn_id: str | None) -> Any:
 
     scheme = path.split("://", 1)[0].lower()
     try:
-        storage = ObjectStoragePath(path, conn_id=conn_id)
+        # conn_id=None would replace the connection a "scheme://conn_id@..." URI names (Airflow 2.11)
+        storage = ObjectStoragePath(path, **({"conn_id": conn_id} if conn_id else {}))
         storage.fs  # noqa: B018 - resolves the filesystem: a registered or attached one
     except ValueError:
         if has_fs(scheme):  # served, so the error is about this URI or its options: left as it is
@@ -111,16 +112,28 @@ def ensure_unchanged(
     :param opened: what :func:`open_source` returned.
     :param bytes_read: how many bytes were read from it, if known.
     """
-    _, _, after = _checked_file(path, field, conn_id, None)
+    try:
+        _, _, after = _checked_file(path, field, conn_id, None)
+    except CcaiInputError:  # there and not empty when opened, so removed or emptied since: it changed
+        raise CcaiSourceChangedError(
+            f"{field}: {shown(path)} changed while it was read; a retry reads it again"
+        ) from None
     same_version = all(after.get(key) == value for key, value in opened.version.items() if key in after)
     if (bytes_read is not None and bytes_read != opened.size) or not same_version:
         raise CcaiSourceChangedError(f"{field}: {shown(path)} changed while it was read; a retry reads it again")
+
+
+def _is_storage_path(value: Any) -> bool:
+    """Return whether ``value`` is an ``ObjectStoragePath`` (of either Airflow line), without importing it."""
+    return any(cls.__name__ == "ObjectStoragePath" for cls in type(value).__mro__)
 
 
 def _checked_file(
     path: str, field: str, conn_id: str | None, max_bytes: int | None
 ) -> tuple[Callable[[], IO[bytes]], int, dict[str, Any]]:
     """Check ``path`` with one stat; return how to open it, its size and what identifies this version of it."""
+    if _is_storage_path(path):  # an ObjectStoragePath object (Airflow 3's is not os.PathLike)
+        path = str(path)  # its URI, with its connection id as "scheme://conn_id@..."
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         got = repr(path) if isinstance(path, str) else type(path).__name__  # never a repr of rows it may hold
         raise CcaiInputError(f"{field}: expected a file path or URI, got {got}")
@@ -187,9 +200,6 @@ def read_source(path: str, field: str, *, conn_id: str | None = None, max_bytes:
     opened = open_source(path, field, conn_id=conn_id, max_bytes=max_bytes)
     with opened.handle:
         content = opened.handle.read(max_bytes + 1 if max_bytes is not None else -1)
-    if max_bytes is not None and len(content) > max_bytes:  # the file grew after stat()
-        raise CcaiInputError(f"{field}: {shown(path)} is larger than {max_bytes:,} bytes")
-    if not content:
-        raise CcaiInputError(f"{field}: {shown(path)} is empty")
+    # a file that grew, shrank or emptied after stat() was being written: retryable, not refused
     ensure_unchanged(path, field, conn_id=conn_id, opened=opened, bytes_read=len(content))
     return content

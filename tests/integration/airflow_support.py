@@ -84,7 +84,10 @@ def free_port() -> int:
 
 def stop_processes(processes: list[Any], grace_seconds: float = 20) -> None:
     """
-    SIGTERM every process and all its descendants, wait, then SIGKILL whatever is left.
+    SIGTERM every process, its descendants and its process group, wait, then SIGKILL whatever is left.
+
+    The process group (each was started with ``start_new_session=True``) also reaches what a process that
+    died left behind: its children then belong to init, no longer to it.
 
     :param processes: ``subprocess.Popen`` objects (started with ``start_new_session=True``).
     :param grace_seconds: how long to wait after SIGTERM before killing.
@@ -93,19 +96,16 @@ def stop_processes(processes: list[Any], grace_seconds: float = 20) -> None:
 
     import psutil
 
-    family: list[psutil.Process] = []
+    family: dict[int, psutil.Process] = {}
     for process in processes:
-        try:
-            parent = psutil.Process(process.pid)
-            family += [parent, *parent.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-    for member in family:
+        if process.returncode is None:  # one reaped by an earlier stop may have its pid reused by now
+            family.update((member.pid, member) for member in _family(process.pid))
+    for member in family.values():
         try:
             member.send_signal(signal.SIGTERM)
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(family, timeout=grace_seconds)
+    _, alive = psutil.wait_procs(list(family.values()), timeout=grace_seconds)
     for member in alive:
         try:
             member.kill()
@@ -114,6 +114,27 @@ def stop_processes(processes: list[Any], grace_seconds: float = 20) -> None:
     psutil.wait_procs(alive, timeout=10)
     for process in processes:
         process.wait(timeout=10)
+
+
+def _family(pid: int) -> list[Any]:
+    """Return the process ``pid``, its descendants and the members of its process group that are still there."""
+    import os
+
+    import psutil
+
+    members: dict[int, psutil.Process] = {}
+    try:
+        leader = psutil.Process(pid)
+        members.update((member.pid, member) for member in [leader, *leader.children(recursive=True)])
+    except psutil.NoSuchProcess:
+        pass
+    for candidate in psutil.process_iter():
+        try:
+            if os.getpgid(candidate.pid) == pid:
+                members.setdefault(candidate.pid, candidate)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return list(members.values())
 
 
 def log_tail(path: Any, chars: int = 3000) -> str:

@@ -181,3 +181,6 @@ def test_test_button_reaches_the_sandbox_and_reports_a_rejected_key_without_it(a
     assert wrong not in bad.text and key not in bad.text
     assert [entry["endpoint"] for entry in seen] == ["stored_url", "stored_url"]  # read-only calls
     assert files == {} and campaigns == []
+    server_log = api_server.log.read_text(errors="replace")  # the hook ran in the API server's process
+    assert "/api/v2/connections/test" in server_log  # the requests are in it, so the check below bites
+    assert wrong not in server_log and key not in server_log

@@ -40,7 +40,10 @@ def test_the_python_tests_snippet_runs_a_dag_through_its_fault_and_finds_one_cam
 
     code = _code_block("In Python tests", "python")
     assert code.count(RUN_YOUR_DAG) == 1
-    monkeypatch.delenv("AIRFLOW_CONN_CCAI_DEFAULT", raising=False)  # the snippet sets it; restored afterwards
+    # The snippet sets it: setting it first makes monkeypatch record it, and remove it again afterwards
+    # (delenv of a variable that is not set records nothing to undo).
+    monkeypatch.setenv("AIRFLOW_CONN_CCAI_DEFAULT", "{}")
+    monkeypatch.delenv("AIRFLOW_CONN_CCAI_DEFAULT")
     namespace = {"dag": dag}
     exec(compile(code.replace(RUN_YOUR_DAG, "run = dag.test()"), str(SANDBOX_DOC), "exec"), namespace)
 

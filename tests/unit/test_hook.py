@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import pickle
 import re
 from collections.abc import Iterator
@@ -980,6 +981,23 @@ def test_upload_file_gets_one_fresh_url_after_expiry(
     assert_no_secrets(logs.text)
 
 
+def test_upload_file_gets_one_fresh_url_when_its_signing_credentials_expired(
+    hook: CloudContactHook, http: responses.RequestsMock
+) -> None:
+    """A URL signed with temporary credentials gets S3's 400 ExpiredToken once they lapse."""
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
+    http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL_2})
+    http.put(
+        SIGNED_URL,
+        status=400,
+        body="<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>",
+    )
+    http.put(SIGNED_URL_2, status=200)
+    http.get(STORED_URL, json={"storedUrl": "https://cdn.test/pic.png"})
+    assert hook.upload_file(b"\x89PNG\r\n\x1a\nxx", "pic.png", "image/png") == f"{CLIENT_ID}/campaign/pic.png"
+    assert [call.request.method for call in http.calls] == ["POST", "PUT", "POST", "PUT", "GET"]
+
+
 def test_upload_file_second_expiry_fails(
     hook: CloudContactHook, http: responses.RequestsMock, logs: CapturedLogs
 ) -> None:
@@ -1445,3 +1463,18 @@ def test_api_errors_survive_pickle_and_copy(error: CcaiApiError) -> None:
         assert type(copied) is type(error)
         assert str(copied) == str(error)
         assert copied.__dict__ == error.__dict__
+
+
+def test_http_debug_lines_of_an_upload_hide_the_signed_urls_signature(
+    sandbox: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """urllib3 logs each request line at DEBUG; for the PUT that line holds the signed URL's query."""
+    with caplog.at_level(logging.DEBUG, logger="urllib3"):
+        key = CloudContactHook().upload_file(b"GIF89a" + b"\x00" * 32, "debug.gif", "image/gif")
+
+    put_lines = [record.getMessage() for record in caplog.records if '"PUT /s3/' in record.getMessage()]
+    assert len(put_lines) == 1 and key.endswith("/debug.gif")
+    assert "X-Amz-Signature=***" in put_lines[0]
+    (upload,) = [entry for entry in sandbox.requests_seen() if entry["endpoint"] == "put"]
+    assert upload["status"] == 200
+    assert not re.search(r"X-Amz-Signature=[0-9a-f]{8}", caplog.text)

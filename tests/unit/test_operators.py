@@ -245,7 +245,7 @@ BAD_UPLOADS = {
     "file_name with a control character": (
         lambda tmp: _write(tmp, "a.png", PNG),
         {"file_name": "offer\x00.png"},
-        r"file_name: 'offer\\x00.png' must not contain spaces or control characters",
+        r"file_name: 'offer\\x00.png' must not contain spaces, control characters",
     ),
     "file_name not text": (
         lambda tmp: _write(tmp, "a.png", PNG),
@@ -264,6 +264,34 @@ BAD_UPLOADS = {
     ),
     "file_name blank": (lambda tmp: _write(tmp, "a.png", PNG), {"file_name": "  "}, r"file_name: "),
     "file_name dot-dot": (lambda tmp: _write(tmp, "a.png", PNG), {"file_name": ".."}, r"file_name: "),
+    "file_name with dot-dot inside": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": "offer..png"},
+        r"file_name: 'offer\.\.png' must be a plain file name without slashes or '\.\.'",
+    ),
+    **{
+        f"file_name with {char!r}": (
+            lambda tmp: _write(tmp, "a.png", PNG),
+            {"file_name": f"50{char}off.png"},
+            r"file_name: .* must not contain spaces, control characters or '#', '\?', '%'",
+        )
+        for char in "#?%"
+    },
+    "file_name that is another image's default name": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": hashlib.md5(GIF).hexdigest() + ".png"},
+        r"file_name: '[0-9a-f]{32}\.png' is the default name of another image",
+    ),
+    "file_name that is another image's private default name": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": hashlib.md5(PNG).hexdigest() + "-private.png"},  # this image, but public
+        r"file_name: .* is the default name of another image",
+    ),
+    "file_name making a key over 1024 bytes": (
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": "x" * 1010 + ".png"},
+        r"file_name: the file key '1234/campaign/<file_name>' is longer than 1024 bytes",
+    ),
 }
 
 
@@ -294,6 +322,62 @@ def test_upload_of_a_file_without_read_permission_fails_before_any_request(
     op = CcaiUploadFileOperator(task_id="upload", file_path=_write(tmp_path, "a.png", PNG))
     with pytest.raises(CcaiInputError, match=r"^file_path: cannot read '.*a.png': permission denied$"):
         op.execute(context)
+    assert len(http.calls) == 0
+
+
+def test_upload_takes_an_object_storage_path_object(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], memory_fs: list[str | None]
+) -> None:
+    """A task may return an ObjectStoragePath (Airflow 3's is not os.PathLike); its connection id is kept."""
+    try:
+        from airflow.sdk import ObjectStoragePath
+    except ImportError:  # Airflow 2.11
+        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+
+    image = ObjectStoragePath("s3://offers/week-48.png", conn_id="aws_marketing")
+    image.write_bytes(PNG)
+    upload_answers(http)
+
+    key = CcaiUploadFileOperator(task_id="upload", file_path=image).execute(context)
+
+    assert key == f"{CLIENT_ID}/campaign/{hashlib.md5(PNG).hexdigest()}.png"
+    assert http.calls[2].request.body == PNG
+    assert set(memory_fs) == {"aws_marketing"}
+
+
+@pytest.mark.parametrize("change", ["emptied", "removed", "grew"])
+def test_upload_of_an_image_rewritten_while_read_is_retried_not_refused(
+    tmp_path: Path,
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    mocker: Any,
+    change: str,
+) -> None:
+    """``cp new.png offer.png`` truncates the file in place first: a retry reads the finished file."""
+    from airflow_provider_ccai.exceptions import CcaiSourceChangedError
+    from airflow_provider_ccai.utils import sources
+
+    path = Path(_write(tmp_path, "offer.png", PNG))
+    open_source = sources.open_source
+
+    def writer_starts_after_the_stat(*args: Any, **kwargs: Any) -> Any:
+        opened = open_source(*args, **kwargs)
+        if change == "emptied":
+            path.write_bytes(b"")
+        elif change == "removed":
+            path.unlink()
+        else:
+            path.write_bytes(PNG + GIF)
+        return opened
+
+    mocker.patch.object(sources, "open_source", side_effect=writer_starts_after_the_stat)
+    upload_answers(http)
+    with pytest.raises(
+        CcaiSourceChangedError, match=r"^file_path: .* changed while it was read; a retry reads it again$"
+    ) as raised:
+        CcaiUploadFileOperator(task_id="upload", file_path=str(path)).execute(context)
+    assert not isinstance(raised.value, AirflowFailException)
     assert len(http.calls) == 0
 
 
@@ -439,12 +523,12 @@ def test_upload_with_file_name_always_uploads_under_that_name(
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
     http.put(SIGNED_URL)
     op = CcaiUploadFileOperator(
-        task_id="upload", file_path=_write(tmp_path, "a.png", PNG), file_name="Weekly_Offer+50%.PNG", public=False
+        task_id="upload", file_path=_write(tmp_path, "a.png", PNG), file_name="Weekly_Offer+50pct.PNG", public=False
     )
-    assert op.execute(context) == f"{CLIENT_ID}/campaign/Weekly_Offer+50%.PNG"
+    assert op.execute(context) == f"{CLIENT_ID}/campaign/Weekly_Offer+50pct.PNG"
     assert [call.request.method for call in http.calls] == ["POST", "PUT", "GET"]
     body = json.loads(http.calls[0].request.body)
-    assert (body["fileName"], body["fileType"], body["publicFile"]) == ("Weekly_Offer+50%.PNG", "image/png", False)
+    assert (body["fileName"], body["fileType"], body["publicFile"]) == ("Weekly_Offer+50pct.PNG", "image/png", False)
     assert http.calls[1].request.body == PNG
 
 

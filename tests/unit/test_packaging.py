@@ -54,6 +54,7 @@ def test_wheel_ships_types_assets_and_entry_points(tmp_path):
         "airflow_provider_ccai/sandbox/__main__.py",
     } <= names
     assert shipped_image == (PACKAGE / "example_dags" / "assets" / "weekly_offer.png").read_bytes()
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)  # Apache-2.0 asks for its text
     assert "provider_info = airflow_provider_ccai.get_provider_info:get_provider_info" in entry_points_text
     assert "ccai-sandbox = airflow_provider_ccai.sandbox.__main__:main" in entry_points_text
     assert all(name.startswith(("airflow_provider_ccai/", "airflow_provider_ccai-")) for name in names)

@@ -7,7 +7,6 @@ import json
 import re
 import uuid
 from collections import namedtuple
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,7 @@ from tests.unit import capture_logs
 
 try:
     from airflow.sdk import ObjectStoragePath
-    from airflow.sdk.io import fs as airflow_fs
 except ImportError:  # Airflow 2.11
-    import airflow.io as airflow_fs  # type: ignore[no-redef]
     from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
 
 ADA = {"firstName": "Ada", "lastName": "Lovelace", "phone": "+14155550101"}
@@ -87,27 +84,6 @@ WRITERS = {
     "json": lambda rows: json.dumps(rows),
     "jsonl": lambda rows: "".join(json.dumps(row) + "\n" for row in rows),
 }
-
-
-@pytest.fixture
-def memory_fs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str | None]]:
-    """
-    Register fsspec's in-memory filesystem with Airflow for ``memory://`` (and, to see the connection id
-    the operator passes, for ``s3://``); yield the connection ids the filesystem was asked for.
-    """
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    conn_ids: list[str | None] = []
-
-    def memory(conn_id: str | None, options: Any = None) -> MemoryFileSystem:
-        conn_ids.append(conn_id)
-        return MemoryFileSystem()
-
-    filesystems = airflow_fs._register_filesystems()
-    monkeypatch.setitem(filesystems, "memory", memory)  # type: ignore[index]
-    monkeypatch.setitem(filesystems, "s3", memory)  # type: ignore[index]
-    yield conn_ids
-    MemoryFileSystem.store.clear()
 
 
 @pytest.mark.parametrize("kind", sorted(WRITERS))
