@@ -116,10 +116,10 @@ class CcaiUploadFileOperator(BaseOperator):
             is_complete_image,
             sniff_image_type,
         )
-        from airflow_provider_ccai.utils.sources import read_source, shown
+        from airflow_provider_ccai.utils.sources import as_location, read_source, shown
         from airflow_provider_ccai.utils.validation import checked_hook_params
 
-        file_path = self.file_path.value if isinstance(self.file_path, RenderedUri) else self.file_path
+        file_path = as_location(self.file_path.value if isinstance(self.file_path, RenderedUri) else self.file_path)
         content = read_source(file_path, "file_path", conn_id=self.file_conn_id, max_bytes=MAX_MMS_BYTES)
         detected = sniff_image_type(content)
         if detected is None:
@@ -155,7 +155,7 @@ class CcaiUploadFileOperator(BaseOperator):
 
     def _file_name(self, content: bytes, mime_type: str) -> str:
         """Return the default content-addressed name, or the checked ``file_name``, for content of ``mime_type``."""
-        from airflow_provider_ccai.utils.images import extension_for, extension_matches
+        from airflow_provider_ccai.utils.images import extension_for, extension_matches, looks_content_addressed
 
         private = "" if self.public else "-private"  # a private copy has its own name: neither stands in for the other
         content_name = f"{hashlib.md5(content, usedforsecurity=False).hexdigest()}{private}.{extension_for(mime_type)}"
@@ -171,7 +171,7 @@ class CcaiUploadFileOperator(BaseOperator):
                 f"file_name: {self.file_name!r} must not contain spaces, control characters or '#', '?', '%', "
                 "which a picture's URL would read as something else"
             )
-        if _looks_content_addressed(name) and name.lower() != content_name:
+        if looks_content_addressed(name) and name.lower() != content_name:
             raise CcaiInputError(  # it would stand in for that image: later uploads of it would be skipped
                 f"file_name: {self.file_name!r} is the default name of another image (the md5 of its content); "
                 "leave file_name unset, or choose a name of your own"
@@ -181,13 +181,6 @@ class CcaiUploadFileOperator(BaseOperator):
                 f"file_name: {self.file_name!r} must end in .{extension_for(mime_type)} (the file is {mime_type})"
             )
         return name
-
-
-def _looks_content_addressed(name: str) -> bool:
-    """Return whether ``name`` has the form of a default file name: ``<md5>[-private].<jpg|png|gif>``."""
-    stem, _, extension = name.lower().rpartition(".")
-    digest = stem.removesuffix("-private")
-    return extension in ("jpg", "png", "gif") and len(digest) == 32 and all(c in "0123456789abcdef" for c in digest)
 
 
 class RenderedUri:

@@ -44,6 +44,18 @@ def extension_for(mime_type: str) -> str:
     return MMS_IMAGE_TYPES[mime_type][1]
 
 
+def looks_content_addressed(file_name: str) -> bool:
+    """
+    Return whether ``file_name`` has the form of a default, content-addressed name: ``<md5>[-private].<ext>``.
+
+    :param file_name: a file name as given.
+    """
+    stem, _, extension = file_name.lower().rpartition(".")
+    digest = stem.removesuffix("-private")
+    extensions = {known for _, known in MMS_IMAGE_TYPES.values()}
+    return extension in extensions and len(digest) == 32 and all(char in "0123456789abcdef" for char in digest)
+
+
 def is_complete_image(content: bytes, mime_type: str) -> bool:
     """
     Return whether ``content`` holds a whole image of ``mime_type``, walking its structure to the end marker.

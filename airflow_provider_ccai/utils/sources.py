@@ -24,6 +24,18 @@ def is_uri(path: str) -> bool:
     return "://" in path
 
 
+def as_location(path: Any) -> Any:
+    """
+    Return an ``ObjectStoragePath`` object as its URI text, anything else as it is.
+
+    The URI keeps the path's connection id (``scheme://conn_id@...``); Airflow 3's ``ObjectStoragePath`` is not
+    ``os.PathLike``, so the functions here take its text. The class is recognised without importing it.
+
+    :param path: what an operator's path argument rendered to.
+    """
+    return str(path) if any(cls.__name__ == "ObjectStoragePath" for cls in type(path).__mro__) else path
+
+
 def displayable(path: str | os.PathLike[str]) -> str:
     """
     Return ``path`` as it may be shown: a URI without its query string and fragment (a presigned URL's signature).
@@ -114,26 +126,17 @@ def ensure_unchanged(
     """
     try:
         _, _, after = _checked_file(path, field, conn_id, None)
-    except CcaiInputError:  # there and not empty when opened, so removed or emptied since: it changed
-        raise CcaiSourceChangedError(
-            f"{field}: {shown(path)} changed while it was read; a retry reads it again"
-        ) from None
-    same_version = all(after.get(key) == value for key, value in opened.version.items() if key in after)
+        same_version = all(after.get(key) == value for key, value in opened.version.items() if key in after)
+    except CcaiInputError:  # there and not empty when opened, so removed or emptied since
+        same_version = False
     if (bytes_read is not None and bytes_read != opened.size) or not same_version:
         raise CcaiSourceChangedError(f"{field}: {shown(path)} changed while it was read; a retry reads it again")
-
-
-def _is_storage_path(value: Any) -> bool:
-    """Return whether ``value`` is an ``ObjectStoragePath`` (of either Airflow line), without importing it."""
-    return any(cls.__name__ == "ObjectStoragePath" for cls in type(value).__mro__)
 
 
 def _checked_file(
     path: str, field: str, conn_id: str | None, max_bytes: int | None
 ) -> tuple[Callable[[], IO[bytes]], int, dict[str, Any]]:
     """Check ``path`` with one stat; return how to open it, its size and what identifies this version of it."""
-    if _is_storage_path(path):  # an ObjectStoragePath object (Airflow 3's is not os.PathLike)
-        path = str(path)  # its URI, with its connection id as "scheme://conn_id@..."
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         got = repr(path) if isinstance(path, str) else type(path).__name__  # never a repr of rows it may hold
         raise CcaiInputError(f"{field}: expected a file path or URI, got {got}")

@@ -1072,11 +1072,16 @@ def test_printed_connection_line_works_as_pasted_with_the_default_key() -> None:
     assert "my-own-key" not in own_key and '"password": "<api-key>"' in own_key and '"login": "42"' in own_key
 
 
+def cli_environment() -> dict[str, str]:
+    """The environment a CLI subprocess runs in: this one, with the repository importable."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+
+
 @pytest.mark.parametrize("command", CLI_COMMANDS.values(), ids=CLI_COMMANDS.keys())
 def test_cli_runs_in_a_subprocess(tmp_path: Path, command: list[str]) -> None:
     ready = tmp_path / "ready.txt"
     journal = tmp_path / "journal.jsonl"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    env = cli_environment()
     env.pop("CCAI_SANDBOX_API_KEY", None)
     proc = subprocess.Popen(
         [
@@ -1126,7 +1131,7 @@ def test_cli_runs_in_a_subprocess(tmp_path: Path, command: list[str]) -> None:
 
 def run_cli_expecting_exit(arguments: list[str], cwd: Path) -> tuple[int, str, str]:
     """Run the CLI that should exit at once; return its exit code, stdout and stderr (killed if it serves)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    env = cli_environment()
     proc = subprocess.Popen(
         [*CLI_COMMANDS["python -m"], *arguments],
         stdout=subprocess.PIPE,

@@ -345,6 +345,22 @@ def test_upload_takes_an_object_storage_path_object(
     assert set(memory_fs) == {"aws_marketing"}
 
 
+def test_upload_of_an_object_storage_path_that_is_no_image_names_its_uri(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], memory_fs: list[str | None]
+) -> None:
+    try:
+        from airflow.sdk import ObjectStoragePath
+    except ImportError:  # Airflow 2.11
+        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+
+    document = ObjectStoragePath("s3://offers/week-48.pdf", conn_id="aws_marketing")
+    document.write_bytes(b"%PDF-1.7 not an image")
+
+    with pytest.raises(CcaiInputError, match=r"^file_path: 's3://aws_marketing@offers/week-48\.pdf' is not a JPEG"):
+        CcaiUploadFileOperator(task_id="upload", file_path=document).execute(context)
+    assert len(http.calls) == 0
+
+
 @pytest.mark.parametrize("change", ["emptied", "removed", "grew"])
 def test_upload_of_an_image_rewritten_while_read_is_retried_not_refused(
     tmp_path: Path,
