@@ -37,8 +37,27 @@ _LOCATIONS: dict[str, tuple[str, str]] = {
     "mask_secret": ("airflow.sdk.log", "airflow.utils.log.secrets_masker"),
 }
 
+#: What the provider takes from here (listed for type checkers: these names are re-exported).
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "BaseHook",
+    "BaseNotifier",
+    "BaseOperator",
+    "BaseSensorOperator",
+    "Context",
+    "PokeReturnValue",
+    "Templater",
+    "conf",
+    "mask_secret",
+]
+
 if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ resolves each name per Airflow version
-    from airflow.sdk import (  # noqa: F401
+    from airflow.sdk import (
         BaseHook,
         BaseNotifier,
         BaseOperator,
@@ -46,16 +65,16 @@ if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ resolves each name 
         Context,
         PokeReturnValue,
     )
-    from airflow.sdk.configuration import conf  # noqa: F401
-    from airflow.sdk.definitions._internal.templater import Templater  # noqa: F401
-    from airflow.sdk.exceptions import (  # noqa: F401
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.definitions._internal.templater import Templater
+    from airflow.sdk.exceptions import (
         AirflowException,
         AirflowFailException,
         AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
     )
-    from airflow.sdk.log import mask_secret  # noqa: F401
+    from airflow.sdk.log import mask_secret
 
 
 def __getattr__(name: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 import ssl
@@ -22,12 +23,13 @@ from airflow_provider_ccai.exceptions import (
     CcaiAmbiguousResultError,
     CcaiApiError,
     CcaiConnectionError,
+    CcaiInputError,
     CcaiRejectedError,
     CcaiTransientError,
 )
 from airflow_provider_ccai.utils.polling import first_found
 from airflow_provider_ccai.utils.redact import hide_signed_urls_in_http_logs, redact, strip_query
-from airflow_provider_ccai.utils.validation import LARGEST, parse_iso_datetime
+from airflow_provider_ccai.utils.validation import LARGEST, hook_argument_problem, parse_iso_datetime
 from airflow_provider_ccai.version_compat import AirflowNotFoundException, BaseHook, mask_secret
 
 DEFAULT_API_URL = "https://core.cloudcontactai.com/api"
@@ -139,6 +141,16 @@ class CloudContactHook(BaseHook):
         backoff_max: float = DEFAULT_MAX_BACKOFF,
     ) -> None:
         super().__init__()
+        for name, value in (
+            ("timeout", timeout),
+            ("connect_timeout", connect_timeout),
+            ("max_attempts", max_attempts),
+            ("backoff_initial", backoff_initial),
+            ("backoff_max", backoff_max),
+        ):
+            problem = hook_argument_problem(name, value)
+            if problem:
+                raise CcaiInputError(f"CloudContactHook argument {name}: {problem}")
         self.ccai_conn_id = ccai_conn_id
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -161,31 +173,20 @@ class CloudContactHook(BaseHook):
         def label(name: str) -> Any:
             return lazy_gettext(CONN_FIELDS[name]["label"])
 
-        def description(name: str) -> str:
-            return CONN_FIELDS[name]["description"]
+        def whole_number(name: str) -> IntegerField:
+            schema = CONN_FIELDS[name]["schema"]
+            return IntegerField(
+                label(name),
+                validators=[Optional(), NumberRange(min=schema["minimum"], max=schema["maximum"])],
+                widget=BS3TextFieldWidget(),
+                description=CONN_FIELDS[name]["description"],
+            )
 
         return {
             "files_url": StringField(
-                label("files_url"), widget=BS3TextFieldWidget(), description=description("files_url")
+                label("files_url"), widget=BS3TextFieldWidget(), description=CONN_FIELDS["files_url"]["description"]
             ),
-            "timeout": IntegerField(
-                label("timeout"),
-                validators=[Optional(), NumberRange(min=1, max=600)],
-                widget=BS3TextFieldWidget(),
-                description=description("timeout"),
-            ),
-            "connect_timeout": IntegerField(
-                label("connect_timeout"),
-                validators=[Optional(), NumberRange(min=1, max=120)],
-                widget=BS3TextFieldWidget(),
-                description=description("connect_timeout"),
-            ),
-            "max_attempts": IntegerField(
-                label("max_attempts"),
-                validators=[Optional(), NumberRange(min=1, max=20)],
-                widget=BS3TextFieldWidget(),
-                description=description("max_attempts"),
-            ),
+            **{name: whole_number(name) for name in ("timeout", "connect_timeout", "max_attempts")},
         }
 
     @classmethod
@@ -288,16 +289,18 @@ class CloudContactHook(BaseHook):
         return url
 
     def _number(self, argument: float | None, extra: Any, default: float, field: str, *, whole: bool = False) -> float:
-        value = argument if argument is not None else extra
-        if value in (None, ""):
+        """Return the hook argument (checked in ``__init__``), else the connection extra ``field``, else ``default``."""
+        if argument is not None:
+            return float(argument)
+        if extra in (None, ""):
             return default
         try:
-            number = float(value)
+            number = float(extra)
         except (TypeError, ValueError):
             number = 0.0
         if not math.isfinite(number) or not 0 < number <= LARGEST[field] or (whole and not number.is_integer()):
             kind = f"positive {'whole ' if whole else ''}number of at most {LARGEST[field]}"
-            raise CcaiConnectionError(f"Connection {self.ccai_conn_id!r}: {field} must be a {kind}, got {value!r}.")
+            raise CcaiConnectionError(f"Connection {self.ccai_conn_id!r}: {field} must be a {kind}, got {extra!r}.")
         return number
 
     @cached_property
@@ -649,7 +652,8 @@ class CloudContactHook(BaseHook):
         settings = await self._aload_settings()
         call, url = self._stats_endpoint(campaign_id)
         timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-        verify = await asyncio.to_thread(_verifying_ssl_context)  # the first call reads the CA bundle: not on the loop
+        # The first call reads the CA bundle: not on the loop.
+        verify = await asyncio.to_thread(_verifying_ssl_context, _ca_bundle())
 
         async def attempt() -> Any:
             failure: CcaiApiError | None = None
@@ -877,16 +881,27 @@ def _raise_for_status(
     raise CcaiAmbiguousResultError(call, status, detail)  # another 5xx: the server got the request
 
 
+def _ca_bundle() -> str | None:
+    """Return the CA bundle ``requests`` verifies with (``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``), if set."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
 @cache
-def _verifying_ssl_context() -> ssl.SSLContext:
+def _verifying_ssl_context(bundle: str | None) -> ssl.SSLContext:
     """
-    Return httpx's default SSL context (certifi's CA bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), built once.
+    Return the SSL context of the async calls, trusting what the sync calls (``requests``) trust, built once.
 
-    Building it reads the CA bundle from disk, which would block the triggerer's event loop on every poll.
+    :param bundle: a CA file or directory (:func:`_ca_bundle`, e.g. a company CA), or ``None`` for httpx's
+        default (certifi's bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``). Building the context reads the
+        certificates from disk, which would block the triggerer's event loop on every poll.
     """
-    import httpx
+    if bundle is None:
+        import httpx
 
-    return httpx.create_ssl_context()
+        return httpx.create_ssl_context()
+    if os.path.isdir(bundle):
+        return ssl.create_default_context(capath=bundle)
+    return ssl.create_default_context(cafile=bundle)
 
 
 def _storage_timed_out(status: int, text: str) -> bool:

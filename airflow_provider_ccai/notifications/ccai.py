@@ -70,7 +70,8 @@ class CcaiNotifier(BaseNotifier):
 
     def __init__(
         self,
-        phones: list[str] | str,
+        phones: list[str] | tuple[str, ...] | str,
+        *,
         message: str = DEFAULT_MESSAGE,
         title: str = DEFAULT_TITLE,
         ccai_conn_id: str = "ccai_default",

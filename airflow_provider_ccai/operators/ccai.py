@@ -11,7 +11,7 @@ from airflow_provider_ccai.exceptions import CcaiInputError
 from airflow_provider_ccai.version_compat import BaseOperator
 
 if TYPE_CHECKING:
-    from airflow_provider_ccai.utils.recipients import CampaignRequest
+    from airflow_provider_ccai.utils.recipients import CampaignRequest, OnInvalid, UnmappedColumns
     from airflow_provider_ccai.version_compat import Context
 
 
@@ -279,8 +279,8 @@ class CcaiCreateCampaignOperator(BaseOperator):
         scheduled_timezone: str | None = None,
         column_mapping: Mapping[str, str | int] | None = None,
         default_region: str | None = None,
-        on_invalid: str = "fail",
-        unmapped_columns: str = "ignore",
+        on_invalid: OnInvalid = "fail",
+        unmapped_columns: UnmappedColumns = "ignore",
         accounts_conn_id: str | None = None,
         ccai_conn_id: str = "ccai_default",
         hook_params: dict[str, Any] | None = None,

@@ -80,7 +80,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
             or not isinstance(max_error_ratio, numbers.Real)
             or not 0 <= max_error_ratio <= 1
         ):
-            raise ValueError(f"max_error_ratio: expected a number between 0 and 1, got {max_error_ratio!r}")
+            raise CcaiInputError(f"max_error_ratio: expected a number between 0 and 1, got {max_error_ratio!r}")
         self.campaign_id: Any = campaign_id
         self.max_error_ratio: float = float(max_error_ratio)
         self.ccai_conn_id: str = ccai_conn_id

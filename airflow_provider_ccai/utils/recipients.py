@@ -49,6 +49,7 @@ WIRE_FIELDS = tuple(DEFAULT_COLUMNS)
 REQUIRED_FIELDS = ("firstName", "lastName", "phone")
 
 OnInvalid = Literal["fail", "skip"]
+UnmappedColumns = Literal["ignore", "data"]
 #: JSON string literal of a ``str`` (the C encoder ``json.dumps`` uses; non-ASCII escaped as ``\\uXXXX``).
 _quote: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 #: Accounts are encoded and written in batches of this many.
@@ -522,7 +523,7 @@ def write_accounts(
     column_mapping: Mapping[str, str | int] | None = None,
     default_region: str | None = None,
     on_invalid: OnInvalid = "fail",
-    unmapped_columns: str = "ignore",
+    unmapped_columns: UnmappedColumns = "ignore",
     expected_rows: int | None = None,
 ) -> RecipientReport:
     """

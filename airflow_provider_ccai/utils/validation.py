@@ -44,40 +44,54 @@ LARGEST = {
 PYTHON_LITERAL_LIMIT = 1_000_000
 
 
+def hook_argument_problem(name: str, value: Any) -> str | None:
+    """
+    Return what is wrong with ``value`` as the ``CloudContactHook`` argument ``name``, or ``None`` if it fits.
+
+    Timeouts must be above 0, ``max_attempts`` a whole number of at least 1 (these three may be ``None``: the
+    connection's extra or the default then applies), the backoff values 0 or more; none above :data:`LARGEST`.
+
+    :param name: one of :data:`HOOK_ARGUMENTS`.
+    :param value: the value given for it.
+    """
+    if value is None and name in _FROM_CONNECTION_WHEN_NONE:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"expected a number, got {repr(value) if isinstance(value, float) else type(value).__name__}"
+    if name == "max_attempts" and (value < 1 or value != int(value)):
+        return f"expected a whole number of 1 or more, got {value!r}"
+    if name.startswith("backoff_") and value < 0:
+        return f"expected 0 or more seconds, got {value!r}"
+    if name.endswith("timeout") and value <= 0:
+        return f"expected more than 0 seconds, got {value!r}"
+    if value > LARGEST[name]:
+        return f"expected at most {LARGEST[name]}, got {value!r}"
+    return None
+
+
 def checked_hook_params(hook_params: Any) -> dict[str, Any]:
     """
     Return a copy of ``hook_params`` if it maps hook argument names to fitting numbers, else fail naming it.
 
-    Checked before a hook is built, so a typo fails the task without retries instead of as a ``TypeError``
-    or as an error about the connection. Timeouts must be above 0, ``max_attempts`` a whole number of at
-    least 1 (these three may be ``None``), the backoff values 0 or more.
+    Checked before a hook is built, so a typo fails the task without retries and names ``hook_params``
+    (see :func:`hook_argument_problem` for what fits).
 
     :param hook_params: the ``hook_params`` argument of an operator, sensor, trigger or notifier; ``None``
         means ``{}``.
     """
     if hook_params is None:
         return {}
-    example = '(e.g. {"timeout": 60, "max_attempts": 3})'
     if not isinstance(hook_params, Mapping):
         raise CcaiInputError(
-            f"hook_params: expected a dict of names to numbers {example}, got {type(hook_params).__name__}"
+            'hook_params: expected a dict of names to numbers (e.g. {"timeout": 60, "max_attempts": 3}), '
+            f"got {type(hook_params).__name__}"
         )
     for name, value in hook_params.items():
         if name not in HOOK_ARGUMENTS:
             raise CcaiInputError(f"hook_params: unknown argument {name!r}; expected any of {list(HOOK_ARGUMENTS)}")
-        if value is None and name in _FROM_CONNECTION_WHEN_NONE:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            shown = type(value).__name__ if not isinstance(value, float) else repr(value)
-            raise CcaiInputError(f"hook_params[{name!r}]: expected a number {example}, got {shown}")
-        if name == "max_attempts" and (value < 1 or value != int(value)):
-            raise CcaiInputError(f"hook_params['max_attempts']: expected a whole number of 1 or more, got {value!r}")
-        if name.startswith("backoff_") and value < 0:
-            raise CcaiInputError(f"hook_params[{name!r}]: expected 0 or more seconds, got {value!r}")
-        if name.endswith("timeout") and value <= 0:
-            raise CcaiInputError(f"hook_params[{name!r}]: expected more than 0 seconds, got {value!r}")
-        if value > LARGEST[name]:
-            raise CcaiInputError(f"hook_params[{name!r}]: expected at most {LARGEST[name]}, got {value!r}")
+        problem = hook_argument_problem(name, value)
+        if problem:
+            raise CcaiInputError(f"hook_params[{name!r}]: {problem}")
     return dict(hook_params)
 
 

@@ -22,6 +22,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiAmbiguousResultError,
     CcaiApiError,
     CcaiConnectionError,
+    CcaiInputError,
     CcaiRejectedError,
     CcaiTransientError,
 )
@@ -208,10 +209,30 @@ def test_bad_connection_fails_naming_the_field(
     assert len(http.calls) == 0
 
 
-def test_hook_arguments_are_validated_like_extras(ccai_conn: dict[str, str], http: responses.RequestsMock) -> None:
-    with pytest.raises(CcaiConnectionError, match="timeout must be a positive number of at most 86400, got -1"):
-        CloudContactHook(timeout=-1).list_campaigns()
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"timeout": -1}, "argument timeout: expected more than 0 seconds, got -1"),
+        ({"connect_timeout": 86_401}, "argument connect_timeout: expected at most 86400, got 86401"),
+        ({"max_attempts": 0}, "argument max_attempts: expected a whole number of 1 or more, got 0"),
+        ({"backoff_initial": -5}, "argument backoff_initial: expected 0 or more seconds, got -5"),
+        ({"backoff_max": "x"}, "argument backoff_max: expected a number, got str"),
+    ],
+)
+def test_hook_arguments_fail_naming_the_argument_when_the_hook_is_made(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, arguments: dict[str, Any], expected: str
+) -> None:
+    """An argument is the caller's mistake, not the connection's, and a retry cannot fix it."""
+    with pytest.raises(CcaiInputError, match=f"^CloudContactHook {expected}$"):
+        CloudContactHook(**arguments)
     assert len(http.calls) == 0
+
+
+def test_hook_arguments_override_the_connections_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, connection_json(UNIT_API_URL, UNIT_FILES_URL, API_KEY, max_attempts=7))
+    settings = CloudContactHook(timeout=12, connect_timeout=3, max_attempts=2).settings
+    assert (settings.read_timeout, settings.connect_timeout, settings.max_attempts) == (12.0, 3.0, 2)
+    assert CloudContactHook().settings.max_attempts == 7
 
 
 def test_defaults_when_host_and_extras_are_empty(monkeypatch: pytest.MonkeyPatch, http: responses.RequestsMock) -> None:
@@ -1351,8 +1372,13 @@ def test_async_stats_read_the_ca_bundle_once_and_off_the_event_loop(sandbox: Any
 
 @pytest.fixture
 def untrusted_tls_server(tmp_path: Any) -> Iterator[str]:
-    """An HTTPS server on loopback whose self-signed certificate no client trusts; yields its base URL."""
+    """
+    An HTTPS server on loopback whose self-signed certificate no client trusts unless told to; yields its base URL.
+
+    The certificate, a valid one for ``127.0.0.1`` apart from its issuer, is left in ``tmp_path / "cert.pem"``.
+    """
     import http.server
+    import ipaddress
     import ssl
     import threading
 
@@ -1372,6 +1398,8 @@ def untrusted_tls_server(tmp_path: Any) -> Iterator[str]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=1))
         .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
@@ -1478,3 +1506,26 @@ def test_http_debug_lines_of_an_upload_hide_the_signed_urls_signature(
     (upload,) = [entry for entry in sandbox.requests_seen() if entry["endpoint"] == "put"]
     assert upload["status"] == 200
     assert not re.search(r"X-Amz-Signature=[0-9a-f]{8}", caplog.text)
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_given_to_requests_is_trusted_on_the_async_path_too(
+    untrusted_tls_server: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """A company CA set for ``requests`` serves the deferrable sensor's trigger as it serves the operators."""
+    from airflow_provider_ccai.hooks import ccai
+
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # some machines set both to the system bundle
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(tmp_path / "cert.pem"))  # the server's own certificate, as the CA
+    set_connection(
+        monkeypatch, connection_json(f"{untrusted_tls_server}/api", untrusted_tls_server, API_KEY, max_attempts=1)
+    )
+    ccai._verifying_ssl_context.cache_clear()
+    # The server answers every request 501: reaching it proves the certificate was trusted.
+    with pytest.raises(CcaiApiError) as sync_failure:
+        CloudContactHook().list_campaigns()
+    with pytest.raises(CcaiApiError) as async_failure:
+        _async_stats(1)
+    assert sync_failure.value.status == async_failure.value.status == 501
+    ccai._verifying_ssl_context.cache_clear()

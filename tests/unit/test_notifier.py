@@ -382,3 +382,10 @@ def test_example_dag_alerts_on_dag_and_task_failure():
 
     assert [n.phones for n in notifiers(dag.on_failure_callback)] == [[ON_CALL]]
     assert len(notifiers(dag.get_task("flaky_step").on_failure_callback)) == 1
+
+
+def test_only_phones_may_be_given_by_position() -> None:
+    """The order of the other arguments is not part of the API, as with Airflow's own notifiers."""
+    assert CcaiNotifier("+15555550199").phones == "+15555550199"
+    with pytest.raises(TypeError):
+        CcaiNotifier("+15555550199", "message")  # type: ignore[misc]
