@@ -77,3 +77,10 @@ class CcaiAmbiguousResultError(CcaiApiError):
 
 class CcaiAmbiguousMatchError(AirflowFailException):
     """Several campaigns could be the one an earlier try created; nothing is sent and a retry cannot decide."""
+
+
+class CcaiCampaignFillingError(AirflowException):
+    """
+    A campaign that may be this task's counts fewer recipients than it sent, as CCAI may while still adding
+    them; nothing is sent, and a retry looks again.
+    """

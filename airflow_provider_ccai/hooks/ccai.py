@@ -541,7 +541,7 @@ class CloudContactHook(BaseHook):
         try:
             response = self._with_retries(
                 lambda: self._send(
-                    "POST", url, call, data=body, headers=headers, private_values=lambda: _recipient_names(body)
+                    "POST", url, call, data=body, headers=headers, private_values=lambda: _recipient_values(body)
                 ),
                 _never_sent,
             )
@@ -576,9 +576,11 @@ class CloudContactHook(BaseHook):
             "GET", f"{self.settings.api_url}/clients/{self.client_id}/campaigns", call, decode_json=True
         )
         if isinstance(data, dict) and isinstance(data.get("content"), list):  # a paged shape
-            if data.get("last") is False or (isinstance(data.get("totalPages"), int) and data["totalPages"] > 1):
+            if not _whole_page(data):
                 # a campaign on a later page would go unseen, and a lookup that misses one sends again
-                raise CcaiRejectedError(call, 200, "the campaign list came back paged; only its first page arrived")
+                raise CcaiRejectedError(
+                    call, 200, "the campaign list came back paged, and not as one page that holds it all"
+                )
             data = data["content"]
         if not isinstance(data, list):  # never read as "no campaigns": that could mean sending again
             raise CcaiRejectedError(call, 200, f"expected a list of campaigns, got {type(data).__name__}")
@@ -612,10 +614,13 @@ class CloudContactHook(BaseHook):
         """
         Return a listed campaign's ``createdDate`` as an aware datetime (no offset means UTC), or ``None``.
 
+        A date without a time of day is ``None`` too: read as midnight, it would place a campaign created
+        that day before the lookup window.
+
         :param campaign: a campaign as :meth:`list_campaigns` returns it.
         """
         value = campaign.get("createdDate")
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not re.search(r"\d[Tt ]\d", value.strip()):
             return None
         try:
             parsed = parse_iso_datetime(value)
@@ -904,16 +909,36 @@ def _verifying_ssl_context(bundle: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=bundle)
 
 
+def _whole_page(page: Mapping[str, Any]) -> bool:
+    """
+    Whether a paged list (``{"content": [...], ...}``, Spring's shapes) says it holds every item.
+
+    Its ``last``, ``totalPages`` and ``totalElements`` (at the top or under ``page``) must not say there is
+    more, and at least one of them must say there is not: a page that tells neither may be the first of many.
+    """
+    details = page.get("page")
+    if not isinstance(details, Mapping):
+        details = {}
+    pages = [value for value in (page.get("totalPages"), details.get("totalPages")) if isinstance(value, int)]
+    totals = [value for value in (page.get("totalElements"), details.get("totalElements")) if isinstance(value, int)]
+    held = len(page["content"])
+    if page.get("last") is False or any(count > 1 for count in pages) or any(count > held for count in totals):
+        return False
+    return page.get("last") is True or bool(pages) or bool(totals)
+
+
 def _storage_timed_out(status: int, text: str) -> bool:
     """Whether object storage gave up waiting for a signed-URL PUT's body (S3: 400 ``RequestTimeout``; 408)."""
     return status == 408 or (status == 400 and "<Code>RequestTimeout</Code>" in text)
 
 
-def _recipient_names(body: bytes) -> tuple[str, ...]:
+def _recipient_values(body: bytes) -> tuple[str, ...]:
     """
-    Return the first and last names in a ``campaigns/direct`` body, longest first (for redaction).
+    Return what a ``campaigns/direct`` body says about its recipients, longest first (for redaction): their
+    first and last names, the text values of their ``data`` (``${variables}``: an e-mail address, a customer
+    id) and their ``messageData``.
 
-    A name without a letter (``512``, an id some CRMs put there) names no one, and replacing it could cut an
+    A value without a letter (``512``, an id some CRMs put in a name) is left out: replacing it could cut an
     echoed phone number into pieces that the phone pattern no longer finds.
     """
     try:
@@ -922,15 +947,23 @@ def _recipient_names(body: bytes) -> tuple[str, ...]:
         return ()
     if not isinstance(accounts, list):
         return ()
-    names = {
+    values = {
         form
         for account in accounts
         if isinstance(account, dict)
-        for name in (account.get("firstName"), account.get("lastName"))
-        if isinstance(name, str) and len(name.strip()) > 1 and any(char.isalpha() for char in name)
-        for form in _json_forms(name.strip())
+        for value in _account_texts(account)
+        if len(value.strip()) > 1 and any(char.isalpha() for char in value)
+        for form in _json_forms(value.strip())
     }
-    return tuple(sorted(names, key=len, reverse=True))
+    return tuple(sorted(values, key=len, reverse=True))
+
+
+def _account_texts(account: Mapping[str, Any]) -> list[str]:
+    """Return an account's names, ``messageData`` and ``data`` values that are text."""
+    data = account.get("data")
+    candidates = [account.get("firstName"), account.get("lastName"), account.get("messageData")]
+    candidates += list(data.values()) if isinstance(data, Mapping) else []
+    return [value for value in candidates if isinstance(value, str)]
 
 
 def _json_forms(text: str) -> set[str]:

@@ -15,6 +15,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiAmbiguousMatchError,
     CcaiAmbiguousResultError,
     CcaiApiError,
+    CcaiCampaignFillingError,
     CcaiInputError,
 )
 from airflow_provider_ccai.version_compat import AirflowException
@@ -147,13 +148,14 @@ class CampaignOnce:
         """
         from airflow_provider_ccai.utils.polling import first_found
 
-        undecided: list[CcaiAmbiguousMatchError] = []  # why the latest look could not decide, if it could not
+        # why the latest look could not decide, if it could not
+        undecided: list[CcaiAmbiguousMatchError | CcaiCampaignFillingError] = []
 
         def look() -> tuple[dict[str, Any] | None] | None:
             undecided.clear()
             try:
                 found = self._find_earlier(since, recipient_count)
-            except CcaiAmbiguousMatchError as error:
+            except (CcaiAmbiguousMatchError, CcaiCampaignFillingError) as error:
                 undecided.append(error)
                 return None
             return (found,) if found is not None or not while_missing else None
@@ -168,9 +170,11 @@ class CampaignOnce:
         Return the campaign with this title and message created since ``since``, or ``None`` if there is none.
 
         The match must also have ``recipient_count`` messages, which tells apart campaigns that other tasks
-        sent with the same text. If no match or several have that count, or a match has no readable creation
-        time (it may be this run's or a much older one), the task fails without retries and sends nothing:
-        sending again might text everyone twice, and adopting another task's campaign would skip this one's.
+        sent with the same text. If none has that count but one has fewer (CCAI may still be adding its
+        messages), the task fails and a retry looks again. If several have that count, or none has it or
+        fewer, or a match has no readable creation time (it may be this run's or a much older one), the task
+        fails without retries and sends nothing: sending again might text everyone twice, and adopting
+        another task's campaign would skip this one's.
 
         :param since: the earliest creation time to consider.
         :param recipient_count: the number of recipients the campaign must have.
@@ -183,16 +187,24 @@ class CampaignOnce:
             raise CcaiAmbiguousMatchError(
                 f"CCAI lists campaign(s) {ids} titled {self.title!r} with this message but without a readable "
                 "creation time, so this task cannot tell whether an earlier try created one of them. Nothing was "
-                "sent again. Check these campaigns in CCAI; a title unique to the run (e.g. with {{ ds }}) avoids this."
+                "sent again. Check these campaigns in CCAI; a title unique to the run (e.g. with {{ run_id }}) "
+                "avoids this."
             )
         if not candidates:
             return None
         if len(candidates) <= MAX_CANDIDATES:
-            same_size = [
-                c for c in candidates if hook.get_campaign_stats(int(c["id"]))["totalCount"] == recipient_count
-            ]
+            totals = [(c, hook.get_campaign_stats(int(c["id"]))["totalCount"]) for c in candidates]
+            same_size = [c for c, total in totals if total == recipient_count]
             if len(same_size) == 1:
                 return same_size[0]
+            filling = [f"{c.get('id')} ({total})" for c, total in totals if total < recipient_count]
+            if not same_size and filling:
+                raise CcaiCampaignFillingError(
+                    f"CCAI counts fewer than this task's {recipient_count} recipients in campaign(s) "
+                    f"{', '.join(filling)} titled {self.title!r} with this message, created since "
+                    f"{since.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC; CCAI may still be adding them. "
+                    "Nothing was sent again; a retry of this task looks again."
+                )
             finding = f"{len(same_size)} of them have {recipient_count} recipients"
         else:
             finding = f"more than {MAX_CANDIDATES} are too many to compare"
@@ -202,7 +214,7 @@ class CampaignOnce:
             f"{since.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC (ids {ids}) and {finding}, "
             "so this task cannot tell which, if any, an earlier try created. "
             "Nothing was sent again. Check these campaigns in CCAI; give each mapped or parallel campaign task "
-            "its own title (e.g. with {{ ti.map_index }} or {{ ds }})."
+            "its own title (e.g. with {{ run_id }} and {{ ti.map_index }})."
         )
 
     def _known_campaign(self, campaign_id: int) -> dict[str, Any]:

@@ -416,6 +416,29 @@ def test_create_errors_keep_recipients_names_out_of_the_excerpt(
         assert private not in text
 
 
+def test_create_errors_keep_recipients_variables_and_message_data_out_of_the_excerpt(
+    hook: CloudContactHook, http: responses.RequestsMock
+) -> None:
+    """``data`` (``${email}``, a customer id) and ``messageData`` are the recipient's too."""
+    account = {
+        "firstName": "Ann",
+        "lastName": "Lee",
+        "phone": "+15550001111",
+        "data": {"email": "ann.lee@example.com", "customer": "crm-id-88231", "visits": 3, "city": "Zürich"},
+        "messageData": "order A-7731",
+    }
+    payload = {"accounts": [account], "message": "Hi ${firstName} in ${city}", "title": "Weekly offer"}
+    http.post(CREATE_URL, status=400, json={"error": "bad account", "account": account})
+
+    with pytest.raises(CcaiApiError) as raised:
+        hook.create_campaign(json.dumps(payload).encode())
+
+    text = str(raised.value)
+    assert "bad account" in text
+    for private in ("ann.lee", "88231", "A-7731", "Zürich", "Z\\u00fcrich", "Lee", "5550001111"):
+        assert private not in text
+
+
 def test_create_error_hides_an_echoed_phone_when_a_name_is_digits(
     hook: CloudContactHook, http: responses.RequestsMock
 ) -> None:
@@ -505,9 +528,12 @@ def test_create_campaign(hook: CloudContactHook, http: responses.RequestsMock, p
     [
         ([{"id": 2, "title": "b"}, {"id": 1, "title": "a"}], [{"id": 2, "title": "b"}, {"id": 1, "title": "a"}]),
         ({"content": [{"id": 3}], "totalPages": 1}, [{"id": 3}]),
+        ({"content": [{"id": 3}], "last": True, "totalElements": 1}, [{"id": 3}]),
+        ({"content": [{"id": 3}], "page": {"totalPages": 1, "totalElements": 1}}, [{"id": 3}]),
+        ({"content": [], "page": {"totalPages": 0, "totalElements": 0}}, []),
         ([{"id": 4}, "junk", 5], [{"id": 4}]),
     ],
-    ids=["list", "paged, one page", "junk items"],
+    ids=["list", "paged, one page", "paged, last", "Spring 3.3 PagedModel", "paged, empty", "junk items"],
 )
 def test_list_campaigns(hook: CloudContactHook, http: responses.RequestsMock, body: Any, expected: Any) -> None:
     http.get(LIST_URL, json=body)
@@ -520,10 +546,23 @@ def test_list_campaigns(hook: CloudContactHook, http: responses.RequestsMock, bo
     [
         ({"unexpected": True}, "expected a list of campaigns, got dict"),
         ("campaigns", "expected a list of campaigns, got str"),
-        ({"content": [{"id": 3}], "totalPages": 2}, "only its first page arrived"),
-        ({"content": [{"id": 3}], "last": False}, "only its first page arrived"),
+        ({"content": [{"id": 3}], "totalPages": 2}, "not as one page that holds it all"),
+        ({"content": [{"id": 3}], "last": False}, "not as one page that holds it all"),
+        ({"content": [{"id": 3}], "page": {"size": 1, "totalPages": 901}}, "not as one page that holds it all"),
+        ({"content": [{"id": 3}], "totalElements": 2}, "not as one page that holds it all"),
+        ({"content": [{"id": 3}], "last": True, "page": {"totalElements": 2}}, "not as one page that holds it all"),
+        ({"content": [{"id": 3}]}, "not as one page that holds it all"),
     ],
-    ids=["object", "text", "two pages", "not the last page"],
+    ids=[
+        "object",
+        "text",
+        "two pages",
+        "not the last page",
+        "Spring 3.3 PagedModel, more pages",
+        "fewer items than its total",
+        "last, but fewer items than its total",
+        "paged without page details",
+    ],
 )
 def test_list_campaigns_fails_on_a_shape_it_cannot_read_whole(
     hook: CloudContactHook, http: responses.RequestsMock, body: Any, expected: str
@@ -552,11 +591,12 @@ def test_find_campaigns_filters_and_orders_newest_first(hook: CloudContactHook, 
             campaign(8, "2026-11-25T09:00:00"),  # no offset, too old
             campaign(9, None),  # type: ignore[arg-type]  # unknown time: might be recent, so it counts
             campaign(10, "yesterday"),
+            campaign(11, "2026-11-25"),  # no time of day: as midnight it would look too old, so it is unknown
         ],
     )
     since = datetime(2026, 11, 25, 10, 0, 0, tzinfo=timezone.utc)
     found = hook.find_campaigns(title="T", message="M", created_after=since)
-    assert [item["id"] for item in found] == [2, 7, 3, 1, 9, 10]
+    assert [item["id"] for item in found] == [2, 7, 3, 1, 9, 10, 11]
 
 
 def test_get_campaign_stats(hook: CloudContactHook, http: responses.RequestsMock) -> None:

@@ -16,7 +16,7 @@ import pytest
 import requests
 import responses
 
-from airflow_provider_ccai.exceptions import CcaiAmbiguousMatchError, CcaiInputError
+from airflow_provider_ccai.exceptions import CcaiAmbiguousMatchError, CcaiCampaignFillingError, CcaiInputError
 from airflow_provider_ccai.hooks.ccai import CloudContactHook
 from airflow_provider_ccai.operators.ccai import (
     CcaiCreateCampaignOperator,
@@ -898,7 +898,7 @@ def test_retry_finds_the_earlier_tries_campaign(
     assert context["ti"].xcom_push.call_args.kwargs["value"]["id"] == 444
 
 
-@pytest.mark.parametrize("created", [None, "yesterday"])
+@pytest.mark.parametrize("created", [None, "yesterday", NOW.date().isoformat()])
 def test_retry_fails_without_sending_when_a_match_has_no_readable_creation_time(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, created: Any
 ) -> None:
@@ -1095,6 +1095,28 @@ def test_lost_response_looks_again_while_the_campaigns_count_fills_in(
     assert campaign_op().execute(context) == 449
     assert len(calls(http, "POST", CREATE_URL)) == 1
     assert len(calls(http, "GET", stats_url(449))) == 2
+
+
+def test_lost_response_whose_match_is_still_filling_in_fails_the_try_and_the_retry_finds_it(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], mocker: Any
+) -> None:
+    """A large campaign may take longer to fill in than the three looks: the retry, minutes later, decides."""
+    http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
+    http.get(LIST_URL, json=[listed(451, NOW)])
+    filling = {"errorCount": 0, "pendingCount": 1, "sendingCount": 0, "sentCount": 0, "totalCount": 1}
+    http.get(stats_url(451), json=filling)
+
+    with pytest.raises(
+        CcaiCampaignFillingError, match=r"campaign\(s\) 451 \(1\) .*a retry of this task looks again"
+    ) as raised:
+        campaign_op().execute(context)
+    assert not isinstance(raised.value, AirflowFailException)  # Airflow's retry applies
+    assert len(calls(http, "GET", stats_url(451))) == once.LOOKUP_ATTEMPTS
+
+    http.replace(responses.GET, stats_url(451), json={**filling, "pendingCount": 0, "sentCount": 3, "totalCount": 3})
+    retry = second_try(mocker, start_date=NOW - timedelta(minutes=1))
+    assert campaign_op().execute(retry) == 451
+    assert len(calls(http, "POST", CREATE_URL)) == 1
 
 
 def test_lost_response_whose_match_never_reaches_this_size_fails_without_sending(
