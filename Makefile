@@ -45,7 +45,7 @@ PYTEST_ARGS_3.1 = $(if $(FULL),,$(addprefix --ignore=tests/integration/,test_fau
 PYTEST_ARGS_3.2 = $(if $(FULL),,tests/unit/test_provider_info.py \
 	$(addprefix tests/integration/,test_api_server.py test_example_dag.py test_scheduler.py))
 
-.PHONY: demo test lint benchmarks clean
+.PHONY: demo test lint benchmarks dist clean
 .SECONDARY:
 
 $(UV):
@@ -82,6 +82,10 @@ benchmarks: $(BENCH)/.installed $(VENV)/airflow-2.11/.installed
 	$(BENCH)/bin/python benchmarks/parse_cost.py
 	$(VENV)/airflow-2.11/bin/python benchmarks/parse_cost.py
 	$(BENCH)/bin/python benchmarks/recipients_scale.py
+
+# The wheel and sdist to install on an Airflow deployment (dist/), built by uv in an isolated environment.
+dist: $(UV)
+	$(UV) build --quiet --out-dir dist
 
 clean:
 	rm -rf $(VENV)

@@ -39,9 +39,9 @@ with DAG(
 
     @task(
         on_failure_callback=CcaiNotifier(
-            # this week's on-call phones from the Variable ccai_on_call_phones ("+15555550198, +15555550197")
+            # this week's on-call phones from the Variable ccai_on_call_phones ("+15555550198, +15555550197");
+            # the default message: "Airflow: <dag>.<task> failed, run <run id> <log URL>"
             phones="{{ var.value.get('ccai_on_call_phones', '+15555550199') }}",
-            message="Airflow: {{ ti.task_id }} failed in {{ dag.dag_id }} (run {{ run_id }}). Log: {{ ti.log_url }}",
             title="Airflow task failure",
         )
     )

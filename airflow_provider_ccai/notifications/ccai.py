@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 #: Default SMS text. Every name is guarded, so it renders in task callbacks (``ti`` set), DAG callbacks
 #: (``reason`` set; ``ti`` may be missing), Deadline Alerts (``dag_run`` as a dict and ``deadline``)
-#: and with Airflow's ``StrictUndefined`` templates.
+#: and with Airflow's ``StrictUndefined`` templates. A state is shown by its value (``failed``): Airflow 3's
+#: ``TaskInstanceState`` renders as ``TaskInstanceState.FAILED`` otherwise.
 DEFAULT_MESSAGE = (
     "Airflow: {% if dag is defined and dag %}{{ dag.dag_id }}"
     "{% elif dag_run is defined and dag_run and dag_run.dag_id is defined %}{{ dag_run.dag_id }}"
@@ -24,7 +25,8 @@ DEFAULT_MESSAGE = (
     "{% if reason is defined and reason %} {{ reason }}"
     "{% elif deadline is defined and deadline %} missed its deadline"
     "{% elif ti is defined and ti %}.{{ ti.task_id }}"
-    "{% if ti.state is defined and ti.state %} {{ ti.state }}{% endif %}{% endif %}"
+    "{% if ti.state is defined and ti.state %} {{ ti.state.value if ti.state.value is defined else ti.state }}"
+    "{% endif %}{% endif %}"
     "{% if run_id is defined and run_id %}, run {{ run_id }}"
     "{% elif dag_run is defined and dag_run and dag_run.dag_run_id is defined %}"
     ", run {{ dag_run.dag_run_id }}{% endif %}"

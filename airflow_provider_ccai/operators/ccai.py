@@ -11,6 +11,8 @@ from airflow_provider_ccai.exceptions import CcaiInputError
 from airflow_provider_ccai.version_compat import BaseOperator
 
 if TYPE_CHECKING:
+    from airflow.sdk import XComArg
+
     from airflow_provider_ccai.utils.recipients import CampaignRequest, OnInvalid, UnmappedColumns
     from airflow_provider_ccai.version_compat import Context
 
@@ -273,7 +275,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         accounts: Any,
         message: str,
         title: str,
-        picture_file_key: str | None = None,
+        picture_file_key: str | XComArg | None = None,
         sender_phone: str | None = None,
         scheduled_timestamp: str | datetime | None = None,
         scheduled_timezone: str | None = None,

@@ -389,3 +389,18 @@ def test_only_phones_may_be_given_by_position() -> None:
     assert CcaiNotifier("+15555550199").phones == "+15555550199"
     with pytest.raises(TypeError):
         CcaiNotifier("+15555550199", "message")  # type: ignore[misc]
+
+
+def test_default_message_shows_the_state_by_its_value_with_airflows_own_state_enum(sandbox, dag):
+    """Airflow 3 hands callbacks a ``TaskInstanceState`` that ``str()`` shows as ``TaskInstanceState.FAILED``."""
+    try:
+        from airflow.sdk.api.datamodels._generated import TaskInstanceState
+    except ImportError:  # Airflow 2.11
+        from airflow.utils.state import TaskInstanceState  # type: ignore[no-redef]
+
+    context = task_context(dag)
+    context["ti"].state = TaskInstanceState.FAILED
+    CcaiNotifier(phones=ON_CALL)(context)
+
+    (campaign,) = sent_campaigns(sandbox)
+    assert campaign["message"].startswith("Airflow: nightly_etl.load failed, run manual__2026-01-01 ")
