@@ -763,18 +763,26 @@ async def _async_connection_and_extra(conn_id: str) -> tuple[Any, dict[str, Any]
     common-compat 1.23 does both safely on every Airflow version. Older releases (the newest for Python
     3.10) call ``aget_connection``, which before Airflow 3.3.2 masks secrets with a synchronous supervisor
     call that can deadlock a triggerer's shared loop; with those, both are read in a worker thread.
+
+    A connection the async lookup does not find is looked up once more in a worker thread: Airflow 3's
+    ``dag.test()`` (``airflow dags test``) runs triggers in its own process, where the async lookup misses
+    connections stored in the metadata database and the synchronous one finds them. A connection that
+    truly does not exist raises ``AirflowNotFoundException`` from both.
     """
+    from asgiref.sync import sync_to_async
+
+    def read() -> tuple[Any, dict[str, Any]]:
+        conn = BaseHook.get_connection(conn_id)
+        return conn, conn.extra_dejson
+
     try:
         from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
     except ImportError:
-        from asgiref.sync import sync_to_async
-
-        def read() -> tuple[Any, dict[str, Any]]:
-            conn = BaseHook.get_connection(conn_id)
-            return conn, conn.extra_dejson
-
         return await sync_to_async(read)()
-    conn = await get_async_connection(conn_id)
+    try:
+        conn = await get_async_connection(conn_id)
+    except AirflowNotFoundException:
+        return await sync_to_async(read)()
     return conn, await get_async_extra_dejson(conn)
 
 

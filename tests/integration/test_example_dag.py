@@ -169,6 +169,45 @@ def test_sensor_example_waits_in_the_trigger_until_the_campaign_is_sent(airflow_
     assert campaign["stats"]["sentCount"] == 2
 
 
+def test_deferrable_sensor_reads_a_connection_stored_in_the_metadata_database(airflow_db, sandbox, monkeypatch):
+    """
+    The trigger finds a connection made in the UI or with ``airflow connections add``, not only one from the
+    environment; on Airflow 3, ``dag.test()`` runs it where only a synchronous lookup sees the database.
+    """
+    import os
+
+    from airflow.models.connection import Connection  # the metadata-database model, as the UI stores it
+    from airflow.utils.session import create_session
+
+    from airflow_provider_ccai.example_dags.example_ccai_campaign_sensor import dag
+
+    stored = Connection(conn_id="ccai_default", uri=None, **_connection_fields(os.environ["AIRFLOW_CONN_CCAI_DEFAULT"]))
+    monkeypatch.delenv("AIRFLOW_CONN_CCAI_DEFAULT")
+    with create_session() as session:
+        session.add(stored)
+    try:
+        run = dag.test()
+    finally:
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == "ccai_default").delete()
+
+    assert run.state == "success"
+    assert xcoms(dag.dag_id, run.run_id)[("wait_until_sent", "return_value")]["sentCount"] == 2
+    assert [r["endpoint"] for r in sandbox.requests_seen()].count("stats") >= 1
+
+
+def _connection_fields(connection_json: str) -> dict[str, str]:
+    """Return the ``Connection`` arguments of an ``AIRFLOW_CONN_*`` JSON value."""
+    fields = json.loads(connection_json)
+    return {
+        "conn_type": fields["conn_type"],
+        "login": fields["login"],
+        "password": fields["password"],
+        "host": fields["host"],
+        "extra": json.dumps(fields["extra"]),
+    }
+
+
 def test_notifier_example_texts_on_call_on_success_and_on_failure(airflow_db, sandbox, monkeypatch):
     from airflow_provider_ccai.example_dags.example_ccai_notifier import dag
 
