@@ -791,6 +791,13 @@ def test_retry_after_as_an_http_date_waits_until_then(
     assert sleeps.call_args_list == [mock.call(39.75)]
 
 
+def test_retry_after_as_an_http_date_with_a_minus_zero_zone_is_read_as_gmt() -> None:
+    """RFC 5322's ``-0000`` ("no zone information") parses as a naive datetime; subtracting it would raise."""
+    from airflow_provider_ccai.hooks.ccai import _retry_after
+
+    assert _retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 -0000"}) == 0.0  # long past: no wait
+
+
 def test_backoff_is_exponential_and_capped(
     ccai_conn: dict[str, str], http: responses.RequestsMock, sleeps: mock.MagicMock, mocker: Any
 ) -> None:
@@ -1250,6 +1257,9 @@ def test_public_fields_drops_key_like_fields_and_recipients() -> None:
         "accounts": [{"phone": "+15550001111"}],
         "client": {"id": 6789, "apiKey": "secret", "accountId": 101112, "webhookToken": "t"},
         "secretKey": "s",
+        "awsCredential": "c",
+        "uploadSignature": "u",
+        "adminPassword": "p",
         "status": "PENDING",
     }
     cleaned = public_fields(campaign)

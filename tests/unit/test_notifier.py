@@ -138,6 +138,14 @@ def test_phones_from_a_template_string_are_split_and_deduplicated(sandbox, dag):
     assert phones_of(campaign) == [ON_CALL, BACKUP]
 
 
+def test_phones_split_on_spaces_and_items_are_stripped():
+    assert [a["phone"] for a in CcaiNotifier(phones=f"{ON_CALL} {BACKUP}").build_payload()["accounts"]] == [
+        ON_CALL,
+        BACKUP,
+    ]
+    assert [a["phone"] for a in CcaiNotifier(phones=[f" {ON_CALL}\t"]).build_payload()["accounts"]] == [ON_CALL]
+
+
 def test_phones_rendered_as_a_list_literal(dag):
     notifier = CcaiNotifier(phones=f'["{ON_CALL}", "{BACKUP}"]')
     notifier.render_template_fields(task_context(dag))

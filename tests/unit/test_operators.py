@@ -292,6 +292,11 @@ BAD_UPLOADS = {
         {"file_name": "x" * 1010 + ".png"},
         r"file_name: the file key '1234/campaign/<file_name>' is longer than 1024 bytes",
     ),
+    "file_name of 604 characters making a key of 1218 bytes": (  # the limit counts UTF-8 bytes
+        lambda tmp: _write(tmp, "a.png", PNG),
+        {"file_name": "é" * 600 + ".png"},
+        r"file_name: the file key '1234/campaign/<file_name>' is longer than 1024 bytes",
+    ),
 }
 
 
@@ -311,6 +316,18 @@ def test_upload_bad_input_fails_before_any_request(
         op.execute(context)
     assert isinstance(raised.value, AirflowFailException)
     assert len(http.calls) == 0
+
+
+def test_upload_takes_a_file_name_whose_key_is_exactly_1024_bytes(
+    tmp_path: Path, ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    upload_answers(http)
+    key = f"{CLIENT_ID}/campaign/" + "x" * (1024 - len(f"{CLIENT_ID}/campaign/.png")) + ".png"
+    op = CcaiUploadFileOperator(
+        task_id="upload", file_path=_write(tmp_path, "a.png", PNG), file_name=key.rsplit("/", 1)[1]
+    )
+
+    assert op.execute(context) == key and len(key.encode()) == 1024
 
 
 def test_upload_of_a_file_without_read_permission_fails_before_any_request(
@@ -759,6 +776,10 @@ BAD_CAMPAIGNS = {
         r"picture_file_key: '999/campaign/a.png' belongs to another client; .* start with '1234/'",
     ),
     "picture_file_key not a key": ({"picture_file_key": "a.png"}, r"picture_file_key: 'a.png' is not a CCAI file key"),
+    "picture_file_key with a space": (
+        {"picture_file_key": "1234/campaign/a b.png"},
+        r"picture_file_key: '1234/campaign/a b.png' ",
+    ),
     "on_invalid unknown": ({"on_invalid": "maybe"}, r"on_invalid: expected 'fail' or 'skip'"),
 }
 

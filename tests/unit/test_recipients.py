@@ -710,6 +710,8 @@ def test_formatted_number_is_normalised_to_e164(phone: str, region: str | None) 
         (None, None, "phone: missing"),
         (4155550101.0, "US", "phone: expected a string, got float"),
         (True, "US", "phone: expected a string, got bool"),
+        ("+0123456789", None, "phone: not a phone number"),  # E.164 has no country code 0
+        ("+1234567890123456", None, "phone: not a valid phone number"),  # 16 digits: one more than E.164 allows
     ],
 )
 def test_invalid_phone_fails_naming_row_and_field(phone: Any, region: str | None, reason: str) -> None:

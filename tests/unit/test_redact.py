@@ -46,6 +46,7 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXZhbHVl"
         ("https://b.test/k.png?AWSAccessKeyId=AKIAEXAMPLE&Signature=abc123def&Expires=1", "abc123def"),
         ("https://b.test/k.png?AWSAccessKeyId=AKIAEXAMPLE&Signature=abc123def&Expires=1", "AKIAEXAMPLE"),
         ("https://storage.test/b/k.png?X-Goog-Signature=abc123def&X-Goog-Date=1", "abc123def"),
+        ("https://storage.test/b/k.png?X-Goog-Credential=svc-abc123def&X-Goog-Date=1", "svc-abc123def"),
         ("https://storage.test/b/k.png?GoogleAccessId=svc@p.test&Signature=abc123def", "svc@p.test"),
     ],
 )

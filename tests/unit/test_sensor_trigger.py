@@ -620,6 +620,29 @@ def test_trigger_reports_a_bad_api_key_without_the_key(sandbox, monkeypatch):
     assert [entry["auth"] for entry in stats_requests(sandbox)] == ["invalid"]
 
 
+def test_trigger_reports_a_missing_connection_as_rejected(sandbox):
+    """No retry creates a connection: the sensor fails without retries, as in poke mode."""
+    event = first_event(CcaiCampaignTrigger(1001, "ccai_not_defined", poke_interval=0.1, deadline=time.time() + 30))
+
+    assert event["status"] == "error" and event["reason"] == "rejected"
+    assert "Connection 'ccai_not_defined' is not defined" in event["message"]
+    assert stats_requests(sandbox) == []
+
+
+def test_trigger_ends_an_unexpected_failure_with_a_redacted_event(mocker):
+    """A bug or a library error must end the wait cleanly, and its text may hold what the request held."""
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    failure = RuntimeError("boom for +15555550101 with Authorization: Bearer abc123def456")
+    mocker.patch.object(CloudContactHook, "aget_campaign_stats", side_effect=failure)
+
+    event = first_event(CcaiCampaignTrigger(7, "ccai_default", poke_interval=0, deadline=time.time() + 60))
+
+    assert event["status"] == "error" and event["reason"] == "failed"
+    assert event["message"].startswith("RuntimeError: boom for ")
+    assert "5555550101" not in event["message"] and "abc123def456" not in event["message"]
+
+
 def test_trigger_hook_params_override_the_connections_attempts(sandbox):
     sandbox.add_fault("stats", "status", times=5, status=503)
     trigger = CcaiCampaignTrigger(1001, "ccai_default", poke_interval=0.1, hook_params={"max_attempts": 1})
