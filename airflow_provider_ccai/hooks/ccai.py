@@ -905,8 +905,9 @@ def _verifying_ssl_context(bundle: str | None) -> ssl.SSLContext:
     Return the SSL context of the async calls, trusting what the sync calls (``requests``) trust, built once.
 
     :param bundle: a CA file or directory (:func:`_ca_bundle`, e.g. a company CA), or ``None`` for httpx's
-        default (certifi's bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``). Building the context reads the
-        certificates from disk, which would block the triggerer's event loop on every poll.
+        default (certifi's bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``). Building the context reads a CA
+        file from disk, which would block the triggerer's event loop on every poll. (OpenSSL reads a CA
+        directory's files when it verifies a handshake, as it does for ``requests``; they are small and cached.)
     """
     if bundle is None:
         import httpx
@@ -967,11 +968,19 @@ def _recipient_values(body: bytes) -> tuple[str, ...]:
 
 
 def _account_texts(account: Mapping[str, Any]) -> list[str]:
-    """Return an account's names, ``messageData`` and ``data`` values that are text."""
+    """
+    Return an account's names, and its ``messageData`` and ``data`` values that are text of 4 characters or
+    more other than ``true``/``false``/``null``: shorter codes (``CA``, ``en``) occur inside ordinary words and
+    JSON, and hiding them everywhere would leave an error's excerpt unreadable.
+    """
     data = account.get("data")
-    candidates = [account.get("firstName"), account.get("lastName"), account.get("messageData")]
-    candidates += list(data.values()) if isinstance(data, Mapping) else []
-    return [value for value in candidates if isinstance(value, str)]
+    extras = [account.get("messageData"), *(data.values() if isinstance(data, Mapping) else ())]
+    names = [account.get("firstName"), account.get("lastName")]
+    return [value for value in names if isinstance(value, str)] + [
+        value
+        for value in extras
+        if isinstance(value, str) and len(value.strip()) >= 4 and value.strip().lower() not in ("true", "false", "null")
+    ]
 
 
 def _json_forms(text: str) -> set[str]:

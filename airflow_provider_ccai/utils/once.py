@@ -170,11 +170,11 @@ class CampaignOnce:
         Return the campaign with this title and message created since ``since``, or ``None`` if there is none.
 
         The match must also have ``recipient_count`` messages, which tells apart campaigns that other tasks
-        sent with the same text. If none has that count but one has fewer (CCAI may still be adding its
-        messages), the task fails and a retry looks again. If several have that count, or none has it or
-        fewer, or a match has no readable creation time (it may be this run's or a much older one), the task
-        fails without retries and sends nothing: sending again might text everyone twice, and adopting
-        another task's campaign would skip this one's.
+        sent with the same text. If none has that count but one with fewer may still be getting its messages
+        (it counts none yet, or some pending or sending), the task fails and a retry looks again. If several
+        have that count, or none has it and none may still be filling, or a match has no readable creation
+        time (it may be this run's or a much older one), the task fails without retries and sends nothing:
+        sending again might text everyone twice, and adopting another task's campaign would skip this one's.
 
         :param since: the earliest creation time to consider.
         :param recipient_count: the number of recipients the campaign must have.
@@ -193,11 +193,15 @@ class CampaignOnce:
         if not candidates:
             return None
         if len(candidates) <= MAX_CANDIDATES:
-            totals = [(c, hook.get_campaign_stats(int(c["id"]))["totalCount"]) for c in candidates]
-            same_size = [c for c, total in totals if total == recipient_count]
+            counts = [(c, hook.get_campaign_stats(int(c["id"]))) for c in candidates]
+            same_size = [c for c, stats in counts if stats["totalCount"] == recipient_count]
             if len(same_size) == 1:
                 return same_size[0]
-            filling = [f"{c.get('id')} ({total})" for c, total in totals if total < recipient_count]
+            filling = [
+                f"{c.get('id')} ({stats['totalCount']})"
+                for c, stats in counts
+                if _may_be_filling(stats, recipient_count)
+            ]
             if not same_size and filling:
                 raise CcaiCampaignFillingError(
                     f"CCAI counts fewer than this task's {recipient_count} recipients in campaign(s) "
@@ -229,6 +233,16 @@ class CampaignOnce:
     def _remember(self, first_submitted: datetime, campaign: dict[str, Any]) -> None:
         if self.store is not None:
             self.store.set(STATE_KEY, {"submitted_at": first_submitted.isoformat(), "campaign_id": int(campaign["id"])})
+
+
+def _may_be_filling(stats: dict[str, int], recipient_count: int) -> bool:
+    """
+    Whether a campaign counting fewer messages than ``recipient_count`` may still be getting them: it counts
+    none yet, or some of its messages are still pending or sending. A finished smaller one is another's.
+    """
+    if stats["totalCount"] >= recipient_count:
+        return False
+    return stats["totalCount"] == 0 or stats["pendingCount"] + stats["sendingCount"] > 0
 
 
 def submitted_at(state: Any) -> datetime | None:

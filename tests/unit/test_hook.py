@@ -439,6 +439,24 @@ def test_create_errors_keep_recipients_variables_and_message_data_out_of_the_exc
         assert private not in text
 
 
+def test_create_errors_keep_short_codes_in_data_readable(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    """A state ``CA`` or a flag ``true`` occurs inside ordinary words and JSON; hiding it would garble the reason."""
+    account = {
+        "firstName": "Ann",
+        "lastName": "Lee",
+        "phone": "+15550001111",
+        "data": {"state": "CA", "lang": "en", "optin": "true"},
+    }
+    payload = {"accounts": [account], "message": "Hi ${firstName}", "title": "Weekly offer"}
+    http.post(CREATE_URL, status=400, json={"message": "Invalid sender: CCAI requires a valid phone", "valid": True})
+
+    with pytest.raises(CcaiApiError) as raised:
+        hook.create_campaign(json.dumps(payload).encode())
+
+    assert "Invalid sender: CCAI requires a valid phone" in str(raised.value)
+    assert '"valid": true' in str(raised.value)
+
+
 def test_create_error_hides_an_echoed_phone_when_a_name_is_digits(
     hook: CloudContactHook, http: responses.RequestsMock
 ) -> None:

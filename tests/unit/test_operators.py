@@ -1022,6 +1022,20 @@ def test_retry_looks_again_while_the_earlier_campaigns_counts_fill_in(
     assert [call.request.url for call in http.calls].count(stats_url(446)) == 2
 
 
+def test_retry_fails_without_retries_when_the_only_match_is_a_finished_smaller_campaign(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """A sibling's campaign, sent in full: no retry will make it this task's, so none is spent waiting for it."""
+    start = NOW - timedelta(minutes=30)
+    context = second_try(mocker, start_date=start)
+    http.get(LIST_URL, json=[listed(500, start + timedelta(minutes=2))])
+    mock_totals(http, {500: len(ACCOUNTS) - 1})  # all sent, none pending or sending
+
+    with pytest.raises(CcaiAmbiguousMatchError, match=r"ids 500\) and 0 of them have 3 recipients"):
+        campaign_op().execute(context)
+    assert calls(http, "POST") == []
+
+
 def test_retry_does_not_adopt_a_lone_match_of_another_size(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
 ) -> None:
