@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ccai.exceptions import CcaiInputError
+# The provider's exceptions are imported where raised: that module adds 0.15-0.3 ms to every DAG-file parse.
 from airflow_provider_ccai.version_compat import BaseOperator
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ class CcaiUploadFileOperator(BaseOperator):
 
         :param context: the task context.
         """
+        from airflow_provider_ccai.exceptions import CcaiInputError
         from airflow_provider_ccai.hooks.ccai import MAX_FILE_KEY_BYTES, CloudContactHook
         from airflow_provider_ccai.utils.images import (
             MAX_MMS_BYTES,
@@ -157,6 +158,7 @@ class CcaiUploadFileOperator(BaseOperator):
 
     def _file_name(self, content: bytes, mime_type: str) -> str:
         """Return the default content-addressed name, or the checked ``file_name``, for content of ``mime_type``."""
+        from airflow_provider_ccai.exceptions import CcaiInputError
         from airflow_provider_ccai.utils.images import extension_for, extension_matches, looks_content_addressed
 
         private = "" if self.public else "-private"  # a private copy has its own name: neither stands in for the other
@@ -363,6 +365,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
         :param context: the task context.
         """
+        from airflow_provider_ccai.exceptions import CcaiInputError
         from airflow_provider_ccai.hooks.ccai import CloudContactHook, public_fields
         from airflow_provider_ccai.utils.once import CampaignOnce
         from airflow_provider_ccai.utils.validation import checked_hook_params
@@ -407,6 +410,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
         import io
         import json
 
+        from airflow_provider_ccai.exceptions import CcaiInputError
         from airflow_provider_ccai.utils.recipients import (
             E164,
             REQUIRED_FIELDS,
@@ -473,6 +477,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
     def _rows(self) -> Any:
         """Return the recipient rows (a list), or the path/URI of a recipients file, that ``accounts`` gives."""
+        from airflow_provider_ccai.exceptions import CcaiInputError
         from airflow_provider_ccai.utils.recipients import is_recipients_file
         from airflow_provider_ccai.utils.validation import parse_list_literal
 
