@@ -151,14 +151,21 @@ def private_home(migrated_home: Any, home: Any) -> dict[str, str]:
     """
     Copy the session's migrated ``AIRFLOW_HOME`` (database and config) to ``home``; return env vars using it.
 
+    The database is copied with SQLite's backup API, which gives every committed row: Airflow opens it in WAL
+    mode, so the file alone can lag behind (a ``dag.test()`` run seen still running, which a real scheduler in
+    the copy would then finish, firing its callbacks).
+
     :param migrated_home: the ``airflow_db`` fixture's directory.
     :param home: an empty directory for the copy.
     """
     import shutil
+    import sqlite3
+    from contextlib import closing
     from pathlib import Path
 
     source, home = Path(migrated_home), Path(home)
-    shutil.copy(source / "airflow.db", home / "airflow.db")
+    with closing(sqlite3.connect(source / "airflow.db")) as live, closing(sqlite3.connect(home / "airflow.db")) as copy:
+        live.backup(copy)
     shutil.copy(source / "airflow.cfg", home / "airflow.cfg")
     return {"AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}"}
 
