@@ -31,6 +31,11 @@ from tests.conftest import CLIENT_ID, UNIT_API_URL, UNIT_FILES_URL
 from tests.images import GIF, JPEG, PNG
 from tests.unit import CapturedLogs, capture_logs, frozen_clock
 
+try:
+    from airflow.sdk import ObjectStoragePath
+except ImportError:  # Airflow 2.11
+    from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+
 API_KEY = "unit-test-api-key-XYZ"
 CREATE_URL = f"{UNIT_API_URL}/clients/{CLIENT_ID}/campaigns/direct"
 LIST_URL = f"{UNIT_API_URL}/clients/{CLIENT_ID}/campaigns"
@@ -346,11 +351,6 @@ def test_upload_takes_an_object_storage_path_object(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], memory_fs: list[str | None]
 ) -> None:
     """A task may return an ObjectStoragePath (Airflow 3's is not os.PathLike); its connection id is kept."""
-    try:
-        from airflow.sdk import ObjectStoragePath
-    except ImportError:  # Airflow 2.11
-        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
-
     image = ObjectStoragePath("s3://offers/week-48.png", conn_id="aws_marketing")
     image.write_bytes(PNG)
     upload_answers(http)
@@ -365,11 +365,6 @@ def test_upload_takes_an_object_storage_path_object(
 def test_upload_of_an_object_storage_path_that_is_no_image_names_its_uri(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], memory_fs: list[str | None]
 ) -> None:
-    try:
-        from airflow.sdk import ObjectStoragePath
-    except ImportError:  # Airflow 2.11
-        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
-
     document = ObjectStoragePath("s3://offers/week-48.pdf", conn_id="aws_marketing")
     document.write_bytes(b"%PDF-1.7 not an image")
 
