@@ -79,6 +79,13 @@ class CcaiAmbiguousMatchError(AirflowFailException):
     """Several campaigns could be the one an earlier try created; nothing is sent and a retry cannot decide."""
 
 
+class CcaiEarlierTryUnknownError(AirflowFailException):
+    """
+    A retry cannot tell since when an earlier try may have sent (no record of it and no DAG run start), so it
+    cannot look for that try's campaign; nothing is sent and a retry cannot decide either.
+    """
+
+
 class CcaiCampaignFillingError(AirflowException):
     """
     A campaign that may be this task's counts fewer recipients than it sent, as CCAI may while still adding

@@ -16,6 +16,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiAmbiguousResultError,
     CcaiApiError,
     CcaiCampaignFillingError,
+    CcaiEarlierTryUnknownError,
     CcaiInputError,
 )
 from airflow_provider_ccai.version_compat import AirflowException
@@ -115,6 +116,8 @@ class CampaignOnce:
         """
         Return since when an earlier try may have created the campaign, or ``None`` if none could have.
 
+        A retry that cannot tell fails rather than risk sending twice (:class:`CcaiEarlierTryUnknownError`).
+
         :param first_submitted: the first sending try's submission time from the task state store, if any.
         """
         if first_submitted is not None:
@@ -125,7 +128,13 @@ class CampaignOnce:
         # emptied (``[state_store] clear_on_success``, a clear that leaves ``clear_number`` alone), written
         # through a backend this worker cannot read, or not there when an earlier try ran on an older worker.
         began = run_began(self.context.get("dag_run"))
-        return None if began is None else began - CLOCK_SKEW
+        if began is None:
+            raise CcaiEarlierTryUnknownError(
+                "This is a retry, and neither the task state store nor the DAG run's start date says when an "
+                "earlier try may have sent, so its campaign cannot be looked up; not sending again. Check the "
+                f"CCAI campaign list for {self.title!r} before running the task anew."
+            )
+        return began - CLOCK_SKEW
 
     def _log_earlier(self, campaign: dict[str, Any]) -> None:
         self.log.info(

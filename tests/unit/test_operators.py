@@ -16,7 +16,12 @@ import pytest
 import requests
 import responses
 
-from airflow_provider_ccai.exceptions import CcaiAmbiguousMatchError, CcaiCampaignFillingError, CcaiInputError
+from airflow_provider_ccai.exceptions import (
+    CcaiAmbiguousMatchError,
+    CcaiCampaignFillingError,
+    CcaiEarlierTryUnknownError,
+    CcaiInputError,
+)
 from airflow_provider_ccai.hooks.ccai import CloudContactHook
 from airflow_provider_ccai.operators.ccai import (
     CcaiCreateCampaignOperator,
@@ -899,6 +904,24 @@ def test_retry_with_no_readable_record_looks_from_the_run_start(
     assert campaign_op().execute(context) == 446
     assert calls(http, "POST") == []
     assert store.values["ccai_campaign"]["campaign_id"] == 446
+
+
+@pytest.mark.parametrize("dag_run", [None, {"start_date": None, "clear_number": 0}], ids=["no DAG run", "no start"])
+def test_retry_that_cannot_tell_when_an_earlier_try_ran_fails_without_sending(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, dag_run: dict[str, Any] | None
+) -> None:
+    """With no task state record and no DAG run start there is nothing to look from; sending could text twice."""
+    context = second_try(mocker) if dag_run is None else second_try(mocker, **dag_run)
+    if dag_run is None:
+        context["dag_run"] = None
+    http.post(CREATE_URL, json={"id": 999})
+
+    with pytest.raises(CcaiEarlierTryUnknownError, match="not sending again") as failure:
+        campaign_op().execute(context)
+
+    assert isinstance(failure.value, AirflowFailException)
+    assert TITLE in str(failure.value)
+    assert len(http.calls) == 0
 
 
 def test_retry_finds_the_earlier_tries_campaign(
