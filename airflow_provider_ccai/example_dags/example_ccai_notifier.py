@@ -2,10 +2,11 @@
 Text the on-call phone through CloudContactAI when a task or the whole DAG run fails, and when a run succeeds.
 
 The DAG-level ``on_failure_callback`` sends the default message (DAG, reason, run and log link); the
-task-level one sends the default message too (task, run and log link) to the phones of the Airflow Variable ``ccai_on_call_phones``
-(``ON_CALL``'s number when it is not set); the DAG-level ``on_success_callback`` confirms a good run. A plain
-run succeeds and sends the confirmation; trigger it with the param ``{"fail": true}`` to make ``flaky_step``
-fail and see both failure texts. Parsing this file does no connection lookup and no network I/O.
+task-level one sends the default message too (task, run and log link) to the phones of the Airflow
+Variable ``ccai_on_call_phones`` (``ON_CALL``'s number when it is not set); the DAG-level
+``on_success_callback`` confirms a good run. A plain run succeeds and sends the confirmation; trigger it
+with the param ``{"fail": true}`` to make ``flaky_step`` fail and see both failure texts. Parsing this file
+does no connection lookup and no network I/O.
 """
 
 from __future__ import annotations

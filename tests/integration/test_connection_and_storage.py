@@ -9,8 +9,10 @@ Where the ``ccai`` connection and the MMS picture come from, checked against the
   ObjectStoragePath URIs given as params: the sandbox stores exactly the image's bytes and receives one
   campaign with that picture and those recipients; the stored rendered view of the image's URI leaves
   out its query string (a presigned URL's signature).
-- ``CcaiUploadFileOperator`` reads an ``s3://`` URI through the filesystem of its ``file_conn_id``; a
-  missing object fails before any request. These two execute the operator directly, with no database.
+- A missing ``memory://`` object or a directory there fails before any request (the operator executed
+  directly, with no database). How ``s3://`` URIs reach ``file_conn_id``, and objects that time out or
+  are replaced while read, are unit tests (``tests/unit/test_operators.py``, ``test_recipients.py``):
+  they need a filesystem patched to misbehave, which this module's tests do without.
 
 Runs on every supported Airflow version.
 """
@@ -66,29 +68,6 @@ def memory_bucket() -> Iterator[str]:
     fs = MemoryFileSystem()
     if fs.exists(f"/{bucket}"):
         fs.rm(f"/{bucket}", recursive=True)
-
-
-@pytest.fixture
-def s3_as_memory(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    """
-    Serve ``s3://`` from fsspec's in-memory filesystem (no network, no AWS) and record the connection id
-    Airflow asks that filesystem for; return the recorded ids.
-    """
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    try:
-        from airflow.sdk.io import fs as airflow_fs
-    except ImportError:  # Airflow 2.11
-        import airflow.io as airflow_fs  # type: ignore[no-redef]
-
-    conn_ids: list[str | None] = []
-
-    def s3(conn_id: str | None, options: Any = None) -> MemoryFileSystem:
-        conn_ids.append(conn_id)
-        return MemoryFileSystem()
-
-    monkeypatch.setitem(airflow_fs._register_filesystems(), "s3", s3)  # type: ignore[index]
-    return conn_ids
 
 
 # -- test_connection ------------------------------------------------------------------------------
@@ -276,25 +255,6 @@ def test_dag_reads_image_and_recipients_from_object_storage(
     assert STORAGE_SIGNATURE not in rendered  # ... without its query string
 
 
-def test_upload_from_an_s3_uri_is_read_with_file_conn_id(sandbox, memory_bucket, s3_as_memory):
-    image = png(5, 3, (240, 180, 20))
-    _object_storage_path(f"memory://{memory_bucket}/offers/offer.png").write_bytes(image)
-    # unique per test: Airflow caches one filesystem per (scheme, connection id) for the whole process
-    conn_id = f"aws_offers_{uuid.uuid4().hex[:8]}"
-
-    file_key = _upload(f"s3://{memory_bucket}/offers/offer.png", file_conn_id=conn_id)
-
-    assert set(s3_as_memory) == {conn_id}  # the s3 filesystem was built for file_conn_id, and only for it
-    assert file_key == _file_key(image)
-    assert sandbox.file_bytes(file_key) == image
-    assert sandbox.files()[file_key] == {
-        "size": len(image),
-        "sha256": hashlib.sha256(image).hexdigest(),
-        "content_type": "image/png",
-        "uploads": 1,
-    }
-
-
 def test_missing_memory_object_fails_naming_file_path_before_any_request(sandbox, memory_bucket):
     from airflow_provider_ccai.exceptions import CcaiInputError
 
@@ -320,86 +280,3 @@ def test_directory_in_object_storage_fails_naming_file_path(sandbox, memory_buck
 
     assert str(failure.value) == f"file_path: {uri!r} is not a regular file"
     assert sandbox.requests_seen() == []
-
-
-def test_object_storage_outage_stays_retryable(sandbox, memory_bucket, monkeypatch):
-    """A store that times out is not a missing file: the error propagates as is, so Airflow's retries apply."""
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    from airflow_provider_ccai.version_compat import AirflowFailException
-
-    uri = f"memory://{memory_bucket}/offer.png"
-    _object_storage_path(uri).write_bytes(png(2, 2, (0, 0, 0)))
-
-    def unreachable(self: Any, path: str, **kwargs: Any) -> dict[str, Any]:
-        raise TimeoutError("the store did not answer")
-
-    monkeypatch.setattr(MemoryFileSystem, "info", unreachable)
-
-    with pytest.raises(TimeoutError) as failure:
-        _upload(uri)
-
-    assert not isinstance(failure.value, AirflowFailException)
-    assert sandbox.requests_seen() == []
-
-
-@pytest.mark.parametrize("replacement", ["larger image", "same-size image"])
-def test_an_object_replaced_while_it_is_read_is_not_uploaded(sandbox, memory_bucket, monkeypatch, replacement):
-    """
-    A writer replaces the object between the size check and the read: the bytes read belong to neither
-    version for certain, so nothing is sent and the error stays retryable (the next try reads it whole).
-    """
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    from airflow_provider_ccai.exceptions import CcaiSourceChangedError
-    from airflow_provider_ccai.version_compat import AirflowFailException
-
-    uri = f"memory://{memory_bucket}/offer.png"
-    first = png(2, 2, (0, 0, 1))
-    second = png(40, 40, (10, 200, 30)) if replacement == "larger image" else png(2, 2, (0, 0, 2))
-    assert (len(second) == len(first)) == (replacement == "same-size image")
-    _object_storage_path(uri).write_bytes(first)
-    open_file = MemoryFileSystem._open
-
-    def replaced_on_open(self: Any, path: str, mode: str = "rb", **kwargs: Any) -> Any:
-        if mode == "rb":
-            MemoryFileSystem().pipe_file(path, second)
-        return open_file(self, path, mode, **kwargs)
-
-    monkeypatch.setattr(MemoryFileSystem, "_open", replaced_on_open)
-
-    with pytest.raises(CcaiSourceChangedError, match=r"file_path: .* changed while it was read") as failure:
-        _upload(uri)
-
-    assert not isinstance(failure.value, AirflowFailException)
-    assert sandbox.requests_seen() == []
-    monkeypatch.setattr(MemoryFileSystem, "_open", open_file)
-    assert _upload(uri) == _file_key(second)  # the retry reads the new version whole
-
-
-def test_a_recipients_file_replaced_while_it_is_read_sends_nothing(sandbox, memory_bucket, monkeypatch):
-    """A list rewritten between the size check and the read could text a partial audience: nothing is sent."""
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    from airflow_provider_ccai.exceptions import CcaiSourceChangedError
-    from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator
-    from airflow_provider_ccai.version_compat import AirflowFailException
-
-    uri = f"memory://{memory_bucket}/audience.csv"
-    header = "firstName,lastName,phone\n"
-    _object_storage_path(uri).write_text(header + "".join(f"A{n},B,+1555555{n:04d}\n" for n in range(100, 110)))
-    open_file = MemoryFileSystem._open
-
-    def half_written_on_open(self: Any, path: str, mode: str = "rb", **kwargs: Any) -> Any:
-        if mode == "rb":
-            MemoryFileSystem().pipe_file(path, (header + "A100,B,+15555550100\nA101,B,+1555555").encode())
-        return open_file(self, path, mode, **kwargs)
-
-    monkeypatch.setattr(MemoryFileSystem, "_open", half_written_on_open)
-    operator = CcaiCreateCampaignOperator(task_id="send", accounts=uri, message="Hi", title="Weekly")
-
-    with pytest.raises(CcaiSourceChangedError, match=r"accounts: .* changed while it was read") as failure:
-        operator.execute(context={})  # type: ignore[arg-type]
-
-    assert not isinstance(failure.value, AirflowFailException)
-    assert sandbox.requests_seen() == [] and sandbox.campaigns() == []

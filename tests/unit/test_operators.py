@@ -378,6 +378,62 @@ def test_upload_of_an_object_storage_path_that_is_no_image_names_its_uri(
     assert len(http.calls) == 0
 
 
+def test_upload_during_an_object_storage_outage_stays_retryable(
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    memory_fs: list[str | None],
+    mocker: Any,
+) -> None:
+    """A store that times out is not a missing file: the error propagates as is, so Airflow's retries apply."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    ObjectStoragePath("memory://offers/offer.png").write_bytes(PNG)
+    mocker.patch.object(MemoryFileSystem, "info", side_effect=TimeoutError("the store did not answer"))
+
+    with pytest.raises(TimeoutError) as raised:
+        CcaiUploadFileOperator(task_id="upload", file_path="memory://offers/offer.png").execute(context)
+    assert not isinstance(raised.value, AirflowFailException)
+    assert len(http.calls) == 0
+
+
+@pytest.mark.parametrize("replacement", [PNG + bytes(100), PNG[:-1] + b"\x00"], ids=["larger", "same size"])
+def test_upload_of_an_object_replaced_while_read_sends_nothing_and_stays_retryable(
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    memory_fs: list[str | None],
+    mocker: Any,
+    replacement: bytes,
+) -> None:
+    """
+    A writer replaces the object between the size check and the read (a same-size one shows only in the
+    object's version): the bytes read belong to neither version for certain; the next try reads the new one.
+    """
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from airflow_provider_ccai.exceptions import CcaiSourceChangedError
+
+    ObjectStoragePath("memory://offers/offer.png").write_bytes(PNG)
+    open_file = MemoryFileSystem._open
+
+    def replaced_on_open(self: Any, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode == "rb":  # pipe_file opens for writing
+            MemoryFileSystem().pipe_file(path, replacement)
+        return open_file(self, path, mode, **kwargs)
+
+    mocker.patch.object(MemoryFileSystem, "_open", replaced_on_open)
+    operator = CcaiUploadFileOperator(task_id="upload", file_path="memory://offers/offer.png")
+    with pytest.raises(CcaiSourceChangedError, match=r"^file_path: .* changed while it was read") as raised:
+        operator.execute(context)
+    assert not isinstance(raised.value, AirflowFailException)
+    assert len(http.calls) == 0
+
+    mocker.patch.object(MemoryFileSystem, "_open", open_file)
+    upload_answers(http)
+    assert operator.execute(context) == f"{CLIENT_ID}/campaign/{hashlib.md5(replacement).hexdigest()}.png"
+
+
 @pytest.mark.parametrize("change", ["emptied", "removed", "grew"])
 def test_upload_of_an_image_rewritten_while_read_is_retried_not_refused(
     tmp_path: Path,

@@ -457,6 +457,27 @@ def test_object_store_permission_error_is_left_to_retries(memory_fs: list[str | 
     assert not isinstance(caught.value, (CcaiInputError, AirflowFailException))
 
 
+def test_recipients_file_replaced_while_read_sends_nothing(
+    ccai_conn: dict[str, str], http: Any, memory_fs: list[str | None], mocker: Any
+) -> None:
+    """A list rewritten between the size check and the read could text a partial audience: nothing is sent."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    ObjectStoragePath("memory://audience/weekly.csv").write_text(csv_text(PEOPLE))
+    open_file = MemoryFileSystem._open
+
+    def half_written_on_open(self: Any, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode == "rb":  # pipe_file opens for writing
+            MemoryFileSystem().pipe_file(path, csv_text(PEOPLE[:1]).encode() + b"Alan,Turing,+1415")
+        return open_file(self, path, mode, **kwargs)
+
+    mocker.patch.object(MemoryFileSystem, "_open", half_written_on_open)
+    with pytest.raises(CcaiSourceChangedError, match=r"^accounts: .* changed while it was read") as caught:
+        campaign("memory://audience/weekly.csv").execute(context={})  # type: ignore[arg-type]
+    assert not isinstance(caught.value, AirflowFailException)
+    assert len(http.calls) == 0
+
+
 BAD_CSV_ROWS = {
     "row shorter than the header": (
         "firstName,lastName,phone\nAda,Lovelace,+14155550101\nAlan,Turing\n",
