@@ -341,9 +341,12 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
         :param context: the task context.
         :param jinja_env: the Jinja environment.
-        :param seen_oids: ids of values already rendered.
+        :param seen_oids: ids of values already rendered, or that a mapped task took from XCom, which stay as
+            they are.
         """
         value = self.accounts
+        if id(value) in seen_oids:  # data a mapped task got from XCom: never a template
+            return value
         try:
             if callable(value):
                 return value(context=context, jinja_env=jinja_env)

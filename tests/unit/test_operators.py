@@ -1544,6 +1544,28 @@ def test_failed_rendering_logs_no_phone_number(
     assert len(http.calls) == 0
 
 
+def test_mapped_accounts_from_xcom_are_data_not_templates(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], tmp_path: Path
+) -> None:
+    """
+    ``.expand(accounts=upstream.output)``: Airflow passes the ids of values it took from XCom as
+    ``seen_oids``, so text an upstream task returned is never rendered (a name with ``{{`` in it, or worse).
+    """
+    path = tmp_path / "week {{ 7 * 7 }}.csv"
+    path.write_text("firstName,lastName,phone\nAda,{{ 7 * 7 }},+15555550101\n")
+    title = "Offer {{ ds }}"
+    op = campaign_op(accounts=str(path), title=title)
+    jinja_env = op.get_template_env()
+
+    op._do_render_template_fields(op, op.template_fields, {**context, "ds": "2026-11-30"}, jinja_env, {id(op.accounts)})
+
+    assert op.accounts.value == str(path)  # not "week 49.csv"
+    assert op.title == "Offer 2026-11-30"  # a field from the DAG file renders as usual
+    http.post(CREATE_URL, json={"id": 11})
+    assert op.execute(context) == 11
+    assert json.loads(http.calls[0].request.body)["accounts"][0]["lastName"] == "{{ 7 * 7 }}"
+
+
 def test_rendered_xcom_text_hides_phone_numbers(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
 ) -> None:
