@@ -38,17 +38,23 @@ _PATTERNS = (
 MAX_EXCERPT = 200
 
 
+#: the password of a URL's user info (``//user:password@``), up to the last ``@`` before the path.
+_URL_PASSWORD = re.compile(r"(//[^/?#:@]*):[^/?#]*@")
+
+
 def strip_query(url: str) -> str:
     """
-    Return ``url`` without its query string and fragment (a signed URL's signature lives there).
+    Return ``url`` without its query string and fragment (a signed URL's signature lives there) and with
+    any password in it replaced by ``***``.
 
     :param url: any URL.
     """
     try:
         parts = urlsplit(url)
+        stripped = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     except ValueError:  # e.g. an unclosed IPv6 bracket: still never show what follows "?" or "#"
-        return url.split("#", 1)[0].split("?", 1)[0]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        stripped = url.split("#", 1)[0].split("?", 1)[0]
+    return _URL_PASSWORD.sub(r"\1:***@", stripped)
 
 
 def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT, names: tuple[str, ...] = ()) -> str:

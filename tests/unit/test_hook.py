@@ -167,6 +167,10 @@ BAD_CONNECTIONS = {
     "host port out of range": ({"host": "http://127.0.0.1:70000/api"}, r"host must be an http\(s\) URL"),
     "host port 0": ({"host": "http://127.0.0.1:0/api"}, r"host must be an http\(s\) URL"),
     "space in host": ({"host": "http://core ccai.test/api"}, r"host must be an http\(s\) URL"),
+    "host with a password and a bad port": (
+        {"host": "https://admin:s3cr3tPass@core.ccai.test:99999/api"},
+        r"host must be an http\(s\) URL, got 'https://admin:\*\*\*@core\.ccai\.test:99999/api'\.$",
+    ),
     "unclosed IPv6 host": ({"host": "https://[::1/api"}, r"host must be an http\(s\) URL"),
     "files_url without host": ({"files_url": "https://:8443"}, r"files_url must be an http\(s\) URL"),
     "text timeout": ({"timeout": "soon"}, r"timeout must be a positive number of at most 86400, got 'soon'"),

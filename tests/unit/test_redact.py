@@ -137,6 +137,10 @@ def test_secrets_are_removed_before_truncation() -> None:
         ("https://core.ccai.test/api", "https://core.ccai.test/api"),
         ("not a url?secret=1", "not a url"),
         ("https://[::1/a.png?X-Amz-Signature=abc#x", "https://[::1/a.png"),
+        ("https://admin:s3cr3t@core.ccai.test:99999/api", "https://admin:***@core.ccai.test:99999/api"),
+        ("https://:p@ss:w@rd@core.ccai.test/api?x=1", "https://:***@core.ccai.test/api"),
+        ("s3://aws_marketing@offers/a.png?sig=1", "s3://aws_marketing@offers/a.png"),
+        ("https://u:pw@[::1/a.png", "https://u:***@[::1/a.png"),
     ],
 )
 def test_strip_query(url: str, expected: str) -> None:
