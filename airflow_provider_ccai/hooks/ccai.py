@@ -41,6 +41,10 @@ DEFAULT_MAX_BACKOFF = 30.0
 MAX_RETRY_AFTER = 60.0
 #: Longest file key (``<client id>/campaign/<file name>``) object storage accepts, in bytes of UTF-8 (S3's limit).
 MAX_FILE_KEY_BYTES = 1024
+#: signed-URL query parameters (S3, GCS) that hold nothing secret, left out of what is masked in logs.
+_PUBLIC_SIGNING_PARAMETERS = frozenset(
+    f"x-{vendor}-{name}" for vendor in ("amz", "goog") for name in ("algorithm", "date", "expires", "signedheaders")
+)
 
 _STATUS_HINTS = {
     401: "CCAI rejected the API key (check the connection's API Key); ",
@@ -460,7 +464,9 @@ class CloudContactHook(BaseHook):
         if not isinstance(signed_url, str) or not signed_url.startswith(("http://", "https://")):
             raise CcaiApiError(call, 200, "response has no signedS3Url")
         hide_signed_urls_in_http_logs()
-        for value in _query_values(signed_url):  # signature, token, credential: mask them in Airflow's logs too
+        # signature, token, credential: mask them in Airflow's logs too (not the algorithm, date, expiry and
+        # signed headers, which would hide every "AWS4-HMAC-SHA256" or timestamp in the task's log)
+        for value in _query_values(signed_url, leave_out=_PUBLIC_SIGNING_PARAMETERS):
             mask_secret(value)
         return signed_url
 
@@ -990,10 +996,16 @@ def _json_forms(text: str) -> set[str]:
     return {text, json.dumps(text, ensure_ascii=False)[1:-1], escaped, upper_hex}
 
 
-def _query_values(url: str) -> tuple[str, ...]:
-    """Return the values in ``url``'s query string (a signed URL's signature, token), raw and decoded."""
+def _query_values(url: str, leave_out: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """
+    Return the values in ``url``'s query string (a signed URL's signature, token), raw and decoded.
+
+    :param url: the URL.
+    :param leave_out: parameter names (lower case) whose values are not returned.
+    """
     query = urlsplit(url).query
-    values = {value for _, value in parse_qsl(query)} | {part.partition("=")[2] for part in query.split("&")}
+    pairs = set(parse_qsl(query)) | {part.partition("=")[::2] for part in query.split("&")}
+    values = {value for name, value in pairs if name.lower() not in leave_out}
     return tuple(sorted((value for value in values if len(value) >= 8), key=len, reverse=True))
 
 

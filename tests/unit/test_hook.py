@@ -339,7 +339,10 @@ def test_signed_url_signature_is_masked_as_soon_as_it_is_received(
     masked = mocker.patch("airflow_provider_ccai.hooks.ccai.mask_secret")
     http.post(UPLOAD_URL, json={"signedS3Url": SIGNED_URL})
     hook._request_upload_url("pic.png", "image/png")
-    assert SIGNATURE in {call.args[0] for call in masked.call_args_list}
+    masked_values = {call.args[0] for call in masked.call_args_list}
+    assert {SIGNATURE, SECURITY_TOKEN, CREDENTIAL} <= masked_values
+    # what is not secret stays readable in the task log
+    assert masked_values.isdisjoint({"AWS4-HMAC-SHA256", "20250101T000000Z", "content-type;host"})
 
 
 def test_request_upload_url_private(hook: CloudContactHook, http: responses.RequestsMock) -> None:
