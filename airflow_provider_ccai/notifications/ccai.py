@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
 from collections.abc import Sequence
@@ -138,6 +139,7 @@ class CcaiNotifier(BaseNotifier):
 
         :param context: the callback's context (fields are already rendered by ``BaseNotifier``).
         """
+        self._mask_phones()
         payload = self.build_payload()
         self._log_sent(self._hook().create_campaign(payload), payload)
 
@@ -147,8 +149,25 @@ class CcaiNotifier(BaseNotifier):
 
         :param context: the context Airflow hands the notifier (fields are already rendered).
         """
+        await asyncio.to_thread(self._mask_phones)  # mask_secret may wait on the supervisor: not on the loop
         payload = self.build_payload()
         self._log_sent(await self._hook().acreate_campaign(payload), payload)
+
+    def _mask_phones(self) -> None:
+        """
+        Register the phones with Airflow's secrets masker before anything can fail: Airflow logs a failed
+        Deadline Alert callback with its kwargs, phones included.
+        """
+        from airflow_provider_ccai.exceptions import CcaiInputError
+        from airflow_provider_ccai.version_compat import mask_secret
+
+        try:
+            phones = _phone_list(self.phones)
+        except CcaiInputError:  # not a list of phones: build_payload says so, naming no number
+            return
+        for phone in phones:
+            if isinstance(phone, str) and phone.strip():
+                mask_secret(phone.strip())
 
     def _hook(self) -> CloudContactHook:
         from airflow_provider_ccai.hooks.ccai import CloudContactHook

@@ -306,6 +306,24 @@ def test_async_notify_never_resends_after_a_lost_response(sandbox):
     assert len(sent_campaigns(sandbox)) == 1
 
 
+@pytest.mark.parametrize("entry", ["notify", "async_notify"])
+def test_phones_are_masked_before_a_failing_send(sandbox, dag, mocker, entry):
+    """Airflow's triggerer logs a failed Deadline Alert callback with its kwargs: the phones must be masked."""
+    masked = mocker.patch("airflow_provider_ccai.version_compat.mask_secret")
+    notifier = CcaiNotifier(phones=f" {ON_CALL}, {BACKUP}, 12345678 ")  # a bad third phone: nothing is sent
+    context = task_context(dag) if entry == "notify" else deadline_context()
+    notifier.render_template_fields(context)
+
+    with pytest.raises(CcaiInputError, match=r"^phones\[2\]"):
+        if entry == "notify":
+            notifier.notify(context)
+        else:
+            asyncio.run(notifier.async_notify(context))
+
+    assert [call.args[0] for call in masked.call_args_list] == [ON_CALL, BACKUP, "12345678"]
+    assert sandbox.requests_seen() == []
+
+
 def test_async_notify_reads_the_connection_through_the_async_lookup(sandbox, mocker):
     """The triggerer must not look the connection up synchronously from its loop: one async lookup only."""
     from airflow_provider_ccai.hooks.ccai import CloudContactHook
