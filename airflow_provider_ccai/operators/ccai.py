@@ -217,10 +217,11 @@ class RenderedRecipients:
 
     def __str__(self) -> str:
         from airflow_provider_ccai.utils.recipients import is_recipients_file
-        from airflow_provider_ccai.utils.sources import displayable
+        from airflow_provider_ccai.utils.sources import as_location, displayable
 
-        if isinstance(self.value, str) and is_recipients_file(self.value):
-            return displayable(self.value)  # a file path or URI is not personal data; its signature would be
+        location = as_location(self.value)
+        if isinstance(location, str) and is_recipients_file(location):
+            return displayable(location)  # a file path or URI is not personal data; its signature would be
         size = f"{len(self.value)} rows" if isinstance(self.value, (list, tuple)) else type(self.value).__name__
         return f"<recipients: {size}, not shown>"
 
@@ -240,7 +241,7 @@ class CcaiCreateCampaignOperator(BaseOperator):
 
     :param accounts: recipients: a list of dicts (``firstName``, ``lastName``, ``phone``, optional
         ``data`` and ``messageData``; snake_case accepted) or tuples, e.g. from an upstream task, or a
-        CSV/JSON/JSON Lines path or object-storage URI. (templated)
+        CSV/JSON/JSON Lines path, object-storage URI, ``pathlib.Path`` or ``ObjectStoragePath``. (templated)
     :param message: message template; CCAI fills ``${firstName}``-style variables. (templated)
     :param title: campaign title. (templated)
     :param picture_file_key: file key from :class:`CcaiUploadFileOperator` (``upload.output``). (templated)
@@ -482,9 +483,10 @@ class CcaiCreateCampaignOperator(BaseOperator):
         """Return the recipient rows (a list), or the path/URI of a recipients file, that ``accounts`` gives."""
         from airflow_provider_ccai.exceptions import CcaiInputError
         from airflow_provider_ccai.utils.recipients import is_recipients_file
+        from airflow_provider_ccai.utils.sources import as_location
         from airflow_provider_ccai.utils.validation import parse_list_literal
 
-        accounts = self.accounts.value if isinstance(self.accounts, RenderedRecipients) else self.accounts
+        accounts = as_location(self.accounts.value if isinstance(self.accounts, RenderedRecipients) else self.accounts)
         if isinstance(accounts, str):
             text = accounts.strip()
             if text.startswith("["):

@@ -26,14 +26,17 @@ def is_uri(path: str) -> bool:
 
 def as_location(path: Any) -> Any:
     """
-    Return an ``ObjectStoragePath`` object as its URI text, anything else as it is.
+    Return an ``ObjectStoragePath`` object as its URI text, another ``os.PathLike`` as its path text,
+    anything else as it is.
 
     The URI keeps the path's connection id (``scheme://conn_id@...``); Airflow 3's ``ObjectStoragePath`` is not
     ``os.PathLike``, so the functions here take its text. The class is recognised without importing it.
 
     :param path: what an operator's path argument rendered to.
     """
-    return str(path) if any(cls.__name__ == "ObjectStoragePath" for cls in type(path).__mro__) else path
+    if any(cls.__name__ == "ObjectStoragePath" for cls in type(path).__mro__):
+        return str(path)
+    return os.fspath(path) if isinstance(path, os.PathLike) else path
 
 
 def displayable(path: str | os.PathLike[str]) -> str:

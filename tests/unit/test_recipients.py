@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_ccai.exceptions import CcaiInputError, CcaiSourceChangedError
-from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator
+from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator, RenderedRecipients
 from airflow_provider_ccai.utils.recipients import (
     RecipientReport,
     _PhoneSet,
@@ -100,6 +100,19 @@ def test_file_through_the_operator(kind: str, where: str, tmp_path: Path, memory
         source = str(local) if where == "local path" else local.as_uri()
 
     assert body_accounts(campaign(source)) == PEOPLE
+
+
+def test_path_objects_are_read_like_their_text(tmp_path: Path, memory_fs: list[str | None]) -> None:
+    """A task may return a ``pathlib.Path`` or an ``ObjectStoragePath`` (which keeps its connection id)."""
+    local = tmp_path / "people.csv"
+    local.write_text(csv_text(PEOPLE), encoding="utf-8")
+    remote = ObjectStoragePath("s3://audience/weekly.csv", conn_id="aws_marketing")
+    remote.write_text(csv_text(PEOPLE[:1]))
+
+    assert body_accounts(campaign(local)) == PEOPLE
+    assert body_accounts(campaign(remote)) == PEOPLE[:1]
+    assert set(memory_fs) == {"aws_marketing"}  # read through the path's own connection, never without one
+    assert str(RenderedRecipients(local)) == str(local)  # the rendered view shows where, as for a str path
 
 
 def test_s3_uri_is_read_with_accounts_conn_id(memory_fs: list[str | None]) -> None:
