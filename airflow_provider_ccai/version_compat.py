@@ -37,7 +37,8 @@ _LOCATIONS: dict[str, tuple[str, str]] = {
     "mask_secret": ("airflow.sdk.log", "airflow.utils.log.secrets_masker"),
 }
 
-#: What the provider takes from here (listed for type checkers: these names are re-exported).
+#: What the provider takes from here, written out for linters and type checkers (these names are re-exported);
+#: tests/unit/test_packaging.py keeps it equal to ``_LOCATIONS``.
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AirflowException",
@@ -89,6 +90,3 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(airflow_2_module), name)
     globals()[name] = value
     return value
-
-
-__all__ = ["AIRFLOW_V_3_0_PLUS", *_LOCATIONS]

@@ -1,4 +1,4 @@
-"""Checks of rendered template fields shared by the operators and the notifier (standard library only)."""
+"""Checks of rendered template fields shared by the operators and the notifier."""
 
 from __future__ import annotations
 

@@ -124,3 +124,11 @@ def test_version_compat_prefers_the_task_sdk_on_airflow_3(monkeypatch: pytest.Mo
     _locate_marker(monkeypatch, compat, modules, airflow_3=True)
 
     assert compat.Marker is newer
+
+
+def test_version_compat_exports_every_name_it_resolves_and_each_resolves() -> None:
+    from airflow_provider_ccai import version_compat
+
+    assert sorted(version_compat.__all__) == sorted(["AIRFLOW_V_3_0_PLUS", *version_compat._LOCATIONS])
+    for name in version_compat.__all__:
+        assert getattr(version_compat, name) is not None, name
