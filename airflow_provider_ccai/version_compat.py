@@ -32,7 +32,6 @@ _LOCATIONS: dict[str, tuple[str, str]] = {
     "BaseSensorOperator": ("airflow.sdk", "airflow.sensors.base"),
     "Context": ("airflow.sdk", "airflow.utils.context"),
     "PokeReturnValue": ("airflow.sdk", "airflow.sensors.base"),
-    "Templater": ("airflow.sdk.definitions._internal.templater", "airflow.template.templater"),
     "conf": ("airflow.sdk.configuration", "airflow.configuration"),
     "mask_secret": ("airflow.sdk.log", "airflow.utils.log.secrets_masker"),
 }
@@ -52,7 +51,6 @@ __all__ = [
     "BaseSensorOperator",
     "Context",
     "PokeReturnValue",
-    "Templater",
     "conf",
     "mask_secret",
 ]
@@ -67,7 +65,6 @@ if TYPE_CHECKING:  # what mypy sees; at run time __getattr__ resolves each name 
         PokeReturnValue,
     )
     from airflow.sdk.configuration import conf
-    from airflow.sdk.definitions._internal.templater import Templater
     from airflow.sdk.exceptions import (
         AirflowException,
         AirflowFailException,

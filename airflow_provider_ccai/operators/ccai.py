@@ -23,7 +23,8 @@ def _render_as_text(operator: Any, template: Any, context: Any, dag: Any = None)
 
     Native rendering reads rendered text as a Python literal: a phone ``"+4915112345678"`` would become the
     int ``4915112345678`` (another person's number once a region is added), a title ``"20260101"`` an int.
-    Airflow's ``Templater`` renders text when given no DAG; an operator's own ``render_template_as_native_obj``
+    Airflow's ``Templater`` (a base class of every operator, found in the MRO rather than imported from its
+    private module) renders text when given no DAG; an operator's own ``render_template_as_native_obj``
     (Airflow 3) still applies.
 
     :param operator: the operator whose field is rendered.
@@ -31,9 +32,8 @@ def _render_as_text(operator: Any, template: Any, context: Any, dag: Any = None)
     :param context: the task context.
     :param dag: the DAG Airflow passes; not used.
     """
-    from airflow_provider_ccai.version_compat import Templater
-
-    return Templater._render(operator, template, context, None)
+    templater: Any = next(cls for cls in type(operator).__mro__ if cls.__name__ == "Templater")
+    return templater._render(operator, template, context, None)
 
 
 class CcaiUploadFileOperator(BaseOperator):
