@@ -120,6 +120,7 @@ class CcaiCampaignSensor(BaseSensorOperator):
                 poke_interval=self.poke_interval,
                 hook_params=self.hook_params,
                 deadline=time.time() + self.timeout,
+                silent_fail=getattr(self, "silent_fail", False),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,

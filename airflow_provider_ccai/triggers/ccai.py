@@ -56,7 +56,8 @@ class CcaiCampaignTrigger(BaseTrigger):
       ``deadline`` passes first;
     * ``{"status": "error", "reason": "rejected" | "failed", "campaign_id": id, "message": ...}`` when CCAI
       refuses the call (e.g. a bad API key or an unknown campaign) or it keeps failing after the hook's
-      retries. Messages never contain the API key.
+      retries (with ``silent_fail``, such a failure is logged and the wait goes on until ``deadline``, as
+      a sensor's ``silent_fail`` does in poke mode). Messages never contain the API key.
 
     Its keyword arguments are persisted by Airflow, so they are primitives and carry no secret: the
     connection is looked up (asynchronously) in the triggerer.
@@ -69,6 +70,8 @@ class CcaiCampaignTrigger(BaseTrigger):
     :param hook_params: keyword arguments for :class:`CloudContactHook` that override the connection's
         extras, e.g. ``{"timeout": 60, "connect_timeout": 5, "max_attempts": 3}``. Hook argument names
         to numbers only (``CcaiInputError``, a ``ValueError``, otherwise), as they are serialised.
+    :param silent_fail: log a failed stats call that a retry may fix and keep waiting, instead of ending
+        with a ``failed`` event.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class CcaiCampaignTrigger(BaseTrigger):
         poke_interval: float = 60.0,
         deadline: float | None = None,
         hook_params: dict[str, Any] | None = None,
+        silent_fail: bool = False,
     ) -> None:
         super().__init__()
         self.campaign_id = int(campaign_id)
@@ -85,6 +89,7 @@ class CcaiCampaignTrigger(BaseTrigger):
         self.poke_interval = float(poke_interval)
         self.deadline = float(deadline) if deadline is not None else time.time() + DEFAULT_TRIGGER_TIMEOUT
         self.hook_params: dict[str, Any] = checked_hook_params(hook_params)
+        self.silent_fail = bool(silent_fail)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the primitive keyword arguments that rebuild this trigger."""
@@ -96,6 +101,7 @@ class CcaiCampaignTrigger(BaseTrigger):
                 "poke_interval": self.poke_interval,
                 "deadline": self.deadline,
                 "hook_params": dict(self.hook_params),
+                "silent_fail": self.silent_fail,
             },
         )
 
@@ -118,22 +124,31 @@ class CcaiCampaignTrigger(BaseTrigger):
                 yield self._error("rejected", str(error))
                 return
             except CcaiApiError as error:
-                yield self._error("failed", str(error))
-                return
+                failure: str | None = str(error)
             except Exception as error:  # anything else must still end the wait with a clean event
-                yield self._error("failed", f"{type(error).__name__}: {redact(str(error))}")
-                return
-            if campaign_finished(stats):
-                self.log.info("%s; finished", describe_stats(self.campaign_id, stats))
-                yield TriggerEvent({"status": "success", "campaign_id": self.campaign_id, "stats": stats})
+                failure = f"{type(error).__name__}: {redact(str(error))}"
+            else:
+                failure = None
+                if campaign_finished(stats):
+                    self.log.info("%s; finished", describe_stats(self.campaign_id, stats))
+                    yield TriggerEvent({"status": "success", "campaign_id": self.campaign_id, "stats": stats})
+                    return
+            if failure is not None and not self.silent_fail:
+                yield self._error("failed", failure)
                 return
             remaining = self.deadline - time.time()
             if remaining <= 0:
-                summary = describe_stats(self.campaign_id, stats)
-                yield self._error("timeout", f"{summary} when the sensor's timeout ran out", stats)
+                if failure is not None:
+                    yield self._error("timeout", f"{failure}; the sensor's timeout ran out")
+                else:
+                    summary = describe_stats(self.campaign_id, stats)
+                    yield self._error("timeout", f"{summary} when the sensor's timeout ran out", stats)
                 return
             wait = min(self.poke_interval, remaining)
-            self.log.info("%s; checking again in %g s", describe_stats(self.campaign_id, stats), round(wait, 1))
+            if failure is not None:
+                self.log.error("%s; silent_fail: checking again in %g s", failure, round(wait, 1))
+            else:
+                self.log.info("%s; checking again in %g s", describe_stats(self.campaign_id, stats), round(wait, 1))
             await asyncio.sleep(wait)
 
     def _error(self, reason: str, message: str, stats: Mapping[str, int] | None = None) -> TriggerEvent:

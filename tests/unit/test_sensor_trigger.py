@@ -294,15 +294,19 @@ def test_deferrable_execute_defers_to_a_serialisable_trigger_without_secrets(htt
     assert len(http.calls) == 0
 
 
-def test_deferrable_sensor_passes_hook_params_to_the_trigger(http, ccai_conn):
+@pytest.mark.parametrize("silent_fail", [False, True])
+def test_deferrable_sensor_passes_hook_params_and_silent_fail_to_the_trigger(http, ccai_conn, silent_fail):
     hook_params = {"timeout": 60, "connect_timeout": 5, "max_attempts": 3}
-    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=42, deferrable=True, hook_params=hook_params)
+    sensor = CcaiCampaignSensor(
+        task_id="wait", campaign_id=42, deferrable=True, hook_params=hook_params, silent_fail=silent_fail
+    )
 
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
 
     _, kwargs = deferred.value.trigger.serialize()
     assert kwargs["hook_params"] == hook_params
+    assert kwargs["silent_fail"] is silent_fail
     assert len(http.calls) == 0
 
 
@@ -315,11 +319,17 @@ def test_deferrable_sensor_with_non_numeric_hook_params_fails_before_deferring(h
 
 
 @pytest.mark.parametrize(
-    "hook_params", [None, {"timeout": 60, "connect_timeout": 5.5, "max_attempts": 2, "backoff_initial": 0.5}]
+    ("hook_params", "silent_fail"),
+    [(None, False), ({"timeout": 60, "connect_timeout": 5.5, "max_attempts": 2, "backoff_initial": 0.5}, True)],
 )
-def test_trigger_serialize_round_trips(hook_params):
+def test_trigger_serialize_round_trips(hook_params, silent_fail):
     trigger = CcaiCampaignTrigger(
-        campaign_id=7, ccai_conn_id="ccai_other", poke_interval=3, deadline=1_900_000_000.5, hook_params=hook_params
+        campaign_id=7,
+        ccai_conn_id="ccai_other",
+        poke_interval=3,
+        deadline=1_900_000_000.5,
+        hook_params=hook_params,
+        silent_fail=silent_fail,
     )
     classpath, kwargs = trigger.serialize()
 
@@ -651,6 +661,56 @@ def test_trigger_hook_params_override_the_connections_attempts(sandbox):
 
     assert event["status"] == "error" and event["reason"] == "failed" and "503" in event["message"]
     assert [entry["status"] for entry in stats_requests(sandbox)] == [503]
+
+
+def test_trigger_with_silent_fail_logs_a_failed_poll_and_keeps_waiting(sandbox, caplog):
+    """As a sensor's ``silent_fail`` does in poke mode: a failure a retry may fix does not end the wait."""
+    campaign_id = create_campaign(["+15555550101"])
+    sandbox.add_fault("stats", "status", times=2, status=503)
+    trigger = CcaiCampaignTrigger(
+        campaign_id, poke_interval=0.1, deadline=time.time() + 60, hook_params={"max_attempts": 1}, silent_fail=True
+    )
+
+    with capture_logs(caplog) as logs:
+        event = first_event(trigger)
+
+    assert event["status"] == "success" and event["stats"]["sentCount"] == 1
+    assert [entry["status"] for entry in stats_requests(sandbox)][:3] == [503, 503, 200]
+    assert logs.text.count("HTTP 503") == logs.text.count("silent_fail: checking again") == 2
+
+
+@pytest.mark.parametrize("rejection", ["unknown campaign", "wrong key"])
+def test_trigger_with_silent_fail_still_ends_on_a_rejection(sandbox, monkeypatch, rejection):
+    """Poke mode's silent_fail does not swallow an AirflowFailException either."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CCAI_WRONG", connection_json(sandbox.api_url, sandbox.base_url, "wrong-key-1234567")
+    )
+    trigger = CcaiCampaignTrigger(
+        999_999 if rejection == "unknown campaign" else 1001,
+        "ccai_default" if rejection == "unknown campaign" else "ccai_wrong",
+        poke_interval=0.1,
+        deadline=time.time() + 60,
+        silent_fail=True,
+    )
+
+    event = first_event(trigger)
+
+    assert event["status"] == "error" and event["reason"] == "rejected"
+    assert len(stats_requests(sandbox)) == 1
+
+
+def test_trigger_with_silent_fail_times_out_naming_the_last_failure(sandbox):
+    sandbox.add_fault("stats", "status", times=100, status=503)
+    trigger = CcaiCampaignTrigger(
+        1001, poke_interval=0.1, deadline=time.time() + 1, hook_params={"max_attempts": 1}, silent_fail=True
+    )
+
+    event = first_event(trigger)
+
+    assert event["status"] == "error" and event["reason"] == "timeout"
+    assert "503" in event["message"] and event["message"].endswith("; the sensor's timeout ran out")
+    assert len(stats_requests(sandbox)) >= 2
+    assert all(entry["status"] == 503 for entry in stats_requests(sandbox))
 
 
 def test_trigger_reports_an_unknown_campaign(sandbox):
