@@ -1304,10 +1304,19 @@ def test_public_fields_cleans_lists_of_objects() -> None:
     assert public_fields(campaign) == {"id": 1, "campaignResources": [{"name": "r"}, "plain"]}
 
 
+def unresolved() -> requests.ConnectionError:
+    """What ``requests`` raises when the host name does not resolve: the request never left."""
+    import socket
+
+    reason = socket.gaierror(-2, "Name or service not known")
+    return requests.ConnectionError(urllib3.exceptions.NameResolutionError("core.ccai.test", None, reason))
+
+
 def test_refused_and_dropped_are_told_apart() -> None:
     from airflow_provider_ccai.hooks.ccai import _connection_refused
 
     assert _connection_refused(refused()) is True
+    assert _connection_refused(unresolved()) is True
     assert _connection_refused(dropped()) is False
 
 

@@ -121,6 +121,13 @@ def test_default_message_in_a_dag_callback_without_ti(sandbox, callback_dag):
     assert campaign["message"] == "Airflow: nightly_etl task_failure, run scheduled__x"
 
 
+def test_default_message_without_dag_or_dag_run_still_renders():
+    notifier = CcaiNotifier(phones=[ON_CALL])
+    notifier.render_template_fields({"run_id": "manual__1"})
+
+    assert notifier.message == "Airflow: unknown DAG, run manual__1"
+
+
 def test_default_message_with_only_the_dag(dag):
     notifier = CcaiNotifier(phones=[ON_CALL])
     notifier.render_template_fields({"dag": dag})

@@ -859,6 +859,36 @@ def test_campaign_bad_input_fails_before_any_request(
     assert_no_phone(str(raised.value), logs.text)
 
 
+def test_campaign_skip_mode_lists_the_first_20_skipped_rows_and_counts_the_rest(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], logs: CapturedLogs
+) -> None:
+    http.post(CREATE_URL, json={"id": 4})
+    bad = [{"firstName": "X", "lastName": "Y", "phone": f"555000{n:04d}"} for n in range(25)]
+    assert campaign_op(accounts=[*ACCOUNTS, *bad], on_invalid="skip").execute(context) == 4
+    rows = ", ".join(f"{n} (phone)" for n in range(4, 24))  # rows 4-23: the first 20 of 25 (numbered from 1)
+    assert f"Skipped 25 invalid recipient rows: {rows} and 5 more" in logs.text
+    assert_no_phone(logs.text)
+
+
+def test_callable_accounts_are_called_with_the_context_when_rendered(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any]
+) -> None:
+    """Airflow lets a templated field be a callable of the context and Jinja environment."""
+    calls: list[dict[str, Any]] = []
+
+    def audience(**kwargs: Any) -> list[dict[str, Any]]:
+        calls.append(kwargs)
+        return ACCOUNTS
+
+    op = campaign_op(accounts=audience)
+    op.render_template_fields(context)
+    assert [sorted(call) for call in calls] == [["context", "jinja_env"]]
+    assert str(op.accounts) == "<recipients: 3 rows, not shown>"
+    http.post(CREATE_URL, json={"id": 12})
+    assert op.execute(context) == 12
+    assert json.loads(http.calls[0].request.body)["accounts"] == WIRE_ACCOUNTS
+
+
 def test_campaign_skip_mode_logs_rows_not_numbers(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], logs: CapturedLogs
 ) -> None:
@@ -1669,3 +1699,8 @@ def test_message_variables_the_account_defines_are_not_refused(
     http.post(CREATE_URL, json={"id": 9})
     op = campaign_op(accounts=rows, message="Hi ${firstName}, ${offer} this week", **options)
     assert op.execute(context) == 9
+    [account] = json.loads(http.calls[0].request.body)["accounts"]
+    if "column_mapping" in options:
+        assert account["firstName"] == "Annie"  # the mapped column, not the one named like the field
+    else:
+        assert account["data"] == {"offer": "20% off"}  # the row's data, not its stray "offer" column

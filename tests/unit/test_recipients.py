@@ -677,6 +677,15 @@ def test_bad_column_mapping(mapping: Any, expected: str) -> None:
     assert expected in failure([ADA], column_mapping=mapping)
 
 
+def test_column_mapping_position_past_the_csv_header_fails_before_any_row(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("phone,first,last\n+14155550101,Ada,Lovelace\n")
+    mapping = {"phone": 0, "firstName": 1, "lastName": 5}
+
+    with pytest.raises(CcaiInputError, match=r"^column_mapping: lastName -> 5, but the rows have 3 columns$"):
+        write_accounts_from_file(str(path), io.BytesIO(), column_mapping=mapping)
+
+
 def test_column_mapping_naming_a_missing_csv_column(tmp_path: Path) -> None:
     path = tmp_path / "people.csv"
     path.write_text(csv_text(PEOPLE))

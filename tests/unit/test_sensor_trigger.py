@@ -114,8 +114,11 @@ def test_default_threshold_is_ten_percent(http, ccai_conn):
 def test_zero_threshold_fails_on_one_error(http, ccai_conn):
     http.get(stats_url(ccai_conn, 77), json=stats(sent=999, error=1))
 
-    with pytest.raises(AirflowFailException):
-        CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=0.0).poke({})
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=0.0)
+
+    with pytest.raises(AirflowFailException, match=r"1 of 1000 messages failed \(0\.1%\), more than max_error_ratio=0"):
+        sensor.poke({})
+    assert len(http.calls) == 1
 
 
 def test_counts_that_are_all_zero_are_not_taken_for_delivered(http, ccai_conn):
@@ -175,6 +178,15 @@ def test_bad_campaign_id_fails_naming_the_field_before_any_request(http, ccai_co
     sensor.deferrable = True
     with pytest.raises(CcaiInputError, match=r"^campaign_id"):
         sensor.execute({})
+    assert len(http.calls) == 0
+
+
+def test_a_long_bad_campaign_id_is_cut_short_in_the_error(http, ccai_conn):
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id="x" * 500)
+
+    with pytest.raises(CcaiInputError) as raised:
+        sensor.poke({})
+    assert str(raised.value) == f"campaign_id: expected a positive integer campaign id, got {repr('x' * 500)[:60]}..."
     assert len(http.calls) == 0
 
 
@@ -579,6 +591,7 @@ def test_trigger_waits_until_the_sandbox_campaign_is_sent(sandbox):
         "campaign_id": campaign_id,
         "stats": {"errorCount": 1, "pendingCount": 0, "sendingCount": 0, "sentCount": 2, "totalCount": 3},
     }
+    assert stats_requests(sandbox)
     assert all(entry["auth"] == "ok" and entry["status"] == 200 for entry in stats_requests(sandbox))
 
 
