@@ -1,14 +1,17 @@
 """
 One DAG, ``ccai_bad_input``, whose every task is an operator given one bad input; the bad-input suite
 (tests/integration/test_bad_input.py) runs it with ``dag.test()``. Each task has two retries that it
-must not use. Files are read from ``dag_run.conf["tmp"]``, which the test fills.
+must not use. Files are read from ``dag_run.conf["tmp"]``, which the test fills; each task's failure
+callback writes what it raised to ``<tmp>/errors/<task id>.json`` for the test to read.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_ccai.operators.ccai import CcaiCreateCampaignOperator, CcaiUploadFileOperator
@@ -208,11 +211,22 @@ CASES = [
 ]
 
 
+def record_failure(context: Any) -> None:
+    """``on_failure_callback``: write the exception's type, text and whether it forbids retries."""
+    from airflow_provider_ccai.version_compat import AirflowFailException
+
+    error = context.get("exception")
+    folder = Path(context["dag_run"].conf["tmp"]) / "errors"
+    folder.mkdir(exist_ok=True)
+    record = {"type": type(error).__name__, "message": str(error), "no_retry": isinstance(error, AirflowFailException)}
+    (folder / f"{context['ti'].task_id}.json").write_text(json.dumps(record))
+
+
 with DAG(
     DAG_ID,
     schedule=None,
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=0)},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=0), "on_failure_callback": record_failure},
 ):
     for case in CASES:
         operator_class = CcaiUploadFileOperator if case.operator == "upload" else CcaiCreateCampaignOperator
