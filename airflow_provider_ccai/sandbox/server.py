@@ -537,6 +537,7 @@ class SandboxServer:
         self._campaigns: dict[int, _Campaign] = {}
         self._files: dict[str, _StoredFile] = {}
         self._journal: list[dict[str, Any]] = []
+        self._signatures: list[str] = []
         self._faults: list[_Fault] = []
         self._next_id = FIRST_CAMPAIGN_ID
         self._next_seq = 1
@@ -618,6 +619,15 @@ class SandboxServer:
         with self._lock:
             return [self._campaign_full(campaign, now) for campaign in self._campaigns.values()]
 
+    def issued_signatures(self) -> list[str]:
+        """Return the signatures of the signed upload URLs handed out (oldest first), for leak checks.
+
+        A test can assert that none appears in its logs, XComs or errors. Only this method shows them: the
+        journal, the log and the HTTP inspection endpoints never do.
+        """
+        with self._lock:
+            return list(self._signatures)
+
     def files(self) -> dict[str, dict[str, Any]]:
         """Return stored objects: key -> ``{"size", "sha256", "content_type", "uploads"}``."""
         with self._lock:
@@ -664,11 +674,12 @@ class SandboxServer:
             self._faults.clear()
 
     def reset(self) -> None:
-        """Forget campaigns, files, journal and faults; campaign ids restart at 1001."""
+        """Forget campaigns, files, journal, issued signatures and faults; campaign ids restart at 1001."""
         with self._lock:
             self._campaigns.clear()
             self._files.clear()
             self._journal.clear()
+            self._signatures.clear()
             self._faults.clear()
             self._next_id = FIRST_CAMPAIGN_ID
             self._next_seq = 1
@@ -992,6 +1003,8 @@ class SandboxServer:
         amz_date = datetime.fromtimestamp(issued, timezone.utc).strftime(_AMZ_DATE_FORMAT)
         expires = str(self.url_ttl_seconds)
         signature = self._sign(key, body["fileType"], amz_date, expires)
+        with self._lock:
+            self._signatures.append(signature)
         url = (
             f"{self._public_base(request)}/s3/{quote(key)}?X-Amz-Algorithm={_AMZ_ALGORITHM}"
             f"&X-Amz-Date={amz_date}&X-Amz-SignedHeaders={quote(_AMZ_SIGNED_HEADERS, safe='')}"

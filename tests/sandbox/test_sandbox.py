@@ -871,6 +871,7 @@ def test_clear_faults_and_reset(sandbox: SandboxServer, http: requests.Session) 
     sandbox.add_fault("create_campaign", "status")
     assert http.post(f"{sandbox.base_url}/_sandbox/reset").json() == {"reset": True}
     assert (sandbox.campaigns(), sandbox.files(), sandbox.requests_seen()) == ([], {}, [])
+    assert sandbox.issued_signatures() == []
     assert create(sandbox, http).json()["id"] == 1001
     sandbox.reset()
     assert sandbox.campaigns() == []
@@ -972,6 +973,15 @@ def test_connection_uri_json(sandbox: SandboxServer) -> None:
         "host": sandbox.api_url,
         "extra": {"files_url": sandbox.base_url},
     }
+
+
+def test_issued_signatures_lists_each_signed_url_handed_out(sandbox: SandboxServer, http: requests.Session) -> None:
+    urls = [signed_url(sandbox, http, "a.png"), signed_url(sandbox, http, "b.gif", "image/gif")]
+
+    signatures = [parse_qs(urlsplit(url).query)["X-Amz-Signature"][0] for url in urls]
+    assert sandbox.issued_signatures() == signatures
+    assert len(set(signatures)) == 2
+    assert not [s for s in signatures if s in json.dumps(sandbox.requests_seen())]  # never journaled
 
 
 def test_verbose_log_redacts_signature(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 
@@ -15,11 +16,24 @@ except ImportError:  # Airflow 2.11
     from airflow import DAG  # type: ignore[assignment]
     from airflow.decorators import task  # type: ignore[no-redef,attr-defined]
 
+#: registered with the secrets masker and logged by each task before it runs; a masked capture would hide it
+CANARY, CANARY_LABEL = "ccai-masker-canary-7f3e91d2", "leak-check canary:"
+
+
+def log_masked_canary(context: Any) -> None:
+    """``on_execute_callback``: mask ``CANARY``, then log it through a ``CloudContactHook``'s logger."""
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+    from airflow_provider_ccai.version_compat import mask_secret
+
+    mask_secret(CANARY)
+    CloudContactHook().log.warning("%s %s", CANARY_LABEL, CANARY)
+
+
 RECIPIENTS = [
     {"firstName": "Ada", "lastName": "Lovelace", "phone": "+15555550101"},
     {"firstName": "Alan", "lastName": "Turing", "phone": "+15555550102"},
 ]
-DEFAULTS = {"retries": 1, "retry_delay": timedelta(seconds=1)}
+DEFAULTS = {"retries": 1, "retry_delay": timedelta(seconds=1), "on_execute_callback": log_masked_canary}
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 with DAG("ccai_fault_upload", schedule=None, start_date=START, default_args=DEFAULTS):
