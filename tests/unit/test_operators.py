@@ -1704,3 +1704,22 @@ def test_message_variables_the_account_defines_are_not_refused(
         assert account["firstName"] == "Annie"  # the mapped column, not the one named like the field
     else:
         assert account["data"] == {"offer": "20% off"}  # the row's data, not its stray "offer" column
+
+
+def test_operators_sensor_and_notifier_make_their_hook_on_first_use_and_keep_it(ccai_conn: dict[str, str]) -> None:
+    """As in Airflow's own providers: ``.hook`` for subclasses and tests, made lazily, one per task try."""
+    from airflow_provider_ccai.notifications.ccai import CcaiNotifier
+    from airflow_provider_ccai.sensors.ccai import CcaiCampaignSensor
+
+    params = {"hook_params": {"max_attempts": 2}}
+    users = [
+        CcaiUploadFileOperator(task_id="upload", file_path="offer.png", **params),
+        campaign_op(**params),
+        CcaiCampaignSensor(task_id="wait", campaign_id=7, **params),
+        CcaiNotifier(phones=["+15555550199"], **params),
+    ]
+    for user in users:
+        assert "hook" not in vars(user)  # nothing made when the DAG file is parsed
+        hook = user.hook
+        assert isinstance(hook, CloudContactHook) and user.hook is hook
+        assert (hook.ccai_conn_id, hook.settings.max_attempts) == ("ccai_default", 2)
