@@ -38,8 +38,8 @@ _PATTERNS = (
 MAX_EXCERPT = 200
 
 
-#: the password of a URL's user info (``//user:password@``), up to the last ``@`` before the path.
-_URL_PASSWORD = re.compile(r"(//[^/?#:@]*):[^/?#]*@")
+#: a URL's scheme and ``//`` (group 1) and its authority, ``user:password@host:port`` (group 2).
+_AUTHORITY = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)([^/?#]*)")
 
 
 def strip_query(url: str) -> str:
@@ -54,7 +54,13 @@ def strip_query(url: str) -> str:
         stripped = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     except ValueError:  # e.g. an unclosed IPv6 bracket: still never show what follows "?" or "#"
         stripped = url.split("#", 1)[0].split("?", 1)[0]
-    return _URL_PASSWORD.sub(r"\1:***@", stripped)
+    authority = _AUTHORITY.match(stripped)
+    if authority is None:
+        return stripped
+    userinfo, at, host = authority.group(2).rpartition("@")  # the host follows the last "@", as urlsplit reads it
+    if not at or ":" not in userinfo:
+        return stripped
+    return f"{authority.group(1)}{userinfo.partition(':')[0]}:***@{host}{stripped[authority.end() :]}"
 
 
 def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT, names: tuple[str, ...] = ()) -> str:

@@ -141,6 +141,11 @@ def test_secrets_are_removed_before_truncation() -> None:
         ("https://:p@ss:w@rd@core.ccai.test/api?x=1", "https://:***@core.ccai.test/api"),
         ("s3://aws_marketing@offers/a.png?sig=1", "s3://aws_marketing@offers/a.png"),
         ("https://u:pw@[::1/a.png", "https://u:***@[::1/a.png"),
+        ("https://john@example.com:s3cret@core.ccai.test/api", "https://john@example.com:***@core.ccai.test/api"),
+        ("s3://bucket//a:b@c.csv", "s3://bucket//a:b@c.csv"),  # a path, not a password
+        ("file:///C:x@y.csv", "file:///C:x@y.csv"),
+        ("/data/a:b@c.csv", "/data/a:b@c.csv"),
+        ("https://u:p@h:1/a@b", "https://u:***@h:1/a@b"),
     ],
 )
 def test_strip_query(url: str, expected: str) -> None:
