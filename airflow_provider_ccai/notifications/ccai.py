@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 # The provider's exceptions are imported where raised: that module adds 0.15-0.3 ms to every DAG-file parse.
@@ -98,7 +97,16 @@ class CcaiNotifier(CcaiHookMixin, BaseNotifier):
 
         :param args: what Airflow passes a callback (the context).
         """
+        self._mask_phones()  # before rendering, which may fail too
         BaseNotifier.__call__(copy.copy(self), *args)
+
+    def __await__(self) -> Generator[Any, None, None]:
+        """
+        Mask the phones (:meth:`_amask_phones`), then render and send as ``BaseNotifier`` does: how Airflow
+        3.1+'s triggerer runs a Deadline Alert callback, whose failure, in rendering too, it logs with the kwargs.
+        """
+        yield from self._amask_phones().__await__()
+        return (yield from super().__await__())
 
     def get_template_env(self, dag: Any = None) -> Any:
         """
@@ -149,25 +157,48 @@ class CcaiNotifier(CcaiHookMixin, BaseNotifier):
 
         :param context: the context Airflow hands the notifier (fields are already rendered).
         """
-        await asyncio.to_thread(self._mask_phones)  # mask_secret may wait on the supervisor: not on the loop
+        await self._amask_phones()
         payload = self.build_payload()
         self._log_sent(await self.hook.acreate_campaign(payload), payload)
 
     def _mask_phones(self) -> None:
         """
-        Register the phones with Airflow's secrets masker before anything can fail: Airflow logs a failed
-        Deadline Alert callback with its kwargs, phones included.
+        Register the phones with Airflow's secrets masker (:meth:`_phones_to_mask`), from a task or DAG callback.
+        """
+        from airflow_provider_ccai.version_compat import mask_secret
+
+        for phone in self._phones_to_mask():
+            mask_secret(phone)
+
+    async def _amask_phones(self) -> None:
+        """
+        Register the phones with Airflow's secrets masker from the triggerer's event loop, where Airflow 3.3+
+        offers ``amask_secret``. Airflow 3.1 and 3.2 offer no safe way there: their ``mask_secret`` talks to the
+        triggerer's supervisor synchronously, which from the loop can deadlock and from a thread scrambled the
+        triggerer's channel on 3.1 (it died); on those versions the triggerer's log of a failed callback may show
+        the phones.
+        """
+        try:
+            from airflow.sdk.log import amask_secret
+        except ImportError:  # Airflow 3.1, 3.2 (and 2.11, which runs no notifier in a triggerer)
+            return
+        for phone in self._phones_to_mask():
+            await amask_secret(phone)
+
+    def _phones_to_mask(self) -> list[str]:
+        """
+        Return the phone-shaped items of ``phones`` (7 or more digits, with ``+``, spaces, dots, dashes or
+        parentheses), which Airflow logs with a failed Deadline Alert callback's kwargs; not template text or
+        other words.
         """
         from airflow_provider_ccai.exceptions import CcaiInputError
-        from airflow_provider_ccai.version_compat import mask_secret
 
         try:
             phones = _phone_list(self.phones)
         except CcaiInputError:  # not a list of phones: build_payload says so, naming no number
-            return
-        for phone in phones:
-            if isinstance(phone, str) and phone.strip():
-                mask_secret(phone.strip())
+            return []
+        texts = [phone.strip() for phone in phones if isinstance(phone, str)]
+        return [text for text in texts if sum(map(str.isdigit, text)) >= 7 and re.fullmatch(r"\+?[\d ().-]+", text)]
 
     def _log_sent(self, campaign: dict[str, Any], payload: dict[str, Any]) -> None:
         self.log.info("Sent CCAI alert campaign %s to %d phone(s)", campaign.get("id"), len(payload["accounts"]))

@@ -2,16 +2,22 @@
 A real scheduler notices a missed Deadline Alert and a real triggerer runs ``CcaiNotifier`` against the sandbox.
 
 API server + scheduler + DAG processor + triggerer, LocalExecutor, on a private copy of the migrated
-SQLite database. The DAG's only task sleeps well past its 5-second deadline. Only collected on Airflow 3
-(see ``conftest.py``); the wait is bounded and every process started here is stopped. The sandbox API key
-must be in none of the processes' logs, above all the triggerer's, which looks the connection up.
+SQLite database. Each DAG's only task sleeps well past its 5-second deadline; one alert texts on-call, the
+other's message cannot render, so its callback fails in the triggerer, which logs the callback's kwargs.
+Only collected on Airflow 3 (see ``conftest.py``); the wait is bounded and every process started here is
+stopped. The sandbox API key must be in none of the processes' logs, above all the triggerer's, which looks
+the connection up; on Airflow 3.3+ the failed alert's phone must not be there either (the notifier masks it).
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+
 import pytest
 
 from tests.conftest import SANDBOX_KEY, TEST_DAGS
+from tests.dags.deadline.ccai_missed_deadline import BROKEN_ALERT_PHONE
 from tests.integration.airflow_support import (
     dag_runs,
     log_texts,
@@ -25,6 +31,11 @@ from tests.integration.airflow_support import (
 pytestmark = [pytest.mark.integration, pytest.mark.scheduler]
 
 DAG_ID = "ccai_missed_deadline"
+BROKEN_DAG_ID = "ccai_missed_deadline_broken_alert"
+#: Airflow 3.3+ offers amask_secret, with which the notifier masks its phones from the triggerer's event loop
+MASKS_IN_TRIGGERER = importlib.util.find_spec("airflow.sdk.log") is not None and hasattr(
+    importlib.import_module("airflow.sdk.log"), "amask_secret"
+)
 MAX_WAIT_SECONDS = 300
 POLL_SECONDS = 2
 
@@ -35,7 +46,11 @@ def test_missed_deadline_texts_on_call_once_from_the_triggerer(scheduler_home, s
     with scheduler_running(home, env, triggerer=True) as processes:
         wait_for(
             lambda: (
-                bool(sandbox.campaigns()) and any(state in ("success", "failed") for _, state in dag_runs(home, DAG_ID))
+                bool(sandbox.campaigns())
+                and all(
+                    any(state in ("success", "failed") for _, state in dag_runs(home, dag_id))
+                    for dag_id in (DAG_ID, BROKEN_DAG_ID)
+                )
             ),
             processes,
             home,
@@ -57,3 +72,11 @@ def test_missed_deadline_texts_on_call_once_from_the_triggerer(scheduler_home, s
     # neither Airflow nor the provider masks phone numbers: this checks what the provider logs
     assert [name for name, text in logs.items() if "5555550199" in text] == []
     assert "Sent CCAI alert campaign" in logs["triggerer.log"]  # the notifier ran there, so its log was searched
+
+    # the broken alert failed in the triggerer, which logged its kwargs, and sent nothing
+    assert [state for _, state in dag_runs(home, BROKEN_DAG_ID)] == ["success"], process_logs(home)
+    assert "CcaiNotifier; kwargs: {'phones': [" in logs["triggerer.log"]
+    assert "ZeroDivisionError" in logs["triggerer.log"]
+    if MASKS_IN_TRIGGERER:
+        assert "kwargs: {'phones': ['***']" in logs["triggerer.log"]
+        assert [name for name, text in logs.items() if BROKEN_ALERT_PHONE[2:] in text] == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
@@ -19,7 +21,7 @@ from airflow_provider_ccai.notifications.ccai import (
     CcaiNotifier,
     send_ccai_notification,
 )
-from airflow_provider_ccai.version_compat import AIRFLOW_V_3_0_PLUS
+from airflow_provider_ccai.version_compat import AIRFLOW_V_3_0_PLUS, BaseNotifier
 from tests.conftest import SANDBOX_KEY, connection_json
 from tests.unit import capture_logs
 
@@ -313,10 +315,25 @@ def test_async_notify_never_resends_after_a_lost_response(sandbox):
     assert len(sent_campaigns(sandbox)) == 1
 
 
+#: Airflow 3.3+ lets the triggerer register a secret from its event loop; 3.1 and 3.2 offer no safe way
+HAS_ASYNC_MASKER = importlib.util.find_spec("airflow.sdk") is not None and hasattr(
+    importlib.import_module("airflow.sdk.log"), "amask_secret"
+)
+
+
+def masker_calls(mocker: Any, sync: bool) -> Any:
+    """Record what the notifier registers with the secrets masker on the sync or the async path."""
+    if sync:
+        return mocker.patch("airflow_provider_ccai.version_compat.mask_secret")
+    if HAS_ASYNC_MASKER:
+        return mocker.patch("airflow.sdk.log.amask_secret", new_callable=mocker.AsyncMock)
+    return mocker.MagicMock()  # nothing to register with: stays uncalled
+
+
 @pytest.mark.parametrize("entry", ["notify", "async_notify"])
 def test_phones_are_masked_before_a_failing_send(sandbox, dag, mocker, entry):
     """Airflow's triggerer logs a failed Deadline Alert callback with its kwargs: the phones must be masked."""
-    masked = mocker.patch("airflow_provider_ccai.version_compat.mask_secret")
+    masked = masker_calls(mocker, sync=entry == "notify")
     notifier = CcaiNotifier(phones=f" {ON_CALL}, {BACKUP}, 12345678 ")  # a bad third phone: nothing is sent
     context = task_context(dag) if entry == "notify" else deadline_context()
     notifier.render_template_fields(context)
@@ -327,7 +344,33 @@ def test_phones_are_masked_before_a_failing_send(sandbox, dag, mocker, entry):
         else:
             asyncio.run(notifier.async_notify(context))
 
-    assert [call.args[0] for call in masked.call_args_list] == [ON_CALL, BACKUP, "12345678"]
+    expected = [ON_CALL, BACKUP, "12345678"] if entry == "notify" or HAS_ASYNC_MASKER else []
+    assert [call.args[0] for call in masked.call_args_list] == expected
+    assert sandbox.requests_seen() == []
+
+
+#: how Airflow runs a notifier: called in a task or DAG callback; awaited in the triggerer (3.1+, Deadline Alerts)
+ENTRY_POINTS = ["called", *(["awaited"] if hasattr(BaseNotifier, "__await__") else [])]
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_phones_are_masked_before_a_template_fails_to_render(sandbox, dag, mocker, entry):
+    """Rendering comes first in Airflow's entry points, and its failure is logged with the kwargs (triggerer)."""
+    masked = masker_calls(mocker, sync=entry == "called")
+    phones = f"{ON_CALL}; {{{{ 'backup phone' | lower }}}}"  # template text is not masked
+
+    with pytest.raises(ZeroDivisionError):
+        if entry == "called":
+            CcaiNotifier(phones=phones, message="{{ 1 / 0 }}")(task_context(dag))
+        else:
+
+            async def trigger() -> None:
+                await CcaiNotifier(phones=phones, message="{{ 1 / 0 }}", context=deadline_context())
+
+            asyncio.run(trigger())
+
+    expected = [ON_CALL] if entry == "called" or HAS_ASYNC_MASKER else []
+    assert [call.args[0] for call in masked.call_args_list] == expected
     assert sandbox.requests_seen() == []
 
 
