@@ -481,6 +481,8 @@ class _Request:
     params: dict[str, str] = field(default_factory=dict)
     entry: dict[str, Any] = field(default_factory=dict)
     fault: _Fault | None = None
+    #: the signature of the signed URL this request's answer hands out, if it does
+    signature: str | None = None
 
 
 class SandboxServer:
@@ -620,7 +622,7 @@ class SandboxServer:
             return [self._campaign_full(campaign, now) for campaign in self._campaigns.values()]
 
     def issued_signatures(self) -> list[str]:
-        """Return the signatures of the signed upload URLs handed out (oldest first), for leak checks.
+        """Return the signatures of the signed upload URLs handed out in 200 answers (oldest first), for leak checks.
 
         A test can assert that none appears in its logs, XComs or errors. Only this method shows them: the
         journal, the log and the HTTP inspection endpoints never do.
@@ -858,6 +860,9 @@ class SandboxServer:
             elif fault and fault.action == "reset_after":
                 response = None
         entry["status"] = None if response is None else response.status
+        if request.signature is not None and entry["status"] == 200:  # not replaced by a fault: handed out
+            with self._lock:
+                self._signatures.append(request.signature)
         self._journal_append(entry)
         return response, fault.seconds if fault and fault.action == "delay" else 0.0
 
@@ -1003,8 +1008,7 @@ class SandboxServer:
         amz_date = datetime.fromtimestamp(issued, timezone.utc).strftime(_AMZ_DATE_FORMAT)
         expires = str(self.url_ttl_seconds)
         signature = self._sign(key, body["fileType"], amz_date, expires)
-        with self._lock:
-            self._signatures.append(signature)
+        request.signature = signature
         url = (
             f"{self._public_base(request)}/s3/{quote(key)}?X-Amz-Algorithm={_AMZ_ALGORITHM}"
             f"&X-Amz-Date={amz_date}&X-Amz-SignedHeaders={quote(_AMZ_SIGNED_HEADERS, safe='')}"
