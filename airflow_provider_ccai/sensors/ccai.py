@@ -136,6 +136,7 @@ class CcaiCampaignSensor(CcaiHookMixin, BaseSensorOperator):
         from airflow_provider_ccai.triggers.ccai import campaign_finished, describe_stats
 
         campaign_id = self._campaign_id()
+        vars(self).pop("hook", None)  # a new hook per poke: a wait of days sees a rotated API key
         stats = self.hook.get_campaign_stats(campaign_id)
         self.log.info("%s", describe_stats(campaign_id, stats))
         if not campaign_finished(stats):

@@ -16,6 +16,8 @@ DEFAULT_TRIGGER_TIMEOUT = 7 * 24 * 60 * 60.0
 #: Seconds a poll (with the hook's retries) may run past the deadline before the trigger reports the timeout
 #: itself; less than the sensor's deferral grace, so Airflow's deferral timeout never fires first.
 POLL_MARGIN = 30.0
+#: Least seconds between a failed poll and the next under ``silent_fail``, whatever ``poke_interval`` says.
+FAILED_POLL_PAUSE = 1.0
 
 
 def campaign_finished(stats: Mapping[str, int]) -> bool:
@@ -144,7 +146,8 @@ class CcaiCampaignTrigger(BaseTrigger):
                     summary = describe_stats(self.campaign_id, stats)
                     yield self._error("timeout", f"{summary} when the sensor's timeout ran out", stats)
                 return
-            wait = min(self.poke_interval, remaining)
+            # after a failure, at least FAILED_POLL_PAUSE: poke_interval=0 must not turn an outage into a busy loop
+            wait = min(max(self.poke_interval, FAILED_POLL_PAUSE if failure else 0.0), remaining)
             if failure is not None:
                 self.log.error("%s; silent_fail: checking again in %g s", failure, round(wait, 1))
             else:

@@ -367,6 +367,20 @@ def test_upload_takes_an_object_storage_path_object(
     assert set(memory_fs) == {"aws_marketing"}
 
 
+def test_upload_of_an_s3_uri_reads_it_through_file_conn_id(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], memory_fs: list[str | None]
+) -> None:
+    ObjectStoragePath("memory://offers/offer.png").write_bytes(PNG)  # s3:// is served from memory here
+    memory_fs.clear()
+    upload_answers(http)
+
+    operator = CcaiUploadFileOperator(task_id="upload", file_path="s3://offers/offer.png", file_conn_id="aws_offers")
+
+    assert operator.execute(context) == f"{CLIENT_ID}/campaign/{hashlib.md5(PNG).hexdigest()}.png"
+    assert set(memory_fs) == {"aws_offers"}  # the filesystem was built for file_conn_id, and only for it
+    assert calls(http, "PUT")[0].request.body == PNG
+
+
 def test_upload_of_an_object_storage_path_that_is_no_image_names_its_uri(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], memory_fs: list[str | None]
 ) -> None:

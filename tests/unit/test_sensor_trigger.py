@@ -132,6 +132,23 @@ def test_counts_that_are_all_zero_are_not_taken_for_delivered(http, ccai_conn):
     assert result.is_done and result.xcom_value == stats(sent=2)
 
 
+def test_each_poke_reads_the_connection_again(http, ccai_conn, monkeypatch):
+    """A sensor may wait for days: an API key rotated meanwhile is used from the next poke on."""
+    http.get(stats_url(ccai_conn, 77), json=stats(pending=1))
+    http.get(stats_url(ccai_conn, 77), json=stats(sent=1))
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77)
+
+    assert sensor.poke({}) is False
+    rotated = "rotated-api-key-0987654321"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CCAI_DEFAULT", connection_json(ccai_conn["api_url"], ccai_conn["files_url"], rotated)
+    )
+    assert sensor.poke({}).is_done
+
+    keys = [call.request.headers["Authorization"] for call in http.calls]
+    assert keys == [f"Bearer {ccai_conn['api_key']}", f"Bearer {rotated}"]
+
+
 @pytest.mark.parametrize(
     "given",
     [" 123 ", 123.0, Decimal("123"), Decimal("123.000")],
@@ -690,6 +707,23 @@ def test_trigger_with_silent_fail_logs_a_failed_poll_and_keeps_waiting(sandbox, 
     assert event["status"] == "success" and event["stats"]["sentCount"] == 1
     assert [entry["status"] for entry in stats_requests(sandbox)][:3] == [503, 503, 200]
     assert logs.text.count("HTTP 503") == logs.text.count("silent_fail: checking again") == 2
+
+
+def test_trigger_with_silent_fail_pauses_after_a_failed_poll_even_with_no_poke_interval(mocker):
+    """``poke_interval=0`` must not turn an outage into a busy loop of requests and error lines."""
+    from airflow_provider_ccai.triggers.ccai import FAILED_POLL_PAUSE
+
+    outage = CcaiTransientError("CCAI GET stats", 503, "busy")
+    hook_class = mocker.patch("airflow_provider_ccai.hooks.ccai.CloudContactHook")
+    hook_class.return_value.aget_campaign_stats = mocker.AsyncMock(side_effect=[outage, outage, stats(sent=1)])
+    sleep = mocker.patch("airflow_provider_ccai.triggers.ccai.asyncio.sleep", mocker.AsyncMock())
+    trigger = CcaiCampaignTrigger(7, poke_interval=0, deadline=time.time() + 600, silent_fail=True)
+
+    event = first_event(trigger, limit=10)
+
+    assert event["status"] == "success"
+    assert [call.args[0] for call in sleep.await_args_list] == [FAILED_POLL_PAUSE, FAILED_POLL_PAUSE]
+    assert FAILED_POLL_PAUSE >= 1
 
 
 @pytest.mark.parametrize("rejection", ["unknown campaign", "wrong key"])
