@@ -173,7 +173,7 @@ class CcaiNotifier(CcaiHookMixin, BaseNotifier):
     async def _amask_phones(self) -> None:
         """
         Register the phones with Airflow's secrets masker from the triggerer's event loop, where Airflow 3.3+
-        offers ``amask_secret``. Airflow 3.1 and 3.2 offer no safe way there: their ``mask_secret`` talks to the
+        offers ``amask_secret``. Airflow 3.1 and 3.2 offer no public way there: their ``mask_secret`` talks to the
         triggerer's supervisor synchronously, which from the loop can deadlock and from a thread scrambled the
         triggerer's channel on 3.1 (it died); on those versions the triggerer's log of a failed callback may show
         the phones.

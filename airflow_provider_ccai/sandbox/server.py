@@ -851,16 +851,17 @@ class SandboxServer:
             entry["fault"] = fault.action
 
         response: _Response | None
+        acted: _Response | None = None  # the endpoint's own answer, if it acted
         if fault and fault.action in _FAULTS_BEFORE_ACTION:
             response = self._fault_before_action(fault)
         else:
-            response = self._act(request, endpoint, allowed, protected and entry["auth"] != "ok")
+            response = acted = self._act(request, endpoint, allowed, protected and entry["auth"] != "ok")
             if fault and fault.action == "status_after":
                 response = _injected_response(fault)
             elif fault and fault.action == "reset_after":
                 response = None
         entry["status"] = None if response is None else response.status
-        if request.signature is not None and entry["status"] == 200:  # not replaced by a fault: handed out
+        if request.signature is not None and response is acted:  # the signed URL's answer went out
             with self._lock:
                 self._signatures.append(request.signature)
         self._journal_append(entry)

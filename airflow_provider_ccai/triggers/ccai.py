@@ -147,7 +147,7 @@ class CcaiCampaignTrigger(BaseTrigger):
                     yield self._error("timeout", f"{summary} when the sensor's timeout ran out", stats)
                 return
             # after a failure, at least FAILED_POLL_PAUSE: poke_interval=0 must not turn an outage into a busy loop
-            wait = min(max(self.poke_interval, FAILED_POLL_PAUSE if failure else 0.0), remaining)
+            wait = min(max(self.poke_interval, FAILED_POLL_PAUSE if failure is not None else 0.0), remaining)
             if failure is not None:
                 self.log.error("%s; silent_fail: checking again in %g s", failure, round(wait, 1))
             else:

@@ -18,8 +18,9 @@ class CcaiHookMixin:
     @cached_property
     def hook(self) -> CloudContactHook:
         """
-        The hook of ``ccai_conn_id`` with ``hook_params``, made on first use: never at DAG-parse time, and one
-        per task try, so its ``requests.Session`` serves every call of the try (every poke of a sensor).
+        The hook of ``ccai_conn_id`` with ``hook_params``, made on first use (never at DAG-parse time) and kept
+        for the task try, so its ``requests.Session`` serves every call of the try; the sensor makes a new one
+        at each poke.
         Bad ``hook_params`` raise :class:`~airflow_provider_ccai.exceptions.CcaiInputError` here.
         """
         from airflow_provider_ccai.hooks.ccai import CloudContactHook

@@ -38,8 +38,8 @@ _PATTERNS = (
 MAX_EXCERPT = 200
 
 
-#: a URL's scheme and ``//`` (group 1) and its authority, ``user:password@host:port`` (group 2).
-_AUTHORITY = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)([^/?#]*)")
+#: the first ``scheme://`` (group 1) and the authority after it, ``user:password@host:port`` (group 2).
+_AUTHORITY = re.compile(r"((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)([^/?#\s]*)")
 
 
 def strip_query(url: str) -> str:
@@ -54,13 +54,14 @@ def strip_query(url: str) -> str:
         stripped = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     except ValueError:  # e.g. an unclosed IPv6 bracket: still never show what follows "?" or "#"
         stripped = url.split("#", 1)[0].split("?", 1)[0]
-    authority = _AUTHORITY.match(stripped)
+    authority = _AUTHORITY.search(stripped)
     if authority is None:
         return stripped
     userinfo, at, host = authority.group(2).rpartition("@")  # the host follows the last "@", as urlsplit reads it
     if not at or ":" not in userinfo:
         return stripped
-    return f"{authority.group(1)}{userinfo.partition(':')[0]}:***@{host}{stripped[authority.end() :]}"
+    start, end = authority.span()
+    return f"{stripped[:start]}{authority.group(1)}{userinfo.partition(':')[0]}:***@{host}{stripped[end:]}"
 
 
 def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT, names: tuple[str, ...] = ()) -> str:

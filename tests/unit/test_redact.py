@@ -146,6 +146,8 @@ def test_secrets_are_removed_before_truncation() -> None:
         ("file:///C:x@y.csv", "file:///C:x@y.csv"),
         ("/data/a:b@c.csv", "/data/a:b@c.csv"),
         ("https://u:p@h:1/a@b", "https://u:***@h:1/a@b"),
+        ("x s3://u:pw@host/a.png", "x s3://u:***@host/a.png"),  # text before the URI
+        (" https://u:pw@[::1/a.png", " https://u:***@[::1/a.png"),
     ],
 )
 def test_strip_query(url: str, expected: str) -> None:
