@@ -10,11 +10,32 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 
 import pytest
+
+
+def replace_memory_objects_when_read(mocker: Any, content: bytes) -> Callable[[], None]:
+    """
+    Make every read of an object on fsspec's in-memory filesystem first replace it with ``content``, as a
+    writer racing the reader would; return a function that makes reads normal again.
+
+    :param mocker: the test's ``mocker`` fixture.
+    :param content: what the object holds once the read has begun.
+    """
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    open_file = MemoryFileSystem._open
+
+    def replaced_on_open(self: Any, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode == "rb":  # pipe_file opens for writing
+            MemoryFileSystem().pipe_file(path, content)
+        return open_file(self, path, mode, **kwargs)
+
+    mocker.patch.object(MemoryFileSystem, "_open", replaced_on_open)
+    return lambda: mocker.patch.object(MemoryFileSystem, "_open", open_file)
 
 
 def frozen_clock(now: datetime) -> type[datetime]:

@@ -34,7 +34,7 @@ from airflow_provider_ccai.utils.images import MAX_MMS_BYTES
 from airflow_provider_ccai.version_compat import AirflowException, AirflowFailException
 from tests.conftest import CLIENT_ID, UNIT_API_URL, UNIT_FILES_URL
 from tests.images import GIF, JPEG, PNG
-from tests.unit import CapturedLogs, capture_logs, frozen_clock
+from tests.unit import CapturedLogs, capture_logs, frozen_clock, replace_memory_objects_when_read
 
 try:
     from airflow.sdk import ObjectStoragePath
@@ -424,26 +424,17 @@ def test_upload_of_an_object_replaced_while_read_sends_nothing_and_stays_retryab
     A writer replaces the object between the size check and the read (a same-size one shows only in the
     object's version): the bytes read belong to neither version for certain; the next try reads the new one.
     """
-    from fsspec.implementations.memory import MemoryFileSystem
-
     from airflow_provider_ccai.exceptions import CcaiSourceChangedError
 
     ObjectStoragePath("memory://offers/offer.png").write_bytes(PNG)
-    open_file = MemoryFileSystem._open
-
-    def replaced_on_open(self: Any, path: str, mode: str = "rb", **kwargs: Any) -> Any:
-        if mode == "rb":  # pipe_file opens for writing
-            MemoryFileSystem().pipe_file(path, replacement)
-        return open_file(self, path, mode, **kwargs)
-
-    mocker.patch.object(MemoryFileSystem, "_open", replaced_on_open)
+    read_normally = replace_memory_objects_when_read(mocker, replacement)
     operator = CcaiUploadFileOperator(task_id="upload", file_path="memory://offers/offer.png")
     with pytest.raises(CcaiSourceChangedError, match=r"^file_path: .* changed while it was read") as raised:
         operator.execute(context)
     assert not isinstance(raised.value, AirflowFailException)
     assert len(http.calls) == 0
 
-    mocker.patch.object(MemoryFileSystem, "_open", open_file)
+    read_normally()
     upload_answers(http)
     assert operator.execute(context) == f"{CLIENT_ID}/campaign/{hashlib.md5(replacement).hexdigest()}.png"
 

@@ -22,7 +22,7 @@ from airflow_provider_ccai.utils.recipients import (
     write_accounts_from_file,
 )
 from airflow_provider_ccai.version_compat import AirflowFailException
-from tests.unit import capture_logs
+from tests.unit import capture_logs, replace_memory_objects_when_read
 
 try:
     from airflow.sdk import ObjectStoragePath
@@ -474,17 +474,8 @@ def test_recipients_file_replaced_while_read_sends_nothing(
     ccai_conn: dict[str, str], http: Any, memory_fs: list[str | None], mocker: Any
 ) -> None:
     """A list rewritten between the size check and the read could text a partial audience: nothing is sent."""
-    from fsspec.implementations.memory import MemoryFileSystem
-
     ObjectStoragePath("memory://audience/weekly.csv").write_text(csv_text(PEOPLE))
-    open_file = MemoryFileSystem._open
-
-    def half_written_on_open(self: Any, path: str, mode: str = "rb", **kwargs: Any) -> Any:
-        if mode == "rb":  # pipe_file opens for writing
-            MemoryFileSystem().pipe_file(path, csv_text(PEOPLE[:1]).encode() + b"Alan,Turing,+1415")
-        return open_file(self, path, mode, **kwargs)
-
-    mocker.patch.object(MemoryFileSystem, "_open", half_written_on_open)
+    replace_memory_objects_when_read(mocker, csv_text(PEOPLE[:1]).encode() + b"Alan,Turing,+1415")  # half written
     with pytest.raises(CcaiSourceChangedError, match=r"^accounts: .* changed while it was read") as caught:
         campaign("memory://audience/weekly.csv").execute(context={})  # type: ignore[arg-type]
     assert not isinstance(caught.value, AirflowFailException)
