@@ -6,6 +6,7 @@ supported version, and the sandbox stays separate.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -47,6 +48,8 @@ def test_wheel_ships_types_assets_and_entry_points(tmp_path):
         [entry_points] = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
         entry_points_text = archive.read(entry_points).decode()
         shipped_image = archive.read("airflow_provider_ccai/example_dags/assets/weekly_offer.png")
+        [metadata] = [name for name in names if name.endswith(".dist-info/METADATA")]
+        long_description = archive.read(metadata).decode().partition("\n\n")[2]
 
     assert {
         "airflow_provider_ccai/py.typed",
@@ -59,6 +62,10 @@ def test_wheel_ships_types_assets_and_entry_points(tmp_path):
     assert "ccai-sandbox = airflow_provider_ccai.sandbox.__main__:main" in entry_points_text
     assert all(name.startswith(("airflow_provider_ccai/", "airflow_provider_ccai-")) for name in names)
     assert not any("__pycache__" in name for name in names)
+    # PyPI shows the README on its own: every link in it leaves for a full URL, none is relative to the repository.
+    links = re.findall(r"\]\(([^)]*)\)", long_description)
+    assert "https://github.com/cloudcontactai/airflow-provider-ccai/blob/main/docs/reliability.md" in links
+    assert [link for link in links if not link.startswith("https://")] == []
 
 
 def _imported_modules(path: Path) -> set[str]:
