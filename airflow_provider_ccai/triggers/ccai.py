@@ -113,9 +113,10 @@ class CcaiCampaignTrigger(BaseTrigger):
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
         from airflow_provider_ccai.utils.redact import redact
 
-        hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)
         while True:
             poll_limit = max(self.deadline - time.time(), 0.0) + POLL_MARGIN
+            # a new hook per poll reads the connection again, as a poke does: a wait of days sees a rotated key
+            hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)
             try:
                 stats = await asyncio.wait_for(hook.aget_campaign_stats(self.campaign_id), poll_limit)
             except asyncio.TimeoutError:

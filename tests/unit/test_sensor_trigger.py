@@ -612,6 +612,21 @@ def test_trigger_waits_until_the_sandbox_campaign_is_sent(sandbox):
     assert all(entry["auth"] == "ok" and entry["status"] == 200 for entry in stats_requests(sandbox))
 
 
+def test_trigger_reads_the_connection_before_each_poll(sandbox, mocker):
+    """As a poke does: a deferred wait of days uses an API key rotated meanwhile from the next poll on."""
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    campaign_id = create_campaign(["+15555550101", "+15555550102"])
+    lookups = mocker.spy(CloudContactHook, "aget_settings")
+    trigger = CcaiCampaignTrigger(campaign_id, "ccai_default", poke_interval=0.2, deadline=time.time() + 60)
+
+    assert first_event(trigger)["status"] == "success"
+
+    polls = len(stats_requests(sandbox))
+    assert polls > 1  # the campaign was still sending at the first poll
+    assert lookups.call_count == polls
+
+
 def test_trigger_gives_up_at_its_deadline(sandbox):
     tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     campaign_id = create_campaign(["+15555550101", "+15555550102"], scheduledTimestamp=tomorrow)
