@@ -10,7 +10,7 @@ import re
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from functools import cache, cached_property
 from typing import Any, TypeVar
@@ -62,6 +62,9 @@ _UNBUILDABLE = (
 )
 #: Sorts before every real ``createdDate``: a campaign whose creation time is unknown.
 _UNKNOWN_TIME = datetime.min.replace(tzinfo=timezone.utc)
+#: how much older than it is a ``createdDate`` without an offset may look when read as UTC (UTC-12 is the furthest
+#: behind): such a campaign counts as this much later when matched against a lookup window.
+LOCAL_TIME_ALLOWANCE = timedelta(hours=12)
 
 T = TypeVar("T")
 
@@ -238,12 +241,17 @@ class CloudContactHook(BaseHook):
             f"(UI, AIRFLOW_CONN_{self.ccai_conn_id.upper()} or a secrets backend)."
         )
 
-    def _parse_settings(self, conn: Any, extra: dict[str, Any], *, register_key: bool = True) -> CcaiSettings:
+    def _parse_settings(self, conn: Any, extra: Any, *, register_key: bool = True) -> CcaiSettings:
         api_key = (conn.password or "").strip()
         if api_key and register_key:
             mask_secret(api_key)
         client_id = str(conn.login or "").strip()
         name = self.ccai_conn_id
+        if not isinstance(extra, dict):  # e.g. a JSON list typed into the Extra field
+            raise CcaiConnectionError(
+                f"Connection {name!r}: 'extra' must be a JSON object (files_url, timeout, ...), "
+                f"got a {type(extra).__name__}."
+            )
         if not client_id:
             raise CcaiConnectionError(f"Connection {name!r} has no client id: set its 'login' (Client ID) field.")
         if not (client_id.isascii() and client_id.isdigit()):  # isdigit() alone passes "١٢٣" and "²"
@@ -272,7 +280,7 @@ class CloudContactHook(BaseHook):
             ),
         )
 
-    def _base_url(self, value: str | None, default: str, field: str) -> str:
+    def _base_url(self, value: Any, default: str, field: str) -> str:
         """
         Return the connection's base URL for ``field``, or fail naming it before any request.
 
@@ -280,6 +288,10 @@ class CloudContactHook(BaseHook):
         that is not a number, a space, an unclosed ``[``) fails without retries on the sync calls and on the
         sensor trigger's async stats call alike.
         """
+        if value is not None and not isinstance(value, str):
+            raise CcaiConnectionError(
+                f"Connection {self.ccai_conn_id!r}: {field} must be an http(s) URL, got a {type(value).__name__}."
+            )
         url = (value or "").strip().rstrip("/") or default
         try:
             parts = urlsplit(url)
@@ -298,10 +310,10 @@ class CloudContactHook(BaseHook):
             return float(argument)
         if extra in (None, ""):
             return default
-        try:
-            number = float(extra)
+        try:  # JSON true is no number of seconds, though float(True) is 1.0
+            number = math.nan if isinstance(extra, bool) else float(extra)
         except (TypeError, ValueError):
-            number = 0.0
+            number = math.nan
         if not math.isfinite(number) or not 0 < number <= LARGEST[field] or (whole and not number.is_integer()):
             kind = f"positive {'whole ' if whole else ''}number of at most {LARGEST[field]}"
             raise CcaiConnectionError(f"Connection {self.ccai_conn_id!r}: {field} must be a {kind}, got {extra!r}.")
@@ -597,7 +609,10 @@ class CloudContactHook(BaseHook):
         Return the campaigns with this title and message created at or after ``created_after``, newest first.
 
         A campaign whose creation time is unknown (:meth:`created_at` is ``None``) is included, last: it
-        might be the recent one, and missing it could mean texting everyone twice.
+        might be the recent one, and missing it could mean texting everyone twice. For the same reason a
+        listing without a ``message`` (or with ``null``) matches on the title, and a ``createdDate`` without
+        an offset, read as UTC, counts as up to 12 hours later (it may be a server's local time behind UTC).
+        A match without an integer ``id`` fails (:class:`CcaiRejectedError`): it cannot be returned.
 
         :param title: campaign title.
         :param message: campaign message template.
@@ -605,12 +620,20 @@ class CloudContactHook(BaseHook):
         """
         matches: list[tuple[datetime, dict[str, Any]]] = []
         for campaign in self.list_campaigns():
-            if campaign.get("title") != title or campaign.get("message", message) != message:
+            listed_message = campaign.get("message")
+            if campaign.get("title") != title or (listed_message is not None and listed_message != message):
                 continue
+            if not isinstance(campaign.get("id"), int) or isinstance(campaign["id"], bool):
+                # it may be the campaign a lost answer created; unable to name it, never send again
+                raise CcaiRejectedError(
+                    f"GET /clients/{self.client_id}/campaigns",
+                    200,
+                    f"a campaign titled {title!r} is listed without an integer id",
+                )
             created = self.created_at(campaign)
             if created is None:
                 matches.append((_UNKNOWN_TIME, campaign))
-            elif created >= created_after:
+            elif created + (LOCAL_TIME_ALLOWANCE if _without_offset(campaign) else timedelta(0)) >= created_after:
                 matches.append((created, campaign))
         matches.sort(key=lambda match: match[0], reverse=True)
         return [campaign for _, campaign in matches]
@@ -716,7 +739,14 @@ class CloudContactHook(BaseHook):
                 self.settings = settings
         except (CcaiApiError, CcaiConnectionError) as error:
             return False, str(error)
+        except Exception as error:  # the UI shows the answer; an unforeseen error must not become a stack trace
+            return False, f"{type(error).__name__}: {redact(str(error))}"
         return True, f"Connected to CCAI as client {self.client_id}."
+
+
+def _without_offset(campaign: Mapping[str, Any]) -> bool:
+    """Whether a listed campaign's readable ``createdDate`` carries no UTC offset (see :meth:`created_at`)."""
+    return parse_iso_datetime(campaign["createdDate"]).tzinfo is None
 
 
 def public_fields(response: dict[str, Any]) -> dict[str, Any]:

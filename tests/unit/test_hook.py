@@ -195,6 +195,10 @@ BAD_CONNECTIONS = {
         r"connect_timeout must be a positive number of at most",
     ),
     "max_attempts over 100": ({"max_attempts": 101}, r"max_attempts must be a positive whole number of at most 100"),
+    "JSON true as timeout": ({"timeout": True}, r"timeout must be a positive number of at most 86400, got True"),
+    "JSON true as max_attempts": ({"max_attempts": True}, r"max_attempts must be a positive whole number"),
+    "files_url a number": ({"files_url": 8787}, r"files_url must be an http\(s\) URL, got a int\.$"),
+    "files_url an object": ({"files_url": {"url": "x"}}, r"files_url must be an http\(s\) URL, got a dict\.$"),
 }
 
 
@@ -613,15 +617,33 @@ def test_find_campaigns_filters_and_orders_newest_first(hook: CloudContactHook, 
             campaign(5, "2026-11-25T10:00:04Z", title="Other"),
             campaign(6, "2026-11-25T10:00:04Z", message="Other"),
             campaign(7, "2026-11-25T10:00:02.5"),  # no offset: read as UTC
-            campaign(8, "2026-11-25T09:00:00"),  # no offset, too old
+            campaign(8, "2026-11-24T21:59:59"),  # no offset, too old even as a time 12 h behind UTC
+            campaign(12, "2026-11-25T01:00:00"),  # no offset: may be 10:00 or later in a zone behind UTC
             campaign(9, None),  # type: ignore[arg-type]  # unknown time: might be recent, so it counts
             campaign(10, "yesterday"),
             campaign(11, "2026-11-25"),  # no time of day: as midnight it would look too old, so it is unknown
+            {"id": 13, "title": "T", "message": None, "createdDate": "2026-11-25T10:00:05Z"},  # null: not a mismatch
+            {"id": 14, "title": "T", "createdDate": "2026-11-25T10:00:06Z"},  # no message listed
+            {"id": 15, "title": "T", "message": None, "createdDate": "2026-11-25T09:00:00Z"},  # too old
         ],
     )
     since = datetime(2026, 11, 25, 10, 0, 0, tzinfo=timezone.utc)
     found = hook.find_campaigns(title="T", message="M", created_after=since)
-    assert [item["id"] for item in found] == [2, 7, 3, 1, 9, 10, 11]
+    assert [item["id"] for item in found] == [14, 13, 2, 7, 3, 1, 12, 9, 10, 11]
+
+
+@pytest.mark.parametrize("listed_id", [None, "12", True, 12.0], ids=["missing", "text", "bool", "float"])
+def test_find_campaigns_refuses_a_match_without_an_integer_id(
+    hook: CloudContactHook, http: responses.RequestsMock, listed_id: Any
+) -> None:
+    """It may be the campaign a lost answer created: unable to name it, the lookup fails rather than send again."""
+    match = {"title": "T", "message": "M", "createdDate": "2026-11-25T10:00:01Z"}
+    other = {"title": "Other", "message": "M", "createdDate": "2026-11-25T10:00:01Z"}  # not a match: id not read
+    http.get(LIST_URL, json=[other, match if listed_id is None else {**match, "id": listed_id}])
+    since = datetime(2026, 11, 25, 10, 0, 0, tzinfo=timezone.utc)
+
+    with pytest.raises(CcaiRejectedError, match="titled 'T' is listed without an integer id"):
+        hook.find_campaigns(title="T", message="M", created_after=since)
 
 
 def test_get_campaign_stats(hook: CloudContactHook, http: responses.RequestsMock) -> None:
@@ -711,6 +733,32 @@ def test_test_connection_makes_one_attempt_and_leaves_retries_to_other_calls(
 
     assert hook.is_file_stored(f"{CLIENT_ID}/campaign/x.png") is False  # the second 503 is retried
     assert len(http.calls) == 3 and sleeps.call_args_list == [mock.call(60.0)]
+
+
+@pytest.mark.parametrize("extra", [[1, 2], "files_url"], ids=["JSON list", "JSON string"])
+def test_extra_that_is_not_a_json_object_fails_naming_it(mocker: Any, http: responses.RequestsMock, extra: Any) -> None:
+    """Airflow 3's SDK hands such an extra on as parsed (Airflow 2.11 and the UI refuse it earlier)."""
+    from types import SimpleNamespace
+
+    connection = SimpleNamespace(login="1234", password=API_KEY, host=UNIT_API_URL, extra_dejson=extra)
+    mocker.patch.object(CloudContactHook, "get_connection", return_value=connection)
+
+    with pytest.raises(CcaiConnectionError, match=r"^Connection 'ccai_default': 'extra' must be a JSON object"):
+        CloudContactHook().list_campaigns()
+    assert CloudContactHook().test_connection()[0] is False
+    assert len(http.calls) == 0
+
+
+def test_test_connection_answers_an_unforeseen_failure_without_raising(
+    ccai_conn: dict[str, str], mocker: Any, http: responses.RequestsMock
+) -> None:
+    mocker.patch.object(
+        CloudContactHook, "is_file_stored", side_effect=RuntimeError(f"boom Bearer {ccai_conn['api_key']}")
+    )
+    ok, reason = CloudContactHook().test_connection()
+    assert ok is False
+    assert reason.startswith("RuntimeError: boom")
+    assert ccai_conn["api_key"] not in reason
 
 
 def test_test_connection_bad_connection_does_not_raise(
