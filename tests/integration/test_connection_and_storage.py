@@ -53,15 +53,21 @@ def _object_storage_path(uri: str) -> Any:
 
 
 @pytest.fixture
-def memory_bucket() -> Iterator[str]:
-    """A fresh bucket on fsspec's in-memory filesystem, attached to Airflow as the ``memory`` scheme."""
+def memory_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """
+    A fresh bucket on fsspec's in-memory filesystem, attached to Airflow as the ``memory`` scheme for this test
+    only: Airflow keeps attached stores in a module-level cache, which is swapped for an empty one and restored.
+    """
     from fsspec.implementations.memory import MemoryFileSystem
 
     try:
         from airflow.sdk.io import attach
+        from airflow.sdk.io import store as airflow_store
     except ImportError:  # Airflow 2.11
+        import airflow.io.store as airflow_store  # type: ignore[no-redef]
         from airflow.io.store import attach  # type: ignore[no-redef]
 
+    monkeypatch.setattr(airflow_store, "_STORE_CACHE", {})  # no store of an earlier test, none left for a later one
     attach(protocol="memory", fs=MemoryFileSystem())  # Airflow registers no filesystem for memory://
     bucket = f"ccai-test-{uuid.uuid4().hex[:12]}"
     yield bucket

@@ -317,19 +317,46 @@ def test_async_notify_never_resends_after_a_lost_response(sandbox):
 HAS_ASYNC_MASKER = Version(airflow_version) >= Version("3.3")
 
 
-def masker_calls(mocker: Any, sync: bool) -> Any:
-    """Record what the notifier registers with the secrets masker on the sync or the async path."""
+def patch_maskers(mocker: Any) -> tuple[Any, Any]:
+    """
+    Patch Airflow's secrets masker: return ``(mask_secret, amask_secret)``, the second ``None`` before Airflow 3.3.
+
+    The synchronous ``mask_secret`` is patched, with one mock, under every name the notifier could reach it by.
+    """
+    from airflow_provider_ccai import version_compat
+
+    masker = mocker.MagicMock(name="mask_secret")
+    home = version_compat.mask_secret.__module__  # airflow.sdk.log (3.x) or airflow.utils.log.secrets_masker (2.11)
+    mocker.patch(f"{home}.mask_secret", masker)
+    mocker.patch("airflow_provider_ccai.version_compat.mask_secret", masker)
+    async_masker = (
+        mocker.patch("airflow.sdk.log.amask_secret", new_callable=mocker.AsyncMock) if HAS_ASYNC_MASKER else None
+    )
+    return masker, async_masker
+
+
+def masked_values(masker: Any) -> list[Any]:
+    return [call.args[0] for call in masker.call_args_list]
+
+
+def assert_masked(sync: bool, maskers: tuple[Any, Any], phones: list[str]) -> None:
+    """
+    The sync path registers the phones with ``mask_secret``; the async path with ``amask_secret`` (3.3+), and
+    never with ``mask_secret``: from the triggerer's event loop that can deadlock (see ``CcaiNotifier._amask_phones``).
+    """
+    masker, async_masker = maskers
     if sync:
-        return mocker.patch("airflow_provider_ccai.version_compat.mask_secret")
-    if HAS_ASYNC_MASKER:
-        return mocker.patch("airflow.sdk.log.amask_secret", new_callable=mocker.AsyncMock)
-    return mocker.MagicMock()  # nothing to register with: stays uncalled
+        assert masked_values(masker) == phones
+        return
+    assert masked_values(masker) == []  # on 2.11, 3.1 and 3.2 too, where nothing is masked on this path
+    if async_masker is not None:
+        assert masked_values(async_masker) == phones
 
 
 @pytest.mark.parametrize("entry", ["notify", "async_notify"])
 def test_phones_are_masked_before_a_failing_send(sandbox, dag, mocker, entry):
     """Airflow's triggerer logs a failed Deadline Alert callback with its kwargs: the phones must be masked."""
-    masked = masker_calls(mocker, sync=entry == "notify")
+    maskers = patch_maskers(mocker)
     notifier = CcaiNotifier(phones=f" {ON_CALL}, {BACKUP}, 12345678 ")  # a bad third phone: nothing is sent
     context = task_context(dag) if entry == "notify" else deadline_context()
     notifier.render_template_fields(context)
@@ -340,8 +367,7 @@ def test_phones_are_masked_before_a_failing_send(sandbox, dag, mocker, entry):
         else:
             asyncio.run(notifier.async_notify(context))
 
-    expected = [ON_CALL, BACKUP, "12345678"] if entry == "notify" or HAS_ASYNC_MASKER else []
-    assert [call.args[0] for call in masked.call_args_list] == expected
+    assert_masked(entry == "notify", maskers, [ON_CALL, BACKUP, "12345678"])
     assert sandbox.requests_seen() == []
 
 
@@ -352,7 +378,7 @@ ENTRY_POINTS = ["called", *(["awaited"] if hasattr(BaseNotifier, "__await__") el
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 def test_phones_are_masked_before_a_template_fails_to_render(sandbox, dag, mocker, entry):
     """Rendering comes first in Airflow's entry points, and its failure is logged with the kwargs (triggerer)."""
-    masked = masker_calls(mocker, sync=entry == "called")
+    maskers = patch_maskers(mocker)
     phones = f"{ON_CALL}; {{{{ 'backup phone' | lower }}}}"  # template text is not masked
 
     with pytest.raises(ZeroDivisionError):
@@ -365,8 +391,7 @@ def test_phones_are_masked_before_a_template_fails_to_render(sandbox, dag, mocke
 
             asyncio.run(trigger())
 
-    expected = [ON_CALL] if entry == "called" or HAS_ASYNC_MASKER else []
-    assert [call.args[0] for call in masked.call_args_list] == expected
+    assert_masked(entry == "called", maskers, [ON_CALL])
     assert sandbox.requests_seen() == []
 
 
