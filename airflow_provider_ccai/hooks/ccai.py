@@ -28,7 +28,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiTransientError,
 )
 from airflow_provider_ccai.utils.polling import first_found
-from airflow_provider_ccai.utils.redact import hide_signed_urls_in_http_logs, redact, strip_query
+from airflow_provider_ccai.utils.redact import hide_signed_urls_in_http_logs, phone_shaped, redact, strip_query
 from airflow_provider_ccai.utils.validation import LARGEST, hook_argument_problem, parse_iso_datetime
 from airflow_provider_ccai.version_compat import AirflowNotFoundException, BaseHook, mask_secret
 
@@ -107,9 +107,14 @@ def _is_transient(error: BaseException) -> bool:
     return isinstance(error, CcaiTransientError)
 
 
+def _never_reached(error: BaseException) -> bool:
+    """True for failures that prove the request never reached the server (no connection was made)."""
+    return isinstance(error, CcaiTransientError) and error.status is None
+
+
 def _never_sent(error: BaseException) -> bool:
-    """True for failures that prove the request never reached the server, or that it refused to act (429)."""
-    return isinstance(error, CcaiTransientError) and (error.status is None or error.status == 429)
+    """:func:`_never_reached`, or the server refused to act (429): how a repeated DELETE reads a 404 after it."""
+    return _never_reached(error) or (isinstance(error, CcaiTransientError) and error.status == 429)
 
 
 class CloudContactHook(BaseHook):
@@ -545,9 +550,10 @@ class CloudContactHook(BaseHook):
         """
         Create (and send, or schedule) a campaign; return CCAI's response.
 
-        The request is retried only when it provably never reached the server (connect failure) or
-        the server refused to act (429). Anything else that leaves the outcome unknown raises
-        :class:`CcaiAmbiguousResultError` so the caller resolves it by looking, never by re-sending.
+        The request is retried only when it provably never reached the server (connect failure). Anything
+        else that leaves the outcome unknown raises :class:`CcaiAmbiguousResultError`, so the caller resolves
+        it by looking, never by re-sending: a 429 too, as CCAI documents no rate limit, and so nothing about
+        what a 429 from something in front of it means.
 
         :param payload: the ``campaigns/direct`` body (``accounts``, ``message``, ``title``, ...), as a
             dict or already serialised to JSON bytes.
@@ -561,12 +567,12 @@ class CloudContactHook(BaseHook):
                 lambda: self._send(
                     "POST", url, call, data=body, headers=headers, private_values=lambda: _recipient_values(body)
                 ),
-                _never_sent,
+                _never_reached,
             )
         except CcaiTransientError as error:
-            if _never_sent(error):
+            if _never_reached(error):
                 raise
-            # A 5xx came from a server that got the request: the campaign may exist.
+            # A 429 or 5xx came from a server that got the request: the campaign may exist.
             raise CcaiAmbiguousResultError(call, error.status, error.detail) from None
         data = _json_body(response, call, CcaiAmbiguousResultError)
         if not isinstance(data, dict) or not isinstance(data.get("id"), int):
@@ -751,13 +757,19 @@ def _without_offset(campaign: Mapping[str, Any]) -> bool:
 
 def public_fields(response: dict[str, Any]) -> dict[str, Any]:
     """
-    Return a campaign response without key-like fields (``apiKey``, tokens, secrets), recursively.
+    Return a campaign response without key-like fields (``apiKey``, tokens, secrets) or recipients, recursively.
+
+    CCAI's response is not fully documented, so recipients are dropped by shape as well as by name: ``accounts``,
+    any phone-shaped text but ``senderPhone`` (the number campaigns are sent from), and list items that hold one
+    (a recipient's record, names included).
 
     :param response: a campaign as CCAI returned it.
     """
     cleaned: dict[str, Any] = {}
     for name, value in response.items():
         if name == "accounts" or (name not in _FILE_KEY_FIELDS and _SECRET_NAME.search(name)):
+            continue
+        if name != "senderPhone" and phone_shaped(value):
             continue
         cleaned[name] = _public_value(value)
     return cleaned
@@ -767,8 +779,13 @@ def _public_value(value: Any) -> Any:
     if isinstance(value, dict):
         return public_fields(value)
     if isinstance(value, list):
-        return [_public_value(item) for item in value]
+        return [_public_value(item) for item in value if not _holds_a_phone(item)]
     return value
+
+
+def _holds_a_phone(item: Any) -> bool:
+    """Whether a list item is phone-shaped text, or an object with a phone-shaped field (a recipient's record)."""
+    return phone_shaped(item) or (isinstance(item, dict) and any(map(phone_shaped, item.values())))
 
 
 STATS_KEYS = ("errorCount", "pendingCount", "sendingCount", "sentCount", "totalCount")

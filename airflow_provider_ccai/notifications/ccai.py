@@ -192,13 +192,13 @@ class CcaiNotifier(CcaiHookMixin, BaseNotifier):
         other words.
         """
         from airflow_provider_ccai.exceptions import CcaiInputError
+        from airflow_provider_ccai.utils.redact import phone_shaped
 
         try:
             phones = _phone_list(self.phones)
         except CcaiInputError:  # not a list of phones: build_payload says so, naming no number
             return []
-        texts = [phone.strip() for phone in phones if isinstance(phone, str)]
-        return [text for text in texts if sum(map(str.isdigit, text)) >= 7 and re.fullmatch(r"\+?[\d ().-]+", text)]
+        return [phone.strip() for phone in phones if phone_shaped(phone)]
 
     def _log_sent(self, campaign: dict[str, Any], payload: dict[str, Any]) -> None:
         self.log.info("Sent CCAI alert campaign %s to %d phone(s)", campaign.get("id"), len(payload["accounts"]))

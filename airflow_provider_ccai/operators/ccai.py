@@ -383,13 +383,7 @@ class CcaiCreateCampaignOperator(CcaiHookMixin, BaseOperator):
                     f"picture_file_key: {self.picture_file_key!r} belongs to another client; "
                     f"keys of this connection start with '{hook.client_id}/'"
                 )
-            # CCAI accepts a key it does not store and sends the MMS without its picture
-            if self.picture_file_key and not hook.is_file_stored(str(self.picture_file_key)):
-                raise CcaiInputError(
-                    f"picture_file_key: {self.picture_file_key!r} is not stored in CCAI; pass the key the upload "
-                    "task returned (upload.output). Nothing was sent"
-                )
-            campaign = once.create(request)
+            campaign = once.create(request, before_sending=self._check_picture_stored)
             self.log.info(
                 "CCAI campaign %s: status %s, %d recipients",
                 campaign["id"],
@@ -399,6 +393,19 @@ class CcaiCreateCampaignOperator(CcaiHookMixin, BaseOperator):
         if self.do_xcom_push:  # as for return_value: do_xcom_push=False pushes nothing
             context["ti"].xcom_push(key="campaign", value=public_fields(campaign))
         return int(campaign["id"])
+
+    def _check_picture_stored(self) -> None:
+        """
+        Fail unless CCAI stores ``picture_file_key``: it accepts a key it does not store and sends the MMS without
+        its picture. Checked just before sending, after a retry has looked for an earlier try's campaign.
+        """
+        from airflow_provider_ccai.exceptions import CcaiInputError
+
+        if self.picture_file_key and not self.hook.is_file_stored(str(self.picture_file_key)):
+            raise CcaiInputError(
+                f"picture_file_key: {self.picture_file_key!r} is not stored in CCAI; pass the key the upload "
+                "task returned (upload.output). Nothing was sent"
+            )
 
     # -- validation and the request body -----------------------------------------------------------
 

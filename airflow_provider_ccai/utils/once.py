@@ -8,6 +8,7 @@ campaign list for this title and message, created since the earlier try may have
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,7 @@ class CampaignOnce:
         self._log_earlier(campaign)
         return campaign
 
-    def create(self, request: CampaignRequest) -> dict[str, Any]:
+    def create(self, request: CampaignRequest, before_sending: Callable[[], None] | None = None) -> dict[str, Any]:
         """
         Create the campaign unless an earlier try of this task instance may have; return it.
 
@@ -76,9 +77,11 @@ class CampaignOnce:
         retry looks for a campaign with this title and message created since the DAG run began
         (:func:`run_began`). A create whose outcome is unknown is resolved by looking
         (:meth:`_find_earlier`). A scheduled time already past fails the task here, after a retry has
-        looked and before anything is sent.
+        looked and before anything is sent; so does ``before_sending``, if it raises.
 
         :param request: the validated request body, its recipient count and scheduled time.
+        :param before_sending: a last check that needs CCAI (e.g. that the picture is stored), called only when
+            no earlier try's campaign was found and this try is about to send.
         """
         recipient_count = request.recipient_count
         first_submitted = submitted_at(self.state)
@@ -92,6 +95,8 @@ class CampaignOnce:
         now = datetime.now(timezone.utc)
         if request.scheduled_at is not None and request.scheduled_at < now:
             raise CcaiInputError(f"scheduled_timestamp: {request.scheduled_at.isoformat()} is in the past")
+        if before_sending is not None:
+            before_sending()
         first_submitted = first_submitted or now
         if self.store is not None:
             self.store.set(STATE_KEY, {"submitted_at": first_submitted.isoformat()})

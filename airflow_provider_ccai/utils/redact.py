@@ -38,6 +38,23 @@ _PATTERNS = (
 MAX_EXCERPT = 200
 
 
+def phone_shaped(value: object) -> bool:
+    """
+    Whether ``value`` is text that may be a phone number: 7 or more digits (the E.164 minimum) with at most a leading
+    ``+``, spaces, dots, dashes or parentheses; a date (``2026-11-25``) is not.
+
+    :param value: any value, e.g. a field of a CCAI response or one item of a notifier's ``phones``.
+    """
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    return (
+        sum(map(str.isdigit, text)) >= 7
+        and re.fullmatch(r"\+?[\d ().-]+", text) is not None
+        and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is None
+    )
+
+
 #: the first ``scheme://`` (group 1) and the authority after it, ``user:password@host:port`` (group 2).
 _AUTHORITY = re.compile(r"((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)([^/?#\s]*)")
 

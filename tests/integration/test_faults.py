@@ -152,13 +152,22 @@ CASES = [
         2,
         {"stored_url": 2, "upload_url": 6},
     ),
-    Case(
-        "create: 429 + Retry-After",
+    Case(  # CCAI documents no rate limit: a 429 is looked into, not taken for "not created"
+        "create: 429 + Retry-After, not created",
         CAMPAIGN,
         ({"endpoint": "create_campaign", "action": "status", "status": 429, "retry_after": 1},),
         "success",
+        2,
+        {"create_campaign": 2, "list_campaigns": 4},
         1,
-        {"create_campaign": 2},
+    ),
+    Case(
+        "create: created, then 429",
+        CAMPAIGN,
+        ({"endpoint": "create_campaign", "action": "status_after", "status": 429},),
+        "success",
+        1,
+        {"create_campaign": 1, "list_campaigns": 1, "stats": 1},
         1,
     ),
     Case(

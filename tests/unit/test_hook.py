@@ -992,6 +992,8 @@ AMBIGUOUS = {
     "malformed JSON 200": {"status": 200, "body": "{not json", "content_type": "application/json"},
     "200 without id": {"status": 200, "json": {"status": "PENDING"}},
     "200 with text id": {"status": 200, "json": {"id": "99"}},
+    # CCAI documents no rate limit: what a 429 from something in front of it did is unknown
+    "429": {"status": 429, "headers": {"Retry-After": "2"}},
 }
 
 
@@ -1010,7 +1012,6 @@ def test_create_is_never_resent_when_it_may_have_arrived(
 RESENDABLE = {
     "connection refused": {"body": refused()},
     "connect timeout": {"body": requests.ConnectTimeout("connect timed out")},
-    "429": {"status": 429, "headers": {"Retry-After": "2"}},
 }
 
 
@@ -1347,6 +1348,29 @@ def test_public_fields_drops_key_like_fields_and_recipients() -> None:
     assert campaign["client"]["apiKey"] == "secret"  # the input is not modified
 
 
+def test_public_fields_drops_recipients_under_names_it_does_not_know() -> None:
+    """CCAI's response is not fully documented: a recipient list may come back under any name."""
+    campaign = {
+        "id": 1,
+        "senderPhone": "+15550009999",
+        "messages": [{"phone": "+14155550101", "firstName": "Ann"}, {"status": "SENT"}],
+        "contacts": ["+1 (415) 555-0102", "group A"],
+        "recipients": "+14155550103",
+        "client": {"id": 6789, "phone": "415.555.0104", "name": "DEFAULT"},
+        "sentAt": "2026-11-25",
+        "createdDate": "2026-11-25T10:00:01Z",
+    }
+    assert public_fields(campaign) == {
+        "id": 1,
+        "senderPhone": "+15550009999",
+        "messages": [{"status": "SENT"}],
+        "contacts": ["group A"],
+        "client": {"id": 6789, "name": "DEFAULT"},
+        "sentAt": "2026-11-25",
+        "createdDate": "2026-11-25T10:00:01Z",
+    }
+
+
 def test_public_fields_cleans_lists_of_objects() -> None:
     campaign = {"id": 1, "campaignResources": [{"name": "r", "apiKey": "secret", "token": "t"}, "plain"]}
     assert public_fields(campaign) == {"id": 1, "campaignResources": [{"name": "r"}, "plain"]}
@@ -1472,18 +1496,29 @@ def test_async_stats_retry_503_logging_each_retry_and_read_the_connection_once(
     assert len(retries) == 2 and all("HTTP 503" in message and "of 3" in message for message in retries)
 
 
+@pytest.fixture
+def fresh_ssl_context() -> Iterator[None]:
+    """
+    Build the async calls' SSL context anew in the test, and leave none cached after it: one built under the
+    test's patched loader or CA bundle must not serve a later test, even when an assertion fails.
+    """
+    from airflow_provider_ccai.hooks import ccai
+
+    ccai._verifying_ssl_context.cache_clear()
+    yield
+    ccai._verifying_ssl_context.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_ssl_context")
 def test_async_stats_read_the_ca_bundle_once_and_off_the_event_loop(sandbox: Any, mocker: Any) -> None:
     """The triggerer's one event loop serves every deferred task; reading certificates from disk would stall it."""
     import asyncio
     import ssl
     import threading
 
-    from airflow_provider_ccai.hooks import ccai
-
     accounts = [{"firstName": "Ada", "lastName": "L", "phone": "+15555550101"}]
     campaign_id = CloudContactHook().create_campaign({"accounts": accounts, "message": "Hi", "title": "T"})["id"]
     sandbox.add_fault("stats", "status", times=1, status=503)
-    ccai._verifying_ssl_context.cache_clear()
     on_the_loop: list[bool] = []
     load = ssl.SSLContext.load_verify_locations
 
@@ -1640,24 +1675,21 @@ def test_http_debug_lines_of_an_upload_hide_the_signed_urls_signature(
     assert not re.search(r"X-Amz-Signature=[0-9a-f]{8}", caplog.text)
 
 
+@pytest.mark.usefixtures("fresh_ssl_context")
 @pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
 def test_a_ca_bundle_given_to_requests_is_trusted_on_the_async_path_too(
     untrusted_tls_server: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
     """A company CA set for ``requests`` serves the deferrable sensor's trigger as it serves the operators."""
-    from airflow_provider_ccai.hooks import ccai
-
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # some machines set both to the system bundle
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(variable, str(tmp_path / "cert.pem"))  # the server's own certificate, as the CA
     set_connection(
         monkeypatch, connection_json(f"{untrusted_tls_server}/api", untrusted_tls_server, API_KEY, max_attempts=1)
     )
-    ccai._verifying_ssl_context.cache_clear()
     # The server answers every request 501: reaching it proves the certificate was trusted.
     with pytest.raises(CcaiApiError) as sync_failure:
         CloudContactHook().list_campaigns()
     with pytest.raises(CcaiApiError) as async_failure:
         _async_stats(1)
     assert sync_failure.value.status == async_failure.value.status == 501
-    ccai._verifying_ssl_context.cache_clear()

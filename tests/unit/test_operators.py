@@ -654,6 +654,28 @@ def test_a_picture_file_key_ccai_does_not_store_fails_before_the_campaign(
     assert calls(http, "POST") == []
 
 
+@pytest.mark.parametrize("earlier_campaign", [True, False], ids=["an earlier try sent", "none did"])
+def test_a_retry_looks_for_the_earlier_campaign_before_checking_the_picture(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, earlier_campaign: bool
+) -> None:
+    """The picture may be gone since the try that sent: its campaign is returned; else the check fails the retry."""
+    began = NOW - timedelta(minutes=30)
+    http.get(LIST_URL, json=[listed(451, began + timedelta(minutes=1))] if earlier_campaign else [])
+    mock_totals(http, {451: len(ACCOUNTS)})
+    http.get(STORED_URL, json={"storedUrl": ""})
+    http.post(CREATE_URL, json={"id": 999})
+    op = campaign_op(picture_file_key=f"{CLIENT_ID}/campaign/a.png")
+
+    if earlier_campaign:
+        assert op.execute(second_try(mocker, start_date=began)) == 451
+        assert calls(http, "GET", STORED_URL) == []
+    else:
+        with pytest.raises(CcaiInputError, match=r"is not stored in CCAI; .* Nothing was sent"):
+            op.execute(second_try(mocker, start_date=began))
+        assert len(calls(http, "GET", LIST_URL)) == 1  # looked first
+    assert calls(http, "POST") == []
+
+
 def test_campaign_body_and_result(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], logs: CapturedLogs
 ) -> None:

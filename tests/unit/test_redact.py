@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_ccai.utils.redact import MAX_EXCERPT, redact, strip_query
+from airflow_provider_ccai.utils.redact import MAX_EXCERPT, phone_shaped, redact, strip_query
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXZhbHVl"
 
@@ -176,3 +176,22 @@ def test_names_hidden_in_a_prefix_give_the_excerpt_of_the_whole_text(name_length
 
 def test_names_are_hidden_after_phone_numbers() -> None:
     assert redact("phone +15551234567 is a landline", names=("512", "Ada")) == "phone <phone> is a landline"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("+14155550101", True),
+        (" +1 (415) 555-0101 ", True),
+        ("415.555.0101", True),
+        ("5550101", True),
+        ("555010", False),  # 6 digits: shorter than any E.164 number
+        ("2026-11-25", False),  # a date
+        ("2026-11-25T10:00:01Z", False),
+        ("Call +14155550101", False),  # text around it: a message, not a phone
+        (14155550101, False),  # not text
+        (None, False),
+    ],
+)
+def test_phone_shaped(value: object, expected: bool) -> None:
+    assert phone_shaped(value) is expected
