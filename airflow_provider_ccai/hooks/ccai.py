@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from functools import cache, cached_property
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import tenacity
@@ -28,7 +28,14 @@ from airflow_provider_ccai.exceptions import (
     CcaiTransientError,
 )
 from airflow_provider_ccai.utils.polling import first_found
-from airflow_provider_ccai.utils.redact import hide_signed_urls_in_http_logs, phone_shaped, redact, strip_query
+from airflow_provider_ccai.utils.redact import (
+    hide_signed_urls_in_http_logs,
+    phone_shaped,
+    query_values,
+    redact,
+    signing_secrets,
+    strip_query,
+)
 from airflow_provider_ccai.utils.validation import LARGEST, hook_argument_problem, parse_iso_datetime
 from airflow_provider_ccai.version_compat import AirflowNotFoundException, BaseHook, mask_secret
 
@@ -41,10 +48,6 @@ DEFAULT_MAX_BACKOFF = 30.0
 MAX_RETRY_AFTER = 60.0
 #: Longest file key (``<client id>/campaign/<file name>``) object storage accepts, in bytes of UTF-8 (S3's limit).
 MAX_FILE_KEY_BYTES = 1024
-#: signed-URL query parameters (S3, GCS) that hold nothing secret, left out of what is masked in logs.
-_PUBLIC_SIGNING_PARAMETERS = frozenset(
-    f"x-{vendor}-{name}" for vendor in ("amz", "goog") for name in ("algorithm", "date", "expires", "signedheaders")
-)
 
 _STATUS_HINTS = {
     401: "CCAI rejected the API key (check the connection's API Key); ",
@@ -388,7 +391,7 @@ class CloudContactHook(BaseHook):
             response.text,
             response.headers,
             settings.api_key,
-            extra_secrets=_query_values(url),
+            extra_secrets=query_values(url),
             names=private_values() if private_values is not None and failed else (),
             credentials_used=authorised,
         )
@@ -481,9 +484,7 @@ class CloudContactHook(BaseHook):
         if not isinstance(signed_url, str) or not signed_url.startswith(("http://", "https://")):
             raise CcaiApiError(call, 200, "response has no signedS3Url")
         hide_signed_urls_in_http_logs()
-        # signature, token, credential: mask them in Airflow's logs too (not the algorithm, date, expiry and
-        # signed headers, which would hide every "AWS4-HMAC-SHA256" or timestamp in the task's log)
-        for value in _query_values(signed_url, leave_out=_PUBLIC_SIGNING_PARAMETERS):
+        for value in signing_secrets(signed_url):  # mask them in Airflow's logs too
             mask_secret(value)
         return signed_url
 
@@ -1041,19 +1042,6 @@ def _json_forms(text: str) -> set[str]:
     escaped = json.dumps(text)[1:-1]
     upper_hex = re.sub(r"\\u[0-9a-f]{4}", lambda match: "\\u" + match.group()[2:].upper(), escaped)
     return {text, json.dumps(text, ensure_ascii=False)[1:-1], escaped, upper_hex}
-
-
-def _query_values(url: str, leave_out: frozenset[str] = frozenset()) -> tuple[str, ...]:
-    """
-    Return the values in ``url``'s query string (a signed URL's signature, token), raw and decoded.
-
-    :param url: the URL.
-    :param leave_out: parameter names (lower case) whose values are not returned.
-    """
-    query = urlsplit(url).query
-    pairs = set(parse_qsl(query)) | {part.partition("=")[::2] for part in query.split("&")}
-    values = {value for name, value in pairs if name.lower() not in leave_out}
-    return tuple(sorted((value for value in values if len(value) >= 8), key=len, reverse=True))
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 # signed-URL query parameters: S3 SigV4 and SigV2, Google Cloud Storage V4 and V2
 _SIGNED_QUERY = re.compile(
@@ -36,6 +36,39 @@ _PATTERNS = (
 )
 
 MAX_EXCERPT = 200
+#: signed-URL query parameters (S3, GCS) that hold nothing secret, left out of what is masked in logs.
+PUBLIC_SIGNING_PARAMETERS = frozenset(
+    f"x-{vendor}-{name}" for vendor in ("amz", "goog") for name in ("algorithm", "date", "expires", "signedheaders")
+)
+
+
+def query_values(url: str, leave_out: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """
+    Return the values of 8 characters or more in ``url``'s query string (a signed URL's signature, token), raw and
+    decoded, longest first.
+
+    :param url: the URL.
+    :param leave_out: parameter names (lower case) whose values are not returned.
+    """
+    query = urlsplit(url).query
+    pairs = set(parse_qsl(query)) | {part.partition("=")[::2] for part in query.split("&")}
+    values = {value for name, value in pairs if name.lower() not in leave_out}
+    return tuple(sorted((value for value in values if len(value) >= 8), key=len, reverse=True))
+
+
+def signing_secrets(url: str) -> tuple[str, ...]:
+    """
+    Return what in ``url`` is a credential, for Airflow's secrets masker: its password, if any, and its query values
+    but the algorithm, date, expiry and signed headers of a signature (masking those would hide every
+    ``AWS4-HMAC-SHA256`` or timestamp in a task's log).
+
+    :param url: a signed URL, or a URI a user gave (a presigned ``https://`` object URL).
+    """
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # an authority that does not parse: no password to find
+        password = None
+    return (*([password] if password else []), *query_values(url, leave_out=PUBLIC_SIGNING_PARAMETERS))
 
 
 def phone_shaped(value: object) -> bool:

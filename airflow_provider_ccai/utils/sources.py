@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import IO, Any, NamedTuple
 
 from airflow_provider_ccai.exceptions import CcaiInputError, CcaiSourceChangedError
-from airflow_provider_ccai.utils.redact import strip_query
+from airflow_provider_ccai.utils.redact import signing_secrets, strip_query
 
 #: object-store ``info()`` keys that change when an object is replaced (S3, GCS, Azure, local, memory)
 _VERSION_KEYS = ("ETag", "etag", "md5Hash", "generation", "VersionId", "LastModified", "mtime", "created")
@@ -147,6 +147,11 @@ def _checked_file(
     # Only an answer that the file is not there (or not a file) fails for good; any other error (a timeout,
     # throttling, an NFS hiccup) propagates as it is, so that Airflow's retries apply.
     if is_uri(path):
+        # a presigned https:// URL's signature (or a password in the URI) may show in a filesystem's error
+        from airflow_provider_ccai.version_compat import mask_secret
+
+        for secret in signing_secrets(path):
+            mask_secret(secret)
         storage = _storage_path(path, field, conn_id)
         try:
             info = storage.stat()  # one request to a remote store

@@ -411,6 +411,27 @@ def test_upload_during_an_object_storage_outage_stays_retryable(
     assert len(http.calls) == 0
 
 
+def test_a_presigned_uris_signature_is_masked_before_the_store_is_asked(
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    context: dict[str, Any],
+    memory_fs: list[str | None],
+    mocker: Any,
+) -> None:
+    """A filesystem's error may quote the whole URI: Airflow's masker hides its signature and password in the log."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    signature, password = "0123456789abcdef0123", "s3cr3t-pass"
+    uri = f"memory://reader:{password}@offers/offer.png?X-Amz-Date=20261128T000000Z&X-Amz-Signature={signature}"
+    masked = mocker.patch("airflow_provider_ccai.version_compat.mask_secret")
+    mocker.patch.object(MemoryFileSystem, "info", side_effect=TimeoutError(f"no answer for {uri}"))
+
+    with pytest.raises(TimeoutError):
+        CcaiUploadFileOperator(task_id="upload", file_path=uri).execute(context)
+    assert {call.args[0] for call in masked.call_args_list} == {signature, password}  # not the date
+    assert len(http.calls) == 0
+
+
 @pytest.mark.parametrize("replacement", [PNG + bytes(100), PNG[:-1] + b"\x00"], ids=["larger", "same size"])
 def test_upload_of_an_object_replaced_while_read_sends_nothing_and_stays_retryable(
     ccai_conn: dict[str, str],
