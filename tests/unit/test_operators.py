@@ -1174,6 +1174,24 @@ def test_retry_looks_again_while_the_earlier_campaigns_counts_fill_in(
     assert [call.request.url for call in http.calls].count(stats_url(446)) == 2
 
 
+def test_retry_that_only_ever_sees_a_count_of_zero_fails_retryably_and_sends_nothing(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """A campaign CCAI counts no messages for yet may be this task's, still filling in: a later retry decides."""
+    start = NOW - timedelta(minutes=30)
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(447, start + timedelta(minutes=2))])
+    http.get(
+        stats_url(447), json={"errorCount": 0, "pendingCount": 0, "sendingCount": 0, "sentCount": 0, "totalCount": 0}
+    )
+
+    with pytest.raises(CcaiCampaignFillingError) as raised:
+        campaign_op().execute(second_try(mocker, start_date=start))
+    assert not isinstance(raised.value, AirflowFailException)
+    assert calls(http, "POST") == []
+    assert [call.request.url for call in http.calls].count(stats_url(447)) == once.LOOKUP_ATTEMPTS
+
+
 def test_retry_fails_without_retries_when_the_only_match_is_a_finished_smaller_campaign(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
 ) -> None:
