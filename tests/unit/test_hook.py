@@ -1693,3 +1693,70 @@ def test_a_ca_bundle_given_to_requests_is_trusted_on_the_async_path_too(
     with pytest.raises(CcaiApiError) as async_failure:
         _async_stats(1)
     assert sync_failure.value.status == async_failure.value.status == 501
+
+
+@pytest.fixture
+def redirecting_server() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """
+    A loopback server that answers every GET with 307 to a second one; yield its URL and the headers of each
+    request that reached the second (which answers valid stats and campaigns, so a followed redirect succeeds).
+    """
+    import http.server
+    import threading
+
+    reached: list[dict[str, str]] = []
+    stats = json.dumps({"errorCount": 0, "pendingCount": 0, "sendingCount": 0, "sentCount": 1, "totalCount": 1})
+
+    class Target(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            reached.append(dict(self.headers))
+            body = (stats if "/stats" in self.path else "[]").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    target = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+
+    class Redirect(Target):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{target.server_address[1]}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    redirect = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threads = [
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        for server in (target, redirect)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        yield f"http://127.0.0.1:{redirect.server_address[1]}", reached
+    finally:
+        for server in (target, redirect):
+            server.shutdown()
+            server.server_close()
+        for thread in threads:
+            thread.join(timeout=10)
+
+
+def test_a_redirect_is_refused_on_the_sync_and_async_paths_and_the_key_never_follows_it(
+    redirecting_server: tuple[str, list[dict[str, str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redirect could carry the bearer key to another host: neither client follows one, and no retry repeats it."""
+    url, reached = redirecting_server
+    set_connection(monkeypatch, connection_json(f"{url}/api", url, API_KEY, max_attempts=3))
+    hook = CloudContactHook(backoff_initial=0, backoff_max=0)
+
+    with pytest.raises(CcaiRejectedError, match="307"):
+        hook.list_campaigns()
+    with pytest.raises(CcaiRejectedError, match="307") as async_failure:
+        _async_stats(1)
+    assert isinstance(async_failure.value, AirflowFailException)
+    assert reached == []
