@@ -12,7 +12,9 @@ from airflow_provider_ccai.utils.hook_mixin import CcaiHookMixin
 from airflow_provider_ccai.version_compat import BaseOperator
 
 if TYPE_CHECKING:
-    from airflow.sdk import XComArg
+    import os
+
+    from airflow.sdk import ObjectStoragePath, XComArg
 
     from airflow_provider_ccai.utils.recipients import CampaignRequest, OnInvalid, UnmappedColumns
     from airflow_provider_ccai.version_compat import Context
@@ -68,7 +70,7 @@ class CcaiUploadFileOperator(CcaiHookMixin, BaseOperator):
     def __init__(
         self,
         *,
-        file_path: str | Any,
+        file_path: str | os.PathLike[str] | ObjectStoragePath | XComArg,
         file_name: str | None = None,
         mime_type: str | None = None,
         public: bool = True,

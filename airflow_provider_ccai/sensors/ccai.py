@@ -22,6 +22,10 @@ from airflow_provider_ccai.version_compat import (
 )
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from airflow.sdk import XComArg
+
     from airflow_provider_ccai.version_compat import Context
 
 #: Extra time the scheduler allows a deferred sensor beyond ``timeout``; the trigger's own deadline
@@ -68,7 +72,7 @@ class CcaiCampaignSensor(CcaiHookMixin, BaseSensorOperator):
     def __init__(
         self,
         *,
-        campaign_id: int | str | Any,
+        campaign_id: int | float | Decimal | str | XComArg,
         max_error_ratio: float = 0.1,
         ccai_conn_id: str = "ccai_default",
         hook_params: dict[str, Any] | None = None,
