@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -460,7 +461,9 @@ def test_upload_of_an_object_replaced_while_read_sends_nothing_and_stays_retryab
     assert operator.execute(context) == f"{CLIENT_ID}/campaign/{hashlib.md5(replacement).hexdigest()}.png"
 
 
-@pytest.mark.parametrize("change", ["emptied", "removed", "grew"])
+@pytest.mark.parametrize(
+    "change", ["emptied", "removed", "grew", "rewritten, same size", "replaced, same size", "read short"]
+)
 def test_upload_of_an_image_rewritten_while_read_is_retried_not_refused(
     tmp_path: Path,
     ccai_conn: dict[str, str],
@@ -478,12 +481,26 @@ def test_upload_of_an_image_rewritten_while_read_is_retried_not_refused(
 
     def writer_starts_after_the_stat(*args: Any, **kwargs: Any) -> Any:
         opened = open_source(*args, **kwargs)
+        same_size = PNG[:-1] + bytes([PNG[-1] ^ 1])
         if change == "emptied":
             path.write_bytes(b"")
         elif change == "removed":
             path.unlink()
-        else:
+        elif change == "grew":
             path.write_bytes(PNG + GIF)
+        elif change == "rewritten, same size":  # same inode and size: only the modification time tells
+            before = path.stat().st_mtime_ns
+            path.write_bytes(same_size)
+            os.utime(path, ns=(before + 10**9, before + 10**9))
+        elif change == "replaced, same size":  # a new file moved over it, with the old one's times
+            before = path.stat()
+            replacement = tmp_path / "new.png"
+            replacement.write_bytes(same_size)
+            os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+            os.replace(replacement, path)
+        else:  # the file is unchanged, but the read ended early (a network filesystem's hiccup)
+            opened.handle.close()
+            return opened._replace(handle=io.BytesIO(PNG[:-10]))
         return opened
 
     mocker.patch.object(sources, "open_source", side_effect=writer_starts_after_the_stat)
