@@ -227,6 +227,18 @@ def test_a_native_rendering_dag_still_texts_the_rendered_text(sandbox):
     assert (campaign["message"], campaign["title"]) == ("0042", "7")
 
 
+def test_a_native_rendering_dags_templates_stay_sandboxed(sandbox):
+    """A message template may come from a Variable or params: it must not reach Python internals."""
+    from jinja2.exceptions import SecurityError
+
+    native = DAG(dag_id="nightly_etl", schedule=None, render_template_as_native_obj=True)
+    notifier = CcaiNotifier(phones=[ON_CALL], message="{{ ''.__class__.__mro__[1].__subclasses__() }}")
+
+    with pytest.raises(SecurityError):
+        notifier.render_template_fields({"dag": native, "run_id": "r1"})
+    assert sent_campaigns(sandbox) == []
+
+
 @pytest.mark.parametrize("template", ["{{ params.empty }}", "{% if false %}x{% endif %}"])
 @pytest.mark.parametrize("field", ["message", "title"])
 def test_a_field_that_renders_empty_fails_instead_of_sending_its_template(dag, field, template):
