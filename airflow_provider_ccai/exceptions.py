@@ -40,15 +40,16 @@ class CcaiApiError(AirflowException):
 
 class CcaiRejectedError(CcaiApiError, AirflowFailException):
     """
-    Repeating the request cannot succeed: CCAI refused it (400, 401, 403, 404, 422 and other 4xx but 429),
-    redirected it (3xx), answered a safe call with a 5xx other than 500/502/503/504, sent a campaign list
+    Repeating the request cannot succeed: CCAI refused it (400, 401, 403, 404, 422 and other 4xx but 408 and 429),
+    redirected it (3xx), answered a safe call with 501 or 505, sent a campaign list
     that cannot be read whole, or the request could not be built.
     """
 
 
 class CcaiTransientError(CcaiApiError):
     """
-    A failure that may pass (connection error, 429, 500, 502, 503, 504): the hook retries safe calls; Airflow may too.
+    A failure that may pass (connection error, 408, 429, a 5xx but 501 and 505): the hook retries safe calls;
+    Airflow's retries apply too.
 
     :param call: what was called (no query string).
     :param status: HTTP status, or ``None`` when no response arrived.

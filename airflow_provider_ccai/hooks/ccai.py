@@ -53,8 +53,10 @@ _STATUS_HINTS = {
     401: "CCAI rejected the API key (check the connection's API Key); ",
     403: "this API key may not act for this client (check the connection's Client ID); ",
 }
-#: Statuses a request that is safe to repeat is retried on; any other 4xx is a rejection.
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: 5xx statuses that say the server will not serve this request however often it comes (Not Implemented, HTTP
+#: Version Not Supported): a call that is safe to repeat fails on them at once. Any other 5xx, 408 and 429 are
+#: transient (a proxy's or CDN's 507, 520-529 included); any other 4xx is a rejection.
+FINAL_SERVER_ERRORS = frozenset({501, 505})
 #: Request errors raised before anything is sent that no retry can fix (a bad URL or header in the connection).
 _UNBUILDABLE = (
     requests.exceptions.InvalidURL,
@@ -125,8 +127,8 @@ class CloudContactHook(BaseHook):
     Talk to CloudContactAI: signed-URL uploads, stored-file checks, campaigns and their stats.
 
     One ``requests.Session`` per hook; every request has a connect and a read timeout. Calls that are
-    safe to repeat are retried on connection errors, 429, 500, 502, 503 and 504 with capped, jittered exponential
-    backoff (honouring ``Retry-After``); campaign creation is never re-sent once it may have reached
+    safe to repeat are retried on connection errors, 408, 429 and any 5xx but 501 and 505, with capped, jittered
+    exponential backoff (honouring ``Retry-After``); campaign creation is never re-sent once it may have reached
     the server. See ``docs/connection.md`` for the connection fields.
 
     :param ccai_conn_id: the ``ccai`` connection to use.
@@ -841,8 +843,8 @@ async def _async_connection_and_extra(conn_id: str) -> tuple[Any, dict[str, Any]
 
 
 def _as_safe_call_failure(error: CcaiAmbiguousResultError) -> CcaiApiError:
-    """For a call that is safe to repeat, an unknown outcome is transient, unless a 5xx no retry changes said so."""
-    if error.status is not None:  # 501, 505, ...: 500/502/503/504 are transient already
+    """For a call that is safe to repeat, an unknown outcome is transient, unless a status no retry changes said so."""
+    if error.status is not None:  # 501, 505, ...: the other 5xx are transient already
         return CcaiRejectedError(error.call, error.status, error.detail)
     return CcaiTransientError(error.call, error.status, error.detail)
 
@@ -939,13 +941,14 @@ def _raise_for_status(
         return
     hint = _STATUS_HINTS.get(status, "") if credentials_used else ""  # a signed-URL PUT carries no key
     detail = hint + redact(text, (api_key, *extra_secrets), names=names)
-    if status in RETRYABLE_STATUSES or (not credentials_used and _storage_timed_out(status, text)):
+    transient = status in (408, 429) or (500 <= status < 600 and status not in FINAL_SERVER_ERRORS)
+    if transient or (not credentials_used and _storage_timed_out(status, text)):
         raise CcaiTransientError(call, status, detail, _retry_after(headers))
     if 300 <= status < 400:  # redirects are not followed: a key must not travel to another host
         raise CcaiRejectedError(call, status, "redirected; check the connection's URLs (https, path)")
     if 400 <= status < 500:
         raise CcaiRejectedError(call, status, detail)
-    raise CcaiAmbiguousResultError(call, status, detail)  # another 5xx: the server got the request
+    raise CcaiAmbiguousResultError(call, status, detail)  # 501, 505, a status beyond 599: the server got it
 
 
 def _ca_bundle() -> str | None:
@@ -991,8 +994,8 @@ def _whole_page(page: Mapping[str, Any]) -> bool:
 
 
 def _storage_timed_out(status: int, text: str) -> bool:
-    """Whether object storage gave up waiting for a signed-URL PUT's body (S3: 400 ``RequestTimeout``; 408)."""
-    return status == 408 or (status == 400 and "<Code>RequestTimeout</Code>" in text)
+    """Whether object storage gave up waiting for a signed-URL PUT's body with a 400 (S3's ``RequestTimeout``)."""
+    return status == 400 and "<Code>RequestTimeout</Code>" in text
 
 
 def _recipient_values(body: bytes) -> tuple[str, ...]:

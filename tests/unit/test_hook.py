@@ -774,7 +774,10 @@ def test_test_connection_bad_connection_does_not_raise(
 # -- retries ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+TRANSIENT_STATUSES = [408, 429, 500, 502, 503, 504, 507, 520, 522, 524, 529]
+
+
+@pytest.mark.parametrize("status", TRANSIENT_STATUSES)
 def test_safe_calls_retry_transient_statuses(
     hook: CloudContactHook, http: responses.RequestsMock, status: int, logs: CapturedLogs
 ) -> None:
@@ -787,7 +790,7 @@ def test_safe_calls_retry_transient_statuses(
     assert "retrying" in logs.text
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+@pytest.mark.parametrize("status", TRANSIENT_STATUSES)
 def test_safe_calls_recover_after_transient_statuses(
     hook: CloudContactHook, http: responses.RequestsMock, status: int
 ) -> None:
@@ -1184,11 +1187,9 @@ def test_upload_file_put_retried_when_storage_timed_out_reading_it(
     assert [call.request.method for call in http.calls] == ["POST", "PUT", "PUT", "GET"]
 
 
-@pytest.mark.parametrize(("status", "body"), STORAGE_TIMEOUTS.values(), ids=STORAGE_TIMEOUTS.keys())
-def test_storage_timeout_statuses_from_ccai_stay_rejections(
-    hook: CloudContactHook, http: responses.RequestsMock, status: int, body: str
-) -> None:
-    """The rule is the signed-URL PUT's: CCAI's own API answering so is refused as any other 4xx."""
+def test_s3_request_timeout_from_ccai_stays_a_rejection(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    """The 400 rule is the signed-URL PUT's: CCAI's own API answering 400 is refused as any other 400."""
+    status, body = STORAGE_TIMEOUTS["S3 400 RequestTimeout"]
     http.get(STORED_URL, status=status, body=body)
     with pytest.raises(CcaiRejectedError, match=f"HTTP {status}"):
         hook.is_file_stored(f"{CLIENT_ID}/campaign/pic.png")
