@@ -639,10 +639,12 @@ class CloudContactHook(BaseHook):
                     200,
                     f"a campaign titled {title!r} is listed without an integer id",
                 )
-            created = self.created_at(campaign)
-            if created is None:
+            listed = _listed_created_date(campaign)
+            if listed is None:
                 matches.append((_UNKNOWN_TIME, campaign))
-            elif created + (LOCAL_TIME_ALLOWANCE if _without_offset(campaign) else timedelta(0)) >= created_after:
+                continue
+            created = listed if listed.tzinfo else listed.replace(tzinfo=timezone.utc)
+            if created + (timedelta(0) if listed.tzinfo else LOCAL_TIME_ALLOWANCE) >= created_after:
                 matches.append((created, campaign))
         matches.sort(key=lambda match: match[0], reverse=True)
         return [campaign for _, campaign in matches]
@@ -657,12 +659,8 @@ class CloudContactHook(BaseHook):
 
         :param campaign: a campaign as :meth:`list_campaigns` returns it.
         """
-        value = campaign.get("createdDate")
-        if not isinstance(value, str) or not re.search(r"\d[Tt ]\d", value.strip()):
-            return None
-        try:
-            parsed = parse_iso_datetime(value)
-        except ValueError:
+        parsed = _listed_created_date(campaign)
+        if parsed is None:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
@@ -753,9 +751,18 @@ class CloudContactHook(BaseHook):
         return True, f"Connected to CCAI as client {self.client_id}."
 
 
-def _without_offset(campaign: Mapping[str, Any]) -> bool:
-    """Whether a listed campaign's readable ``createdDate`` carries no UTC offset (see :meth:`created_at`)."""
-    return parse_iso_datetime(campaign["createdDate"]).tzinfo is None
+def _listed_created_date(campaign: Mapping[str, Any]) -> datetime | None:
+    """
+    Return a listed campaign's ``createdDate`` as written (naive when it has no offset), or ``None`` when it is
+    missing, unreadable or a date without a time of day (see :meth:`CloudContactHook.created_at`).
+    """
+    value = campaign.get("createdDate")
+    if not isinstance(value, str) or not re.search(r"\d[Tt ]\d", value.strip()):
+        return None
+    try:
+        return parse_iso_datetime(value)
+    except ValueError:
+        return None
 
 
 def public_fields(response: dict[str, Any]) -> dict[str, Any]:
