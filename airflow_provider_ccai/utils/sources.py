@@ -108,6 +108,12 @@ def open_source(path: str, field: str, *, conn_id: str | None = None, max_bytes:
     :param conn_id: Airflow connection for the object store, if any.
     :param max_bytes: size limit; a larger file fails before it is read.
     """
+    if isinstance(path, str) and is_uri(path):
+        # a presigned https:// URL's signature (or a password in the URI) may show in a filesystem's error
+        from airflow_provider_ccai.version_compat import mask_secret
+
+        for secret in signing_secrets(path):
+            mask_secret(secret)
     opener, size, version = _checked_file(path, field, conn_id, max_bytes)
     return OpenedSource(opener(), size, version)
 
@@ -147,11 +153,6 @@ def _checked_file(
     # Only an answer that the file is not there (or not a file) fails for good; any other error (a timeout,
     # throttling, an NFS hiccup) propagates as it is, so that Airflow's retries apply.
     if is_uri(path):
-        # a presigned https:// URL's signature (or a password in the URI) may show in a filesystem's error
-        from airflow_provider_ccai.version_compat import mask_secret
-
-        for secret in signing_secrets(path):
-            mask_secret(secret)
         storage = _storage_path(path, field, conn_id)
         try:
             info = storage.stat()  # one request to a remote store
