@@ -74,7 +74,9 @@ LOCAL_TIME_ALLOWANCE = timedelta(hours=12)
 T = TypeVar("T")
 
 _FILE_KEY_FIELDS = frozenset({"fileKey", "pictureFileKey"})
-_SECRET_NAME = re.compile(r"(?i)key|token|secret|password|credential|signature")
+_SECRET_NAME = re.compile(r"(?i)key|token|secret|password|credential|signature|authorization")
+#: names of fields that may hold a recipient's data, left out of the ``campaign`` XCom (but ``sender...`` ones)
+_RECIPIENT_NAME = re.compile(r"(?i)phone|first_?name|last_?name|e_?mail|account|contact|recipient")
 
 
 @dataclass(frozen=True)
@@ -767,35 +769,24 @@ def _listed_created_date(campaign: Mapping[str, Any]) -> datetime | None:
 
 def public_fields(response: dict[str, Any]) -> dict[str, Any]:
     """
-    Return a campaign response without key-like fields (``apiKey``, tokens, secrets) or recipients, recursively.
+    Return what of a campaign response may go to XCom: its top-level fields that hold a scalar (text, number,
+    boolean or null), but key-like ones (``apiKey``, tokens, secrets) and recipient-like ones.
 
-    CCAI's response is not fully documented, so recipients are dropped by shape as well as by name: ``accounts``,
-    any phone-shaped text but ``senderPhone`` (the number campaigns are sent from), and list items that hold one
-    (a recipient's record, names included).
+    CCAI's response is not fully documented, so what it may hold about recipients is dropped by shape as well
+    as by name: every object and list (the ``client``, ``accounts``, any recipient list under another name), a
+    field named like a recipient's (``phone``, ``firstName``, ``email``, ...) but the sender's, and phone-shaped
+    text but ``senderPhone``. A URL keeps no query string (a signed URL's signature).
 
     :param response: a campaign as CCAI returned it.
     """
     cleaned: dict[str, Any] = {}
     for name, value in response.items():
-        if name == "accounts" or (name not in _FILE_KEY_FIELDS and _SECRET_NAME.search(name)):
+        if isinstance(value, (dict, list)) or (name not in _FILE_KEY_FIELDS and _SECRET_NAME.search(name)):
             continue
-        if name != "senderPhone" and phone_shaped(value):
+        if not name.startswith("sender") and (_RECIPIENT_NAME.search(name) or phone_shaped(value)):
             continue
-        cleaned[name] = _public_value(value)
+        cleaned[name] = strip_query(value) if isinstance(value, str) and "://" in value else value
     return cleaned
-
-
-def _public_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        return public_fields(value)
-    if isinstance(value, list):
-        return [_public_value(item) for item in value if not _holds_a_phone(item)]
-    return value
-
-
-def _holds_a_phone(item: Any) -> bool:
-    """Whether a list item is phone-shaped text, or an object with a phone-shaped field (a recipient's record)."""
-    return phone_shaped(item) or (isinstance(item, dict) and any(map(phone_shaped, item.values())))
 
 
 STATS_KEYS = ("errorCount", "pendingCount", "sendingCount", "sentCount", "totalCount")

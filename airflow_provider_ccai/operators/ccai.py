@@ -237,7 +237,8 @@ class CcaiCreateCampaignOperator(CcaiHookMixin, BaseOperator):
     Recipients are validated before anything is sent. The campaign is created at most once per task
     instance, across the hook's and Airflow's retries (see ``docs/reliability.md``): when an earlier
     try may have created it, this try finds it and returns its id instead of texting anyone twice.
-    The response, without key-like fields, is pushed to XCom under the key ``campaign``.
+    The response's top-level scalar fields, without key-like or recipient-like ones
+    (:func:`~airflow_provider_ccai.hooks.ccai.public_fields`), are pushed to XCom under the key ``campaign``.
 
     .. seealso:: ``docs/operators/create_campaign.md``
 

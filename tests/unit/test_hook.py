@@ -1323,7 +1323,7 @@ def test_phone_numbers_in_error_bodies_are_redacted(
 # -- public_fields ----------------------------------------------------------------------------------
 
 
-def test_public_fields_drops_key_like_fields_and_recipients() -> None:
+def test_public_fields_keeps_the_top_level_scalars_but_key_like_ones() -> None:
     campaign = {
         "id": 12345,
         "title": "MMS Content Test",
@@ -1335,7 +1335,10 @@ def test_public_fields_drops_key_like_fields_and_recipients() -> None:
         "awsCredential": "c",
         "uploadSignature": "u",
         "adminPassword": "p",
+        "authorization": "Bearer abc",
         "status": "PENDING",
+        "pendingApproval": False,
+        "errorRate": 0.0,
     }
     cleaned = public_fields(campaign)
     assert cleaned == {
@@ -1343,20 +1346,27 @@ def test_public_fields_drops_key_like_fields_and_recipients() -> None:
         "title": "MMS Content Test",
         "pictureFileKey": "1234/campaign/a.png",
         "fileKey": None,
-        "client": {"id": 6789, "accountId": 101112},
         "status": "PENDING",
+        "pendingApproval": False,
+        "errorRate": 0.0,
     }
     assert campaign["client"]["apiKey"] == "secret"  # the input is not modified
 
 
 def test_public_fields_drops_recipients_under_names_it_does_not_know() -> None:
-    """CCAI's response is not fully documented: a recipient list may come back under any name."""
+    """CCAI's response is not fully documented: a recipient may come back under any name, in any shape."""
     campaign = {
         "id": 1,
         "senderPhone": "+15550009999",
+        "senderEmail": "offers@example.com",
         "messages": [{"phone": "+14155550101", "firstName": "Ann"}, {"status": "SENT"}],
         "contacts": ["+1 (415) 555-0102", "group A"],
-        "recipients": "+14155550103",
+        "recipient": {"firstName": "Ann", "lastName": "Lee", "data": {"email": "ann@example.com"}},
+        "failed": ["tel:+14155550111"],
+        "to": "+14155550103",
+        "phone": 14155550104,
+        "firstName": "Bob",
+        "email": "bob@example.com",
         "client": {"id": 6789, "phone": "415.555.0104", "name": "DEFAULT"},
         "sentAt": "2026-11-25",
         "createdDate": "2026-11-25T10:00:01Z",
@@ -1364,17 +1374,21 @@ def test_public_fields_drops_recipients_under_names_it_does_not_know() -> None:
     assert public_fields(campaign) == {
         "id": 1,
         "senderPhone": "+15550009999",
-        "messages": [{"status": "SENT"}],
-        "contacts": ["group A"],
-        "client": {"id": 6789, "name": "DEFAULT"},
+        "senderEmail": "offers@example.com",
         "sentAt": "2026-11-25",
         "createdDate": "2026-11-25T10:00:01Z",
     }
 
 
-def test_public_fields_cleans_lists_of_objects() -> None:
-    campaign = {"id": 1, "campaignResources": [{"name": "r", "apiKey": "secret", "token": "t"}, "plain"]}
-    assert public_fields(campaign) == {"id": 1, "campaignResources": [{"name": "r"}, "plain"]}
+def test_public_fields_shows_urls_without_their_query_string() -> None:
+    signed = (
+        "https://bucket.s3.amazonaws.com/1234/campaign/a.png?X-Amz-Credential=AKIA&X-Amz-Signature=0123456789abcdef"
+    )
+    assert public_fields({"id": 1, "pictureUrl": signed, "website": "https://example.com/offer"}) == {
+        "id": 1,
+        "pictureUrl": "https://bucket.s3.amazonaws.com/1234/campaign/a.png",
+        "website": "https://example.com/offer",
+    }
 
 
 def unresolved() -> requests.ConnectionError:
