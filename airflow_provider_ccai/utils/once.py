@@ -133,9 +133,10 @@ class CampaignOnce:
         # emptied (``[state_store] clear_on_success``, a clear that leaves ``clear_number`` alone), written
         # through a backend this worker cannot read, or not there when an earlier try ran on an older worker.
         began = run_began(self.context.get("dag_run"))
-        if began is None:
+        if began is None or began > datetime.now(timezone.utc) + CLOCK_SKEW:
+            # a run "begun" in the future (tested for a future logical date on 2.11) says nothing either
             raise CcaiEarlierTryUnknownError(
-                "This is a retry, and neither the task state store nor the DAG run's start date says when an "
+                "This is a retry, and neither the task state store nor the DAG run's dates say when an "
                 "earlier try may have sent, so its campaign cannot be looked up; not sending again. Check the "
                 f"CCAI campaign list for {self.title!r} before running the task anew."
             )
@@ -154,7 +155,8 @@ class CampaignOnce:
 
         A look that cannot decide (a new campaign's stats may still be filling in) is repeated; so is one
         that finds nothing, unless ``while_missing`` is false (a retry, whose earlier try most often failed
-        before sending).
+        before sending). Once a look has seen a candidate it could not decide on, finding nothing later does not
+        mean "never created": unless a later look finds the campaign, the undecided look's error is raised.
 
         :param since: the earliest creation time to consider.
         :param recipient_count: the number of recipients the campaign must have.
@@ -162,22 +164,26 @@ class CampaignOnce:
         """
         from airflow_provider_ccai.utils.polling import first_found
 
-        # why the latest look could not decide, if it could not
+        # why the latest look that saw a candidate could not decide on it, if one could not
         undecided: list[CcaiAmbiguousMatchError | CcaiCampaignFillingError] = []
 
         def look() -> tuple[dict[str, Any] | None] | None:
-            undecided.clear()
             try:
                 found = self._find_earlier(since, recipient_count)
             except (CcaiAmbiguousMatchError, CcaiCampaignFillingError) as error:
-                undecided.append(error)
+                undecided[:] = [error]
                 return None
-            return (found,) if found is not None or not while_missing else None
+            if found is not None:
+                return (found,)
+            # a candidate an earlier look saw may be missing from a lagging copy of the list: that proves nothing
+            return None if while_missing or undecided else (None,)
 
         decided = first_found(look, LOOKUP_ATTEMPTS, LOOKUP_INTERVAL)
-        if undecided:  # the last look could not decide either
+        if decided and decided[0] is not None:
+            return decided[0]
+        if undecided:  # a look saw a candidate and none decided on it
             raise undecided[0]
-        return decided[0] if decided else None
+        return None
 
     def _find_earlier(self, since: datetime, recipient_count: int) -> dict[str, Any] | None:
         """
@@ -272,30 +278,20 @@ def submitted_at(state: Any) -> datetime | None:
 
 def run_began(dag_run: Any) -> datetime | None:
     """
-    Return since when the DAG run's tries may have sent: its ``start_date``, or, once the run has been
-    cleared (which resets ``start_date``), the earlier of that and the time the run became due.
+    Return since when the DAG run's tries may have sent: the earlier of its ``start_date`` and the time it
+    became due.
 
-    The time it became due is ``run_after`` on Airflow 3; on 2.11 it is the later of ``logical_date`` and
+    ``start_date`` alone can move past an earlier try's campaign: clearing a finished run, or queueing it
+    again, resets it, and a run tested for a future logical date starts "at" that date. The time the run
+    became due does not move: ``run_after`` on Airflow 3; on 2.11 the later of ``logical_date`` and
     ``data_interval_end`` (a scheduled run is due when its interval ends, a manual one when triggered).
 
     :param dag_run: the task's DAG run, or ``None``.
     """
     start = getattr(dag_run, "start_date", None)
-    if not was_cleared(dag_run):
-        return start if isinstance(start, datetime) else None
     due = getattr(dag_run, "run_after", None)
     if not isinstance(due, datetime):
         moments = [getattr(dag_run, name, None) for name in ("logical_date", "data_interval_end")]
         due = max((moment for moment in moments if isinstance(moment, datetime)), default=None)
     known = [moment for moment in (start, due) if isinstance(moment, datetime)]
     return min(known) if known else None
-
-
-def was_cleared(dag_run: Any) -> bool:
-    """
-    Return whether the DAG run, or a task in it, has been cleared (``clear_number > 0``).
-
-    :param dag_run: the task's DAG run, or ``None``.
-    """
-    clear_number = getattr(dag_run, "clear_number", 0)
-    return isinstance(clear_number, int) and clear_number > 0

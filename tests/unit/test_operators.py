@@ -1285,24 +1285,86 @@ def test_try_after_clearing_a_finished_run_still_finds_its_campaign(
         assert store.values["ccai_campaign"]["campaign_id"] == 447
 
 
-@pytest.mark.parametrize(
-    ("clear_number", "due"),
-    [
-        pytest.param(0, {"data_interval_end": NOW - timedelta(days=14)}, id="never cleared: from start_date"),
-        pytest.param(1, {"data_interval_end": NOW - timedelta(days=10)}, id="cleared: from when it became due"),
-    ],
-)
+@pytest.mark.parametrize("clear_number", [0, 1], ids=["never cleared", "cleared"])
 def test_retry_does_not_look_back_before_the_run_could_have_sent(
-    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, clear_number: int, due: dict[str, datetime]
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, clear_number: int
 ) -> None:
-    """A same-text campaign from before the window (e.g. last week's run) is not taken for this run's."""
+    """A same-text campaign from before the run became due (e.g. last week's run) is not taken for this run's."""
+    due = {"data_interval_end": NOW - timedelta(days=10)}
     start = NOW - timedelta(minutes=30)
-    context = second_try(mocker, start_date=start, clear_number=clear_number, run_after=None, **due)  # as on 2.11
+    context = second_try(mocker, start_date=start, clear_number=clear_number, run_after=None, **due)
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(300, NOW - timedelta(days=12))])
 
     assert campaign_op().execute(context) == 999
     assert [call.request.method for call in http.calls] == ["GET", "POST"]
+
+
+@pytest.mark.parametrize(
+    "dag_run",
+    [
+        pytest.param(
+            {"start_date": NOW + timedelta(days=2), "run_after": NOW - timedelta(hours=1)},
+            id="Airflow 3 dags test of a future logical date: starts at it, due when triggered",
+        ),
+        pytest.param(
+            {"start_date": NOW - timedelta(minutes=5), "run_after": NOW - timedelta(hours=1)},
+            id="queued again after a clear that kept clear_number: start_date moved, run_after did not",
+        ),
+        pytest.param(
+            {"start_date": NOW - timedelta(minutes=5), "run_after": None, "logical_date": NOW - timedelta(hours=1)},
+            id="the same on Airflow 2.11: logical_date",
+        ),
+    ],
+)
+def test_retry_looks_back_to_when_the_run_became_due_though_it_was_never_cleared(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, dag_run: dict[str, Any]
+) -> None:
+    """A run's start_date can lie after an earlier try's campaign without a clear being counted."""
+    context = second_try(mocker, clear_number=0, data_interval_end=None, **dag_run)
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(446, NOW - timedelta(minutes=50))])
+    mock_totals(http, {446: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 446
+    assert calls(http, "POST") == []
+
+
+def test_retry_in_a_run_that_begins_in_the_future_fails_without_sending(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """Airflow 2.11's ``dags test`` of a future logical date: every date of the run lies ahead, none says since when."""
+    later = NOW + timedelta(days=2)
+    context = second_try(
+        mocker, start_date=later, clear_number=0, run_after=None, logical_date=later, data_interval_end=later
+    )
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(446, NOW - timedelta(minutes=5))])
+
+    with pytest.raises(CcaiEarlierTryUnknownError, match="not sending again"):
+        campaign_op().execute(context)
+    assert len(http.calls) == 0
+
+
+@pytest.mark.parametrize("path", ["retry", "lost response"])
+def test_a_candidate_seen_filling_then_missing_from_the_list_is_not_taken_as_never_created(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, context: dict[str, Any], path: str
+) -> None:
+    """CCAI's list may come from copies that lag by different amounts: a campaign seen once may vanish from it."""
+    if path == "retry":
+        context = second_try(mocker, start_date=NOW - timedelta(minutes=30))
+        http.post(CREATE_URL, json={"id": 999})
+    else:
+        http.post(CREATE_URL, body=requests.ReadTimeout("read timed out"))
+    http.get(LIST_URL, json=[listed(446, NOW)])
+    http.get(LIST_URL, json=[])  # every later look
+    empty = {"errorCount": 0, "pendingCount": 0, "sendingCount": 0, "sentCount": 0, "totalCount": 0}
+    http.get(stats_url(446), json=empty)
+
+    with pytest.raises(CcaiCampaignFillingError, match="446"):
+        campaign_op().execute(context)
+    assert len(calls(http, "POST")) == (0 if path == "retry" else 1)
+    assert len(calls(http, "GET", LIST_URL)) == 3
 
 
 def test_lost_response_looks_again_while_the_campaigns_count_fills_in(
