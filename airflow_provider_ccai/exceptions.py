@@ -14,7 +14,14 @@ class CcaiSourceChangedError(AirflowException):
 
 
 class CcaiConnectionError(AirflowFailException):
-    """The ``ccai`` connection is missing or lacks a field the hook needs."""
+    """The ``ccai`` connection lacks a field the hook needs, or holds one it cannot use."""
+
+
+class CcaiConnectionNotFoundError(AirflowException):
+    """
+    Airflow found no ``ccai`` connection under this id. Retried: Airflow reports a secrets backend it could not
+    reach (Vault down, a database blip) the same way, and that passes.
+    """
 
 
 class CcaiApiError(AirflowException):

@@ -23,6 +23,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiAmbiguousResultError,
     CcaiApiError,
     CcaiConnectionError,
+    CcaiConnectionNotFoundError,
     CcaiInputError,
     CcaiRejectedError,
     CcaiTransientError,
@@ -247,10 +248,11 @@ class CloudContactHook(BaseHook):
             self.settings = await self.aget_settings()
         return self.settings
 
-    def _missing_connection(self) -> CcaiConnectionError:
-        return CcaiConnectionError(
-            f"Connection {self.ccai_conn_id!r} is not defined: create a 'ccai' connection "
-            f"(UI, AIRFLOW_CONN_{self.ccai_conn_id.upper()} or a secrets backend)."
+    def _missing_connection(self) -> CcaiConnectionNotFoundError:
+        return CcaiConnectionNotFoundError(
+            f"Connection {self.ccai_conn_id!r} is not defined, or the secrets backend holding it could not be "
+            f"reached: create a 'ccai' connection (UI, AIRFLOW_CONN_{self.ccai_conn_id.upper()} or a secrets "
+            "backend)."
         )
 
     def _parse_settings(self, conn: Any, extra: Any, *, register_key: bool = True) -> CcaiSettings:

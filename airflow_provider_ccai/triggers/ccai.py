@@ -109,7 +109,12 @@ class CcaiCampaignTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll the campaign's stats every ``poke_interval`` seconds; yield one event, then return."""
-        from airflow_provider_ccai.exceptions import CcaiApiError, CcaiConnectionError, CcaiRejectedError
+        from airflow_provider_ccai.exceptions import (
+            CcaiApiError,
+            CcaiConnectionError,
+            CcaiConnectionNotFoundError,
+            CcaiRejectedError,
+        )
         from airflow_provider_ccai.hooks.ccai import CloudContactHook
         from airflow_provider_ccai.utils.redact import redact
 
@@ -126,7 +131,7 @@ class CcaiCampaignTrigger(BaseTrigger):
             except (CcaiRejectedError, CcaiConnectionError) as error:
                 yield self._error("rejected", str(error))
                 return
-            except CcaiApiError as error:
+            except (CcaiApiError, CcaiConnectionNotFoundError) as error:  # may pass: poll again or fail the try
                 failure: str | None = str(error)
             except Exception as error:  # anything else must still end the wait with a clean event
                 failure = f"{type(error).__name__}: {redact(str(error))}"

@@ -22,6 +22,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiAmbiguousResultError,
     CcaiApiError,
     CcaiConnectionError,
+    CcaiConnectionNotFoundError,
     CcaiInputError,
     CcaiRejectedError,
     CcaiTransientError,
@@ -140,10 +141,11 @@ def test_missing_connection_names_the_conn_id(mocker: Any, http: responses.Reque
     mocker.patch.object(
         CloudContactHook, "get_connection", side_effect=AirflowNotFoundException("The conn_id isn't defined")
     )
-    with pytest.raises(CcaiConnectionError, match="'my_ccai' is not defined") as raised:
+    with pytest.raises(CcaiConnectionNotFoundError, match="'my_ccai' is not defined") as raised:
         CloudContactHook("my_ccai").list_campaigns()
     assert "AIRFLOW_CONN_MY_CCAI" in str(raised.value)
-    assert isinstance(raised.value, AirflowFailException)
+    # Airflow answers "not defined" when a secrets backend could not be reached too: a retry may succeed
+    assert not isinstance(raised.value, AirflowFailException)
     assert len(http.calls) == 0
 
 

@@ -675,12 +675,12 @@ def test_trigger_reports_a_bad_api_key_without_the_key(sandbox, monkeypatch):
     assert [entry["auth"] for entry in stats_requests(sandbox)] == ["invalid"]
 
 
-def test_trigger_reports_a_missing_connection_as_rejected(sandbox):
-    """No retry creates a connection: the sensor fails without retries, as in poke mode."""
+def test_trigger_reports_a_missing_connection_as_a_failure_a_retry_may_fix(sandbox):
+    """Airflow reports an unreachable secrets backend as a missing connection: the try fails, as in poke mode."""
     event = first_event(CcaiCampaignTrigger(1001, "ccai_not_defined", poke_interval=0.1, deadline=time.time() + 30))
 
-    assert event["status"] == "error" and event["reason"] == "rejected"
-    assert "Connection 'ccai_not_defined' is not defined" in event["message"]
+    assert event["status"] == "error" and event["reason"] == "failed"
+    assert event["message"].startswith("Connection 'ccai_not_defined' is not defined")
     assert stats_requests(sandbox) == []
 
 

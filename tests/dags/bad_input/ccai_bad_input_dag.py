@@ -1,8 +1,9 @@
 """
 One DAG, ``ccai_bad_input``, whose every task is an operator given one bad input; the bad-input suite
 (tests/integration/test_bad_input.py) runs it with ``dag.test()``. Each task has two retries that it
-must not use. Files are read from ``dag_run.conf["tmp"]``, which the test fills; each task's failure
-callback writes what it raised to ``<tmp>/errors/<task id>.json`` for the test to read.
+must not use, but the missing connection's. Files are read from ``dag_run.conf["tmp"]``, which the test
+fills; each task's failure callback writes what it raised to ``<tmp>/errors/<task id>.json`` for the test
+to read.
 """
 
 from __future__ import annotations
@@ -29,13 +30,18 @@ ALAN = {"firstName": "Alan", "lastName": "Turing", "phone": "+15555550102"}
 
 @dataclass(frozen=True)
 class Case:
-    """An operator, the bad argument, what the error must name, and the connection fields to spoil."""
+    """
+    An operator, the bad argument, what the error must name, the connection fields to spoil, and whether
+    Airflow retries the failure (only what a retry may fix: a "missing" connection may be an unreachable
+    secrets backend).
+    """
 
     name: str
     operator: str
     kwargs: dict[str, Any]
     names: str
     connection: dict[str, Any] = field(default_factory=dict)
+    retried: bool = False
 
     @property
     def task_id(self) -> str:
@@ -197,7 +203,9 @@ CASES = [
         {**CAMPAIGN, "picture_file_key": "9999/campaign/a.png"},
         "picture_file_key",
     ),
-    Case("connection missing", "campaign", {**CAMPAIGN, "ccai_conn_id": "ccai_missing"}, "'ccai_missing'"),
+    Case(
+        "connection missing", "campaign", {**CAMPAIGN, "ccai_conn_id": "ccai_missing"}, "'ccai_missing'", retried=True
+    ),
     Case("connection without API key", "campaign", CAMPAIGN, "API key", {"password": ""}),
     Case("connection without client id", "campaign", CAMPAIGN, "client id", {"login": ""}),
     Case(
