@@ -92,7 +92,8 @@ class CcaiUploadFileOperator(CcaiHookMixin, BaseOperator):
         self, parent: Any, template_fields: Any, context: Context, jinja_env: Any, seen_oids: set[int]
     ) -> None:
         """
-        Render the fields as Airflow does; wrap a ``file_path`` URI with a query string in :class:`RenderedUri`.
+        Render the fields as Airflow does; wrap a ``file_path`` URI with a query string (text or an
+        ``ObjectStoragePath``) in :class:`RenderedUri`.
 
         Airflow's rendered-template view would otherwise show a presigned URL's signature.
 
@@ -102,10 +103,11 @@ class CcaiUploadFileOperator(CcaiHookMixin, BaseOperator):
         :param jinja_env: the Jinja environment.
         :param seen_oids: ids of values already rendered.
         """
-        from airflow_provider_ccai.utils.sources import displayable
+        from airflow_provider_ccai.utils.sources import as_location, displayable
 
         super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
-        if parent is self and isinstance(self.file_path, str) and displayable(self.file_path) != self.file_path:
+        location = as_location(self.file_path)
+        if parent is self and isinstance(location, str) and displayable(location) != location:
             self.file_path = RenderedUri(self.file_path)
 
     def execute(self, context: Context) -> str:
@@ -193,16 +195,16 @@ class RenderedUri:
     """
     A rendered URI shown in Airflow's rendered-template view without its query string and fragment.
 
-    :param value: the URI the template rendered to; the operator reads this.
+    :param value: the URI the template rendered to (text or an ``ObjectStoragePath``); the operator reads this.
     """
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: Any) -> None:
         self.value = value
 
     def __str__(self) -> str:
-        from airflow_provider_ccai.utils.sources import displayable
+        from airflow_provider_ccai.utils.sources import as_location, displayable
 
-        return displayable(self.value)
+        return displayable(as_location(self.value))
 
     __repr__ = __str__
 

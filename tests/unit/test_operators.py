@@ -641,6 +641,18 @@ def test_rendered_file_path_hides_a_presigned_signature(
     assert [call.request.method for call in http.calls] == ["GET", "POST", "PUT", "GET"]
 
 
+def test_rendered_object_storage_path_hides_a_presigned_signature(context: dict[str, Any]) -> None:
+    """An ObjectStoragePath given whole is shown without its query too: Airflow would serialise its full URL."""
+    presigned = "s3://bucket/offers/spring.png?X-Amz-Signature=abc123secret"  # 2.11 mangles an https:// path's text
+    path = ObjectStoragePath(presigned)
+    op = CcaiUploadFileOperator(task_id="upload", file_path=path)
+    op.render_template_fields(context)
+    assert isinstance(op.file_path, RenderedUri)
+    assert "abc123secret" not in str(op.file_path)
+    assert str(op.file_path) == "s3://bucket/offers/spring.png"
+    assert op.file_path.value == path and str(op.file_path.value) == presigned  # the operator reads it whole
+
+
 @pytest.mark.parametrize("rendered", ["/data/offers/spring.png", "s3://bucket/offers/spring.png"])
 def test_rendered_file_path_without_a_query_is_shown_as_is(rendered: str, context: dict[str, Any]) -> None:
     op = CcaiUploadFileOperator(task_id="upload", file_path="{{ params.image }}")
