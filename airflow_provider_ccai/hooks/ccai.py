@@ -1004,8 +1004,9 @@ def _recipient_values(body: bytes) -> tuple[str, ...]:
     first and last names, the text values of their ``data`` (``${variables}``: an e-mail address, a customer
     id) and their ``messageData``.
 
-    A value without a letter (``512``, an id some CRMs put in a name) is left out: replacing it could cut an
-    echoed phone number into pieces that the phone pattern no longer finds.
+    A value without a letter (``512``, an id some CRMs put in a name) is hidden only as a whole JSON string
+    (``"94107"``, quotes included): replacing it anywhere could cut an echoed phone number into pieces that
+    the phone pattern no longer finds.
     """
     try:
         accounts = json.loads(body).get("accounts")
@@ -1013,31 +1014,40 @@ def _recipient_values(body: bytes) -> tuple[str, ...]:
         return ()
     if not isinstance(accounts, list):
         return ()
-    values = {
-        form
-        for account in accounts
-        if isinstance(account, dict)
-        for value in _account_texts(account)
-        if len(value.strip()) > 1 and any(char.isalpha() for char in value)
-        for form in _json_forms(value.strip())
+    anywhere: set[str] = set()
+    whole: set[str] = set()
+    for account in accounts:
+        if isinstance(account, dict):
+            free, quoted = _account_texts(account)
+            anywhere.update(free)
+            whole.update(quoted)
+    values = {form for text in anywhere for form in _json_forms(text)} | {
+        form for text in whole for form in (json.dumps(text), json.dumps(text, ensure_ascii=False))
     }
     return tuple(sorted(values, key=len, reverse=True))
 
 
-def _account_texts(account: Mapping[str, Any]) -> list[str]:
+def _account_texts(account: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """
-    Return an account's names, and its ``messageData`` and ``data`` values that are text of 4 characters or
-    more other than ``true``/``false``/``null``: shorter codes (``CA``, ``en``) occur inside ordinary words and
-    JSON, and hiding them everywhere would leave an error's excerpt unreadable.
+    Return an account's texts to hide wherever they appear, and those to hide only as whole JSON strings.
+
+    Hidden anywhere: its names with a letter, and its ``messageData`` and ``data`` text values of 4 characters or
+    more with a letter, other than ``true``/``false``/``null``. Other non-empty text values are hidden only as
+    whole JSON strings (``"94107"``, ``"CA"``): shorter codes occur inside ordinary words and JSON, and a
+    number hidden anywhere could cut an echoed phone number into pieces the phone pattern no longer finds.
     """
     data = account.get("data")
     extras = [account.get("messageData"), *(data.values() if isinstance(data, Mapping) else ())]
     names = [account.get("firstName"), account.get("lastName")]
-    return [value for value in names if isinstance(value, str)] + [
-        value
-        for value in extras
-        if isinstance(value, str) and len(value.strip()) >= 4 and value.strip().lower() not in ("true", "false", "null")
-    ]
+    anywhere: list[str] = []
+    whole: list[str] = []
+    for value, shortest in [*((name, 2) for name in names), *((extra, 4) for extra in extras)]:
+        text = value.strip() if isinstance(value, str) else ""
+        if len(text) >= shortest and any(map(str.isalpha, text)) and text.lower() not in ("true", "false", "null"):
+            anywhere.append(text)
+        elif text:
+            whole.append(text)
+    return anywhere, whole
 
 
 def _json_forms(text: str) -> set[str]:

@@ -187,18 +187,20 @@ class CcaiNotifier(CcaiHookMixin, BaseNotifier):
 
     def _phones_to_mask(self) -> list[str]:
         """
-        Return the phone-shaped items of ``phones`` (7 or more digits, with ``+``, spaces, dots, dashes or
-        parentheses), which Airflow logs with a failed Deadline Alert callback's kwargs; not template text or
-        other words.
+        Return what in ``phones`` may be a phone number, which Airflow logs with a failed Deadline Alert
+        callback's kwargs: its phone-shaped items (7 or more digits, with ``+``, spaces, dots, dashes or
+        parentheses), and every run of 7 or more digits in its text however it is written (other separators,
+        a number as an int); not template text or other words. Invalid phones are what make the callback fail.
         """
         from airflow_provider_ccai.exceptions import CcaiInputError
-        from airflow_provider_ccai.utils.redact import phone_shaped
+        from airflow_provider_ccai.utils.redact import phone_runs, phone_shaped
 
         try:
-            phones = _phone_list(self.phones)
+            items = [phone.strip() for phone in _phone_list(self.phones) if phone_shaped(phone)]
         except CcaiInputError:  # not a list of phones: build_payload says so, naming no number
-            return []
-        return [phone.strip() for phone in phones if phone_shaped(phone)]
+            items = []
+        text = self.phones if isinstance(self.phones, str) else repr(self.phones)
+        return list(dict.fromkeys([*items, *phone_runs(text)]))
 
     def _log_sent(self, campaign: dict[str, Any], payload: dict[str, Any]) -> None:
         self.log.info("Sent CCAI alert campaign %s to %d phone(s)", campaign.get("id"), len(payload["accounts"]))

@@ -11,6 +11,10 @@ _SIGNED_QUERY = re.compile(
     r"(?i)((?:X-Amz-[A-Za-z-]+|X-Goog-[A-Za-z-]+|Signature|AWSAccessKeyId|GoogleAccessId|Expires)=)[^&\s\"'<]+"
 )
 
+#: text that may be a phone number: 7 or more characters from a digit to a digit, with a leading ``+`` and spaces,
+#: dots, dashes (typographic ones too, as spreadsheets write them), slashes or parentheses between the digits
+PHONE_RUN = re.compile(r"\+?\d[\d ()./\u2010-\u2015-]{5,}\d")
+
 _PATTERNS = (
     # JSON fields whose values are secrets or signed URLs.
     (
@@ -32,7 +36,7 @@ _PATTERNS = (
         r"\1 \2***",
     ),
     (_SIGNED_QUERY, r"\1***"),
-    (re.compile(r"\+?\d[\d ().-]{5,}\d"), "<phone>"),  # anything phone-shaped, 7 digits (E.164 minimum) or more
+    (PHONE_RUN, "<phone>"),  # anything phone-shaped
 )
 
 MAX_EXCERPT = 200
@@ -86,6 +90,17 @@ def phone_shaped(value: object) -> bool:
         and re.fullmatch(r"\+?[\d ().-]+", text) is not None
         and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is None
     )
+
+
+def phone_runs(text: str) -> list[str]:
+    """
+    Return the runs of ``text`` that may be phone numbers (:data:`PHONE_RUN` with 7 digits or more), in order,
+    each once.
+
+    :param text: any text, e.g. how a notifier's ``phones`` argument is written in a log.
+    """
+    runs = (match.group().strip() for match in PHONE_RUN.finditer(text))
+    return list(dict.fromkeys(run for run in runs if sum(map(str.isdigit, run)) >= 7))
 
 
 #: the first ``scheme://`` (group 1) and the authority after it, ``user:password@host:port`` (group 2).

@@ -470,6 +470,24 @@ def test_create_errors_keep_short_codes_in_data_readable(hook: CloudContactHook,
     assert '"valid": true' in str(raised.value)
 
 
+def test_create_errors_hide_variables_without_letters_as_whole_json_strings(
+    hook: CloudContactHook, http: responses.RequestsMock
+) -> None:
+    """A ZIP code, a birth date or a spreadsheet-written phone in ``data`` is the recipient's too."""
+    data = {"zip": "94107", "dob": "07/04/1990", "altPhone": "415\u2013555\u20130102", "state": "CA"}
+    account = {"firstName": "Ann", "lastName": "Lee", "phone": "+15550001111", "data": data}
+    payload = {"accounts": [account], "message": "Hi ${firstName}", "title": "CA offer"}
+    http.post(CREATE_URL, status=400, json={"error": "Bad Request", "rejectedValue": data, "code": 94107})
+
+    with pytest.raises(CcaiApiError) as raised:
+        hook.create_campaign(json.dumps(payload).encode())
+
+    text = str(raised.value)
+    assert '"error": "Bad Request"' in text and '"code": 94107' in text  # only whole JSON strings are hidden
+    for private in ('"94107"', "1990", "0102", '"CA"'):
+        assert private not in text, text
+
+
 def test_create_error_hides_an_echoed_phone_when_a_name_is_digits(
     hook: CloudContactHook, http: responses.RequestsMock
 ) -> None:

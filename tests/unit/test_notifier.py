@@ -383,6 +383,28 @@ def test_phones_are_masked_before_a_failing_send(sandbox, dag, mocker, entry):
     assert sandbox.requests_seen() == []
 
 
+@pytest.mark.parametrize(
+    ("phones", "masked"),
+    [
+        pytest.param("+1 555 555 0199, +1 555 555 0198", ["+1 555 555 0199", "+1 555 555 0198"], id="not E.164"),
+        pytest.param([15555550199], ["15555550199"], id="an int: [+15555550199] in Python"),
+        pytest.param("+15555550199|+15555550198", ["+15555550199", "+15555550198"], id="another separator"),
+    ],
+)
+def test_invalid_phones_are_masked_however_they_are_written(sandbox, dag, mocker, phones, masked):
+    """Invalid phones are what fail the callback, and Airflow logs them with its kwargs."""
+    maskers = patch_maskers(mocker)
+    notifier = CcaiNotifier(phones=phones)
+    context = task_context(dag)
+    notifier.render_template_fields(context)
+
+    with pytest.raises(CcaiInputError, match=r"^phones\[0\]"):
+        notifier.notify(context)
+
+    assert_masked(True, maskers, masked)
+    assert sandbox.requests_seen() == []
+
+
 #: how Airflow runs a notifier: called in a task or DAG callback; awaited in the triggerer (3.1+, Deadline Alerts)
 ENTRY_POINTS = ["called", *(["awaited"] if hasattr(BaseNotifier, "__await__") else [])]
 

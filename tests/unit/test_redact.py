@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_ccai.utils.redact import MAX_EXCERPT, phone_shaped, redact, strip_query
+from airflow_provider_ccai.utils.redact import MAX_EXCERPT, phone_runs, phone_shaped, redact, strip_query
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXZhbHVl"
 
@@ -74,6 +74,8 @@ def test_literal_secrets_are_redacted_anywhere() -> None:
         "+1\t415\t555\t0101",
         "+1\xa0415\xa0555\xa00101",  # non-breaking spaces
         "+1 415\n555 0101",
+        "415\u2013555\u20130101",  # en dashes, as spreadsheets write them
+        "415/555/0101",
     ],
 )
 def test_phone_numbers_are_redacted(phone: str) -> None:
@@ -195,3 +197,9 @@ def test_names_are_hidden_after_phone_numbers() -> None:
 )
 def test_phone_shaped(value: object, expected: bool) -> None:
     assert phone_shaped(value) is expected
+
+
+def test_phone_runs_are_found_however_the_numbers_are_written() -> None:
+    text = "['+1 555 555 0199', 15555550198, '+1|+44 20 7946 0958|415\u2013555\u20130101', 'backup', 2026, '1-2-3']"
+    assert phone_runs(text) == ["+1 555 555 0199", "15555550198", "+44 20 7946 0958", "415\u2013555\u20130101"]
+    assert phone_runs("+15555550101 and +15555550101 again") == ["+15555550101"]
