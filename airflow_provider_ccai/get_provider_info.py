@@ -28,7 +28,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "max_attempts": {
         "label": "Attempts per retryable call",
         "description": "Attempts per call, the first included. Creating a campaign is repeated only when CCAI surely "
-        "did not act on it (no connection, 429). Empty means 5.",
+        "did not get it (no connection). Empty means 5.",
         "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 20},
     },
 }

@@ -35,7 +35,7 @@ with DAG(
             {"firstName": "Ada", "lastName": "Lovelace", "phone": "+15555550101"},
             {"firstName": "Alan", "lastName": "Turing", "phone": "+15555550102"},
         ],
-        title="Appointment reminder {{ ds }}",
+        title="Appointment reminder {{ run_id }}",  # manual runs: ds is undefined without a logical date
         message="Hi ${firstName}, a reminder of your appointment tomorrow. Reply STOP to opt out.",
     )
 

@@ -226,7 +226,8 @@ class RenderedRecipients:
         location = as_location(self.value)
         if isinstance(location, str) and is_recipients_file(location):
             return displayable(location)  # a file path or URI is not personal data; its signature would be
-        size = f"{len(self.value)} rows" if isinstance(self.value, (list, tuple)) else type(self.value).__name__
+        rows = len(self.value) if isinstance(self.value, (list, tuple)) else None
+        size = type(self.value).__name__ if rows is None else f"{rows} row" if rows == 1 else f"{rows} rows"
         return f"<recipients: {size}, not shown>"
 
     __repr__ = __str__
@@ -390,10 +391,11 @@ class CcaiCreateCampaignOperator(CcaiHookMixin, BaseOperator):
                 )
             campaign = once.create(request, before_sending=self._check_picture_stored)
             self.log.info(
-                "CCAI campaign %s: status %s, %d recipients",
+                "CCAI campaign %s: status %s, %d recipient%s",
                 campaign["id"],
                 campaign.get("status"),
                 request.recipient_count,
+                "" if request.recipient_count == 1 else "s",
             )
         if self.do_xcom_push:  # as for return_value: do_xcom_push=False pushes nothing
             context["ti"].xcom_push(key="campaign", value=public_fields(campaign))

@@ -30,7 +30,7 @@ def test_each_chunk_sends_one_campaign_and_its_rendered_view_hides_the_phones(ai
     assert sorted(rendered) == [0, 1]
     for index, fields in rendered.items():
         assert f"part {index}" in fields  # the row is this chunk's rendered view
-        assert "<recipients: 1 rows, not shown>" in fields
+        assert "<recipients: 1 row, not shown>" in fields
         assert not [r["phone"] for r in RECIPIENTS if r["phone"] in fields]
 
 

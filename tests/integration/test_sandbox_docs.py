@@ -98,7 +98,7 @@ def test_your_own_dag_section_runs_as_written(tmp_path):
 
     assert shell.returncode == 0, stdout[-3000:]
     [campaign] = _printed_campaigns(stdout)
-    assert campaign["title"].startswith("Hello from Airflow 20")  # {{ ds }} rendered
+    assert campaign["title"].startswith("Hello from Airflow manual__20")  # {{ run_id }} rendered
     assert campaign["message"] == "Hi ${firstName}, this text comes from the CCAI sandbox."
     assert re.fullmatch(r"1234/campaign/[0-9a-f]{32}\.png", campaign["pictureFileKey"])
     assert [account["phone"] for account in campaign["accounts"]] == ["+15555550101", "+15555550102"]
