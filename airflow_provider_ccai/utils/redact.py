@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 # signed-URL query parameters: S3 SigV4 and SigV2, Google Cloud Storage V4 and V2
@@ -143,27 +144,43 @@ def redact(text: str, secrets: tuple[str, ...] = (), limit: int = MAX_EXCERPT, n
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    text = " ".join(text.split())  # first: a phone split by tabs or line breaks is found whole
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    # the patterns run on as much of a large body (a 3 MB HTML error page) as the excerpt needs: redaction
+    # runs on the triggerer's event loop too
+    text = _cleaned_prefix(text, _without_patterns, limit, PATTERN_MARGIN)
     if names:
-        text = _without_names(text, tuple(" ".join(name.split()) for name in names), limit)
+        names = tuple(" ".join(name.split()) for name in names)
+        text = _cleaned_prefix(text, lambda part: _without_names(part, names), limit, max(map(len, names)))
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _without_names(text: str, names: tuple[str, ...], limit: int) -> str:
-    """
-    Return a prefix of ``text`` with ``names`` replaced, long enough to give the excerpt's ``limit`` characters.
+#: longest text a pattern of :func:`redact` is expected to match (a signed URL's query value, a JWT)
+PATTERN_MARGIN = 8192
 
-    A name cut by the end of a prefix can only remain in its last ``margin`` characters, so a prefix whose
-    cleaned text still reaches ``limit + margin`` characters gives the same excerpt as the whole text.
+
+def _without_patterns(text: str) -> str:
+    text = " ".join(text.split())  # first: a phone split by tabs or line breaks is found whole
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _without_names(text: str, names: tuple[str, ...]) -> str:
+    for name in names:
+        text = text.replace(name, "***")
+    return text
+
+
+def _cleaned_prefix(text: str, clean: Callable[[str], str], limit: int, margin: int) -> str:
     """
-    margin = max(len(name) for name in names)
+    Return ``clean`` of a prefix of ``text`` long enough to give the excerpt's ``limit`` characters.
+
+    What ``clean`` hides (at most ``margin`` characters long) and the end of a prefix cuts can only remain in
+    the cleaned prefix's last ``margin`` characters, so a prefix whose cleaned text still reaches
+    ``limit + margin`` characters gives the same excerpt as the whole text.
+    """
     size = 4 * (limit + margin)
     while True:
-        cleaned = text[:size]
-        for name in names:
-            cleaned = cleaned.replace(name, "***")
+        cleaned = clean(text[:size])
         if size >= len(text) or len(cleaned) >= limit + margin:
             return cleaned
         size *= 4

@@ -203,3 +203,17 @@ def test_phone_runs_are_found_however_the_numbers_are_written() -> None:
     text = "['+1 555 555 0199', 15555550198, '+1|+44 20 7946 0958|415\u2013555\u20130101', 'backup', 2026, '1-2-3']"
     assert phone_runs(text) == ["+1 555 555 0199", "15555550198", "+44 20 7946 0958", "415\u2013555\u20130101"]
     assert phone_runs("+15555550101 and +15555550101 again") == ["+15555550101"]
+
+
+def test_a_large_body_is_redacted_from_a_prefix_as_long_as_the_excerpt_needs(mocker) -> None:
+    """A multi-megabyte error page must not cost the triggerer's event loop a pass of every pattern."""
+    from airflow_provider_ccai.utils import redact as module
+
+    patterns = mocker.spy(module, "_without_patterns")
+    body = "call +15551234567 now; " + "Service unavailable. " * 200_000
+
+    excerpt = redact(body, names=("Ada",))
+
+    assert excerpt.startswith("call <phone> now; Service unavailable.") and excerpt.endswith("...")
+    assert len(excerpt) == MAX_EXCERPT + 3
+    assert max(len(call.args[0]) for call in patterns.call_args_list) < len(body) // 100
