@@ -344,6 +344,12 @@ class CloudContactHook(BaseHook):
         """Return the hook's ``requests.Session``."""
         return self.session
 
+    def close(self) -> None:
+        """Close the hook's HTTP session and its pooled connections, if it opened one."""
+        session = vars(self).pop("session", None)
+        if session is not None:
+            session.close()
+
     @property
     def client_id(self) -> str:
         """The connection's numeric CCAI client id."""
@@ -705,7 +711,7 @@ class CloudContactHook(BaseHook):
             try:
                 async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=verify) as client:
                     response = await client.get(url, headers={"Authorization": f"Bearer {settings.api_key}"})
-            except httpx.TransportError as error:
+            except httpx.RequestError as error:  # a transport error, or a body that cannot be decoded (bad gzip)
                 if _caused_by(error, ssl.SSLCertVerificationError):
                     failure = CcaiRejectedError(call, None, _TLS_VERIFY_FAILED)
                 else:

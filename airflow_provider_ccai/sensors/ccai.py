@@ -140,7 +140,9 @@ class CcaiCampaignSensor(CcaiHookMixin, BaseSensorOperator):
         from airflow_provider_ccai.triggers.ccai import campaign_finished, describe_stats
 
         campaign_id = self._campaign_id()
-        vars(self).pop("hook", None)  # a new hook per poke: a wait of days sees a rotated API key
+        earlier = vars(self).pop("hook", None)  # a new hook per poke: a wait of days sees a rotated API key
+        if earlier is not None:
+            earlier.close()  # its pooled connection would stay open until garbage collection
         stats = self.hook.get_campaign_stats(campaign_id)
         self.log.info("%s", describe_stats(campaign_id, stats))
         if not campaign_finished(stats):
@@ -225,8 +227,10 @@ class CcaiCampaignSensor(CcaiHookMixin, BaseSensorOperator):
 
     def _check_errors(self, campaign_id: object, stats: Mapping[str, int]) -> None:
         """Fail without retries when the share of failed messages is above ``max_error_ratio``."""
-        total, errors = stats["totalCount"], stats["errorCount"]
-        ratio = errors / total if total else 0.0  # total is above 0 once finished; kept safe for any event
+        errors = stats["errorCount"]
+        # of the messages done (at least totalCount once finished): counts that overshoot the total cap it at 1
+        total = max(stats["totalCount"], stats["sentCount"] + errors)
+        ratio = errors / total if total else 0.0  # above 0 once finished; kept safe for any event
         if ratio > self.max_error_ratio:
             raise AirflowFailException(
                 f"CCAI campaign {campaign_id}: {errors} of {total} messages failed ({ratio:.1%}), "

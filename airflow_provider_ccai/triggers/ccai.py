@@ -22,14 +22,22 @@ FAILED_POLL_PAUSE = 1.0
 
 def campaign_finished(stats: Mapping[str, int]) -> bool:
     """
-    Return whether a campaign has messages and none of them is still pending or sending.
+    Return whether a campaign has messages, none of them pending or sending, and all of them sent or failed.
 
     A campaign that shows no messages yet is not finished: CCAI does not document when the counts of a
-    new or scheduled campaign fill in, and all zeros must not pass for "delivered".
+    new or scheduled campaign fill in, and all zeros must not pass for "delivered". Nor is one whose sent and
+    failed messages add up to less than its total: the others are in a state CCAI does not document (held
+    for approval, say), not delivered.
 
     :param stats: ``{errorCount, pendingCount, sendingCount, sentCount, totalCount}`` from CCAI.
     """
-    return stats["totalCount"] > 0 and stats["pendingCount"] == 0 and stats["sendingCount"] == 0
+    total = stats["totalCount"]
+    return (
+        total > 0
+        and stats["pendingCount"] == 0
+        and stats["sendingCount"] == 0
+        and stats["sentCount"] + stats["errorCount"] >= total
+    )
 
 
 def describe_stats(campaign_id: object, stats: Mapping[str, int]) -> str:
@@ -122,12 +130,21 @@ class CcaiCampaignTrigger(BaseTrigger):
             poll_limit = max(self.deadline - time.time(), 0.0) + POLL_MARGIN
             # a new hook per poll reads the connection again, as a poke does: a wait of days sees a rotated key
             hook = CloudContactHook(self.ccai_conn_id, **self.hook_params)
+            poll = asyncio.ensure_future(hook.aget_campaign_stats(self.campaign_id))
             try:
-                stats = await asyncio.wait_for(hook.aget_campaign_stats(self.campaign_id), poll_limit)
-            except asyncio.TimeoutError:
+                # not wait_for: a TimeoutError the call itself raises (a lookup timing out) is a failed poll
+                done, _ = await asyncio.wait({poll}, timeout=poll_limit)
+            except asyncio.CancelledError:  # the triggerer stops this trigger
+                poll.cancel()
+                raise
+            if not done:
+                poll.cancel()
+                await asyncio.wait({poll})  # let the call close its connection
                 message = f"CCAI campaign {self.campaign_id}: no stats before the sensor's timeout ran out"
                 yield self._error("timeout", message)
                 return
+            try:
+                stats = poll.result()
             except (CcaiRejectedError, CcaiConnectionError) as error:
                 yield self._error("rejected", str(error))
                 return

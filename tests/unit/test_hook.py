@@ -1508,6 +1508,16 @@ def _async_stats(campaign_id: int, **hook_params: Any) -> dict[str, int]:
     return asyncio.run(hook.aget_campaign_stats(campaign_id))
 
 
+def test_async_stats_retry_a_body_that_cannot_be_decoded(sandbox: Any, mocker: Any) -> None:
+    """As the sync call does (requests' ContentDecodingError): a garbled gzip body is a failure that may pass."""
+    import httpx
+
+    get = mocker.patch.object(httpx.AsyncClient, "get", side_effect=httpx.DecodingError("bad gzip"))
+    with pytest.raises(CcaiTransientError, match="DecodingError"):
+        _async_stats(1001, max_attempts=2)
+    assert get.call_count == 2
+
+
 def test_async_stats_retry_503_logging_each_retry_and_read_the_connection_once(
     sandbox: Any, mocker: Any, logs: CapturedLogs
 ) -> None:

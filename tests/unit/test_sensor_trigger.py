@@ -13,6 +13,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import requests
 
 from airflow_provider_ccai.exceptions import CcaiCampaignWaitError, CcaiInputError, CcaiTransientError
 from airflow_provider_ccai.sensors.ccai import CcaiCampaignSensor
@@ -130,6 +131,43 @@ def test_counts_that_are_all_zero_are_not_taken_for_delivered(http, ccai_conn):
     assert sensor.poke({}) is False
     result = sensor.poke({})
     assert result.is_done and result.xcom_value == stats(sent=2)
+
+
+def test_messages_neither_sent_nor_failed_are_not_taken_for_delivered(http, ccai_conn):
+    """Messages counted in the total but in no documented state (held for approval, say) are not delivered."""
+    held = {**stats(sent=1), "totalCount": 5}
+    http.get(stats_url(ccai_conn, 77), json=held)
+    http.get(stats_url(ccai_conn, 77), json=stats(sent=5))
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=0.0)
+
+    assert sensor.poke({}) is False
+    assert sensor.poke({}).xcom_value == stats(sent=5)
+
+
+@pytest.mark.parametrize(("ratio", "fails"), [(1.0, False), (0.5, True)])
+def test_error_counts_above_the_total_give_a_ratio_of_at_most_one(http, ccai_conn, ratio, fails):
+    """``max_error_ratio=1.0`` never fails, even when CCAI counts more errors than messages."""
+    http.get(stats_url(ccai_conn, 77), json={**stats(error=6), "totalCount": 5})
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77, max_error_ratio=ratio)
+
+    if fails:
+        with pytest.raises(AirflowFailException, match=r"6 of 6 messages failed \(100\.0%\)"):
+            sensor.poke({})
+    else:
+        assert sensor.poke({}).is_done
+
+
+def test_each_poke_closes_the_session_of_the_poke_before(http, ccai_conn, mocker):
+    http.get(stats_url(ccai_conn, 77), json=stats(pending=1))
+    closed = mocker.spy(requests.Session, "close")
+    sensor = CcaiCampaignSensor(task_id="wait", campaign_id=77)
+
+    sensor.poke({})
+    first = sensor.hook.session
+    sensor.poke({})
+
+    assert [call.args[0] for call in closed.call_args_list] == [first]
+    assert sensor.hook.session is not first
 
 
 def test_each_poke_reads_the_connection_again(http, ccai_conn, monkeypatch):
@@ -696,6 +734,18 @@ def test_trigger_ends_an_unexpected_failure_with_a_redacted_event(mocker):
     assert event["status"] == "error" and event["reason"] == "failed"
     assert event["message"].startswith("RuntimeError: boom for ")
     assert "5555550101" not in event["message"] and "abc123def456" not in event["message"]
+
+
+def test_a_timeout_inside_a_poll_is_a_failed_poll_not_the_sensors_timeout(mocker):
+    """A secrets backend read that times out raises TimeoutError inside the poll; the sensor's own time is not up."""
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    mocker.patch.object(CloudContactHook, "aget_campaign_stats", side_effect=TimeoutError("backend read timed out"))
+
+    event = first_event(CcaiCampaignTrigger(7, "ccai_default", poke_interval=0, deadline=time.time() + 3600))
+
+    assert event["status"] == "error" and event["reason"] == "failed"
+    assert event["message"] == "TimeoutError: backend read timed out"
 
 
 def test_trigger_hook_params_override_the_connections_attempts(sandbox):
