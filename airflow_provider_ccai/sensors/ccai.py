@@ -37,10 +37,11 @@ _DEFERRAL_TIMED_OUT = "Trigger/execution timeout"
 
 class CcaiCampaignSensor(CcaiHookMixin, BaseSensorOperator):
     """
-    Wait until a campaign has no pending or sending messages; fail if too many of them ended in error.
+    Wait until every message of a campaign is sent or failed; fail if too many of them ended in error.
 
     The campaign's stats (``GET /api/v2/messages/campaign/{id}/stats``) are polled every ``poke_interval``
-    seconds. Once the campaign has messages and none is pending or sending, the sensor succeeds and pushes
+    seconds. Once the campaign has messages, none pending or sending and all of them sent or failed, the
+    sensor succeeds and pushes
     the final stats (``errorCount``, ``pendingCount``, ``sendingCount``, ``sentCount``, ``totalCount``) to XCom
     (``return_value``) — unless the share of failed messages is above ``max_error_ratio``, in which case
     the task fails without retries (the messages are already sent; retrying cannot change that).
@@ -133,7 +134,7 @@ class CcaiCampaignSensor(CcaiHookMixin, BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """
-        Return the final stats once the campaign has messages and none is pending or sending, else ``False``.
+        Return the final stats once every message of the campaign is sent or failed, else ``False``.
 
         :param context: the task context.
         """
