@@ -89,8 +89,9 @@ class CcaiAmbiguousMatchError(AirflowFailException):
 
 class CcaiEarlierTryUnknownError(AirflowFailException):
     """
-    A retry cannot tell since when an earlier try may have sent (no record of it and no DAG run start), so it
-    cannot look for that try's campaign; nothing is sent and a retry cannot decide either.
+    A retry cannot tell since when an earlier try may have sent (no record of it, and the DAG run has no dates or
+    only dates in the future), so it cannot look for that try's campaign; nothing is sent and a retry cannot
+    decide either.
     """
 
 

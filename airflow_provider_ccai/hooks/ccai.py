@@ -754,7 +754,7 @@ class CloudContactHook(BaseHook):
                 self.is_file_stored(self.file_key("airflow-connection-test"))
             finally:
                 self.settings = settings
-        except (CcaiApiError, CcaiConnectionError) as error:
+        except (CcaiApiError, CcaiConnectionError, CcaiConnectionNotFoundError) as error:
             return False, str(error)
         except Exception as error:  # the UI shows the answer; an unforeseen error must not become a stack trace
             return False, f"{type(error).__name__}: {redact(str(error))}"
@@ -1038,9 +1038,10 @@ def _account_texts(account: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     Return an account's texts to hide wherever they appear, and those to hide only as whole JSON strings.
 
     Hidden anywhere: its names with a letter, and its ``messageData`` and ``data`` text values of 4 characters or
-    more with a letter, other than ``true``/``false``/``null``. Other non-empty text values are hidden only as
-    whole JSON strings (``"94107"``, ``"CA"``): shorter codes occur inside ordinary words and JSON, and a
-    number hidden anywhere could cut an echoed phone number into pieces the phone pattern no longer finds.
+    more with a letter, other than ``true``/``false``/``null``. Text values without a letter are hidden only as
+    whole JSON strings (``"94107"``): a number hidden anywhere could cut an echoed phone number into pieces the
+    phone pattern no longer finds. Shorter codes with a letter (``CA``, ``en``) are left: they occur inside
+    ordinary words and JSON, and hiding them would leave an error's excerpt unreadable.
     """
     data = account.get("data")
     extras = [account.get("messageData"), *(data.values() if isinstance(data, Mapping) else ())]
@@ -1051,7 +1052,7 @@ def _account_texts(account: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         text = value.strip() if isinstance(value, str) else ""
         if len(text) >= shortest and any(map(str.isalpha, text)) and text.lower() not in ("true", "false", "null"):
             anywhere.append(text)
-        elif text:
+        elif text and not any(map(str.isalpha, text)):
             whole.append(text)
     return anywhere, whole
 

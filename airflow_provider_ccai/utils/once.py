@@ -278,20 +278,42 @@ def submitted_at(state: Any) -> datetime | None:
 
 def run_began(dag_run: Any) -> datetime | None:
     """
-    Return since when the DAG run's tries may have sent: the earlier of its ``start_date`` and the time it
-    became due.
+    Return since when the DAG run's tries may have sent: its ``start_date``, or, where that may lie after an
+    earlier try's campaign, the earlier of it and the time the run became due.
 
-    ``start_date`` alone can move past an earlier try's campaign: clearing a finished run, or queueing it
-    again, resets it, and a run tested for a future logical date starts "at" that date. The time the run
-    became due does not move: ``run_after`` on Airflow 3; on 2.11 the later of ``logical_date`` and
-    ``data_interval_end`` (a scheduled run is due when its interval ends, a manual one when triggered).
+    ``start_date`` moves past an earlier try's campaign when a finished run is cleared (``clear_number > 0``),
+    and lies ahead when a run is tested for a future logical date. The time the run became due does not move:
+    ``run_after`` on Airflow 3; on 2.11 the later of ``logical_date`` and ``data_interval_end`` (a scheduled
+    run is due when its interval ends, a manual one when triggered). It is not taken otherwise: a catch-up,
+    backfill or queued run became due long before it started, and a window reaching back that far would take
+    an earlier run's campaign with the same title for this one's. Naive dates are read as UTC.
 
     :param dag_run: the task's DAG run, or ``None``.
     """
-    start = getattr(dag_run, "start_date", None)
-    due = getattr(dag_run, "run_after", None)
-    if not isinstance(due, datetime):
-        moments = [getattr(dag_run, name, None) for name in ("logical_date", "data_interval_end")]
-        due = max((moment for moment in moments if isinstance(moment, datetime)), default=None)
-    known = [moment for moment in (start, due) if isinstance(moment, datetime)]
+    start = _aware(getattr(dag_run, "start_date", None))
+    moved = was_cleared(dag_run) or start is None or start > datetime.now(timezone.utc) + CLOCK_SKEW
+    if not moved:
+        return start
+    due = _aware(getattr(dag_run, "run_after", None))
+    if due is None:
+        moments = [_aware(getattr(dag_run, name, None)) for name in ("logical_date", "data_interval_end")]
+        due = max((moment for moment in moments if moment is not None), default=None)
+    known = [moment for moment in (start, due) if moment is not None]
     return min(known) if known else None
+
+
+def was_cleared(dag_run: Any) -> bool:
+    """
+    Return whether the DAG run, or a task in it, has been cleared (``clear_number > 0``).
+
+    :param dag_run: the task's DAG run, or ``None``.
+    """
+    clear_number = getattr(dag_run, "clear_number", 0)
+    return isinstance(clear_number, int) and clear_number > 0
+
+
+def _aware(moment: Any) -> datetime | None:
+    """Return ``moment`` if it is a datetime, read as UTC when naive; else ``None``."""
+    if not isinstance(moment, datetime):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

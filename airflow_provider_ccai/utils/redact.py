@@ -13,8 +13,16 @@ _SIGNED_QUERY = re.compile(
 )
 
 #: text that may be a phone number: 7 or more characters from a digit to a digit, with a leading ``+`` and spaces,
-#: dots, dashes (typographic ones too, as spreadsheets write them), slashes or parentheses between the digits
-PHONE_RUN = re.compile(r"\+?\d[\d ()./\u2010-\u2015-]{5,}\d")
+#: dots, dashes (typographic ones too, as spreadsheets write them), slashes or parentheses between the digits;
+#: not inside a longer number or between the slashes of a path (``/upload/2026/05/07/``)
+PHONE_RUN = re.compile(r"(?<![/\d])\+?\d[\d ()./\u2010-\u2015-]{5,}\d(?![/\d])")
+#: digits a phone number has at least (E.164's shortest)
+PHONE_DIGITS = 7
+
+
+def _hidden_phone(match: re.Match[str]) -> str:
+    return "<phone>" if sum(map(str.isdigit, match.group())) >= PHONE_DIGITS else match.group()
+
 
 _PATTERNS = (
     # JSON fields whose values are secrets or signed URLs.
@@ -37,7 +45,7 @@ _PATTERNS = (
         r"\1 \2***",
     ),
     (_SIGNED_QUERY, r"\1***"),
-    (PHONE_RUN, "<phone>"),  # anything phone-shaped
+    (PHONE_RUN, _hidden_phone),  # anything phone-shaped
 )
 
 MAX_EXCERPT = 200
@@ -101,7 +109,7 @@ def phone_runs(text: str) -> list[str]:
     :param text: any text, e.g. how a notifier's ``phones`` argument is written in a log.
     """
     runs = (match.group().strip() for match in PHONE_RUN.finditer(text))
-    return list(dict.fromkeys(run for run in runs if sum(map(str.isdigit, run)) >= 7))
+    return list(dict.fromkeys(run for run in runs if sum(map(str.isdigit, run)) >= PHONE_DIGITS))
 
 
 #: the first ``scheme://`` (group 1) and the authority after it, ``user:password@host:port`` (group 2).

@@ -1297,14 +1297,22 @@ def test_try_after_clearing_a_finished_run_still_finds_its_campaign(
         assert store.values["ccai_campaign"]["campaign_id"] == 447
 
 
-@pytest.mark.parametrize("clear_number", [0, 1], ids=["never cleared", "cleared"])
+@pytest.mark.parametrize(
+    ("clear_number", "due"),
+    [
+        pytest.param(0, {"data_interval_end": NOW - timedelta(days=14)}, id="never cleared: from start_date"),
+        pytest.param(1, {"data_interval_end": NOW - timedelta(days=10)}, id="cleared: from when it became due"),
+    ],
+)
 def test_retry_does_not_look_back_before_the_run_could_have_sent(
-    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, clear_number: int
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, clear_number: int, due: dict[str, datetime]
 ) -> None:
-    """A same-text campaign from before the run became due (e.g. last week's run) is not taken for this run's."""
-    due = {"data_interval_end": NOW - timedelta(days=10)}
+    """
+    A same-text campaign from before the window (e.g. last week's run) is not taken for this run's; a run that
+    was never cleared (a catch-up or queued run) looks back to its start, not to when it became due.
+    """
     start = NOW - timedelta(minutes=30)
-    context = second_try(mocker, start_date=start, clear_number=clear_number, run_after=None, **due)
+    context = second_try(mocker, start_date=start, clear_number=clear_number, run_after=None, **due)  # as on 2.11
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(300, NOW - timedelta(days=12))])
 
@@ -1312,28 +1320,25 @@ def test_retry_does_not_look_back_before_the_run_could_have_sent(
     assert [call.request.method for call in http.calls] == ["GET", "POST"]
 
 
-@pytest.mark.parametrize(
-    "dag_run",
-    [
-        pytest.param(
-            {"start_date": NOW + timedelta(days=2), "run_after": NOW - timedelta(hours=1)},
-            id="Airflow 3 dags test of a future logical date: starts at it, due when triggered",
-        ),
-        pytest.param(
-            {"start_date": NOW - timedelta(minutes=5), "run_after": NOW - timedelta(hours=1)},
-            id="queued again after a clear that kept clear_number: start_date moved, run_after did not",
-        ),
-        pytest.param(
-            {"start_date": NOW - timedelta(minutes=5), "run_after": None, "logical_date": NOW - timedelta(hours=1)},
-            id="the same on Airflow 2.11: logical_date",
-        ),
-    ],
-)
-def test_retry_looks_back_to_when_the_run_became_due_though_it_was_never_cleared(
-    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, dag_run: dict[str, Any]
+def test_retry_in_a_run_tested_for_a_future_date_looks_back_to_when_it_was_triggered(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
 ) -> None:
-    """A run's start_date can lie after an earlier try's campaign without a clear being counted."""
-    context = second_try(mocker, clear_number=0, data_interval_end=None, **dag_run)
+    """Airflow 3's ``dags test`` of a future logical date: the run "starts" at that date, it was due when run."""
+    context = second_try(mocker, start_date=NOW + timedelta(days=2), run_after=NOW - timedelta(hours=1), clear_number=0)
+    http.post(CREATE_URL, json={"id": 999})
+    http.get(LIST_URL, json=[listed(446, NOW - timedelta(minutes=50))])
+    mock_totals(http, {446: len(ACCOUNTS)})
+
+    assert campaign_op().execute(context) == 446
+    assert calls(http, "POST") == []
+
+
+def test_retry_reads_naive_run_dates_as_utc(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
+) -> None:
+    """Real Airflow hands aware dates; a custom runner's naive ones must not crash the lookup."""
+    start = (NOW - timedelta(hours=1)).replace(tzinfo=None)
+    context = second_try(mocker, start_date=start, clear_number=0)
     http.post(CREATE_URL, json={"id": 999})
     http.get(LIST_URL, json=[listed(446, NOW - timedelta(minutes=50))])
     mock_totals(http, {446: len(ACCOUNTS)})

@@ -217,3 +217,13 @@ def test_a_large_body_is_redacted_from_a_prefix_as_long_as_the_excerpt_needs(moc
     assert excerpt.startswith("call <phone> now; Service unavailable.") and excerpt.endswith("...")
     assert len(excerpt) == MAX_EXCERPT + 3
     assert max(len(call.args[0]) for call in patterns.call_args_list) < len(body) // 100
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["see https://x.test/upload/2026/05/07/offer.png", "HTTP 429/503", "key 1234/56", "order 2026-1 of 12345678901234"],
+)
+def test_path_segments_short_runs_and_parts_of_longer_numbers_stay_readable(text: str) -> None:
+    """A slash may separate a phone's digits, but not a path's segments; fewer than 7 digits is no phone."""
+    expected = text.replace("12345678901234", "<phone>")  # a long number is still hidden whole
+    assert redact(text) == expected
