@@ -83,6 +83,13 @@ class CcaiAmbiguousResultError(CcaiApiError):
     """A create request may have reached the server but its outcome is unknown; resolve it by looking."""
 
 
+class CcaiUnlistedCampaignError(AirflowFailException):
+    """
+    CCAI accepted a create (2xx) but its response has no campaign id and the campaign list does not show it yet;
+    a retry would send it again, so the task fails without one.
+    """
+
+
 class CcaiAmbiguousMatchError(AirflowFailException):
     """Several campaigns could be the one an earlier try created; nothing is sent and a retry cannot decide."""
 

@@ -19,6 +19,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiCampaignFillingError,
     CcaiEarlierTryUnknownError,
     CcaiInputError,
+    CcaiUnlistedCampaignError,
 )
 from airflow_provider_ccai.version_compat import AirflowException
 
@@ -107,6 +108,11 @@ class CampaignOnce:
             # from this try's submission, or from an earlier try's window, which starts before it
             since = now - CLOCK_SKEW if window_start is None else window_start
             found = self._look_for(since, recipient_count)
+            if found is None and error.status is not None and 200 <= error.status < 300:
+                raise CcaiUnlistedCampaignError(
+                    f"{error}. CCAI accepted the campaign, but no campaign titled {self.title!r} is listed yet; "
+                    "not retried, as a retry would send it again. Find it in CCAI's campaign list."
+                ) from None
             if found is None:
                 raise AirflowException(
                     f"{error}. No campaign titled {self.title!r} appeared, so it was probably not created; "

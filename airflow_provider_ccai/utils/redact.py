@@ -14,14 +14,21 @@ _SIGNED_QUERY = re.compile(
 
 #: text that may be a phone number: 7 or more characters from a digit to a digit, with a leading ``+`` and spaces,
 #: dots, dashes (typographic ones too, as spreadsheets write them), slashes or parentheses between the digits;
-#: not inside a longer number or between the slashes of a path (``/upload/2026/05/07/``)
-PHONE_RUN = re.compile(r"(?<![/\d])\+?\d[\d ()./\u2010-\u2015-]{5,}\d(?![/\d])")
+#: not inside a longer number
+PHONE_RUN = re.compile(r"(?<!\d)\+?\d[\d ()./\u2010-\u2015-]{5,}\d(?!\d)")
 #: digits a phone number has at least (E.164's shortest)
 PHONE_DIGITS = 7
+#: a date written with slashes (``2026/05/07``, ``05/07/2026``), as in an object's path: no phone
+_SLASHED_DATE = re.compile(r"\d{4}/\d{1,2}/\d{1,2}|\d{1,2}/\d{1,2}/\d{4}")
+
+
+def _is_phone(run: str) -> bool:
+    """Tell whether a :data:`PHONE_RUN` match may be a phone number: 7 digits or more, and not a slashed date."""
+    return sum(map(str.isdigit, run)) >= PHONE_DIGITS and _SLASHED_DATE.fullmatch(run) is None
 
 
 def _hidden_phone(match: re.Match[str]) -> str:
-    return "<phone>" if sum(map(str.isdigit, match.group())) >= PHONE_DIGITS else match.group()
+    return "<phone>" if _is_phone(match.group()) else match.group()
 
 
 _PATTERNS = (
@@ -63,7 +70,7 @@ def query_values(url: str, leave_out: frozenset[str] = frozenset()) -> tuple[str
     :param url: the URL.
     :param leave_out: parameter names (lower case) whose values are not returned.
     """
-    query = urlsplit(url).query
+    query = url.partition("#")[0].partition("?")[2]  # as urlsplit finds it, without its checks of the host
     pairs = set(parse_qsl(query)) | {part.partition("=")[::2] for part in query.split("&")}
     values = {value for name, value in pairs if name.lower() not in leave_out}
     return tuple(sorted((value for value in values if len(value) >= 8), key=len, reverse=True))
@@ -109,7 +116,7 @@ def phone_runs(text: str) -> list[str]:
     :param text: any text, e.g. how a notifier's ``phones`` argument is written in a log.
     """
     runs = (match.group().strip() for match in PHONE_RUN.finditer(text))
-    return list(dict.fromkeys(run for run in runs if sum(map(str.isdigit, run)) >= PHONE_DIGITS))
+    return list(dict.fromkeys(run for run in runs if _is_phone(run)))
 
 
 #: the first ``scheme://`` (group 1) and the authority after it, ``user:password@host:port`` (group 2).

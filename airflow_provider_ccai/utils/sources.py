@@ -7,6 +7,7 @@ import os
 import stat
 from collections.abc import Callable
 from typing import IO, Any, NamedTuple
+from urllib.parse import urlsplit
 
 from airflow_provider_ccai.exceptions import CcaiInputError, CcaiSourceChangedError
 from airflow_provider_ccai.utils.redact import signing_secrets, strip_query
@@ -77,6 +78,10 @@ def _storage_path(path: str, field: str, conn_id: str | None) -> Any:
         from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
 
     scheme = path.split("://", 1)[0].lower()
+    try:
+        urlsplit(path)
+    except ValueError as error:  # e.g. an unclosed "[" in the host: no store can serve it, now or on a retry
+        raise CcaiInputError(f"{field}: {shown(path)} is not a valid URI ({error})") from None
     try:
         # conn_id=None would replace the connection a "scheme://conn_id@..." URI names (Airflow 2.11)
         storage = ObjectStoragePath(path, **({"conn_id": conn_id} if conn_id else {}))

@@ -22,6 +22,7 @@ from airflow_provider_ccai.exceptions import (
     CcaiCampaignFillingError,
     CcaiEarlierTryUnknownError,
     CcaiInputError,
+    CcaiUnlistedCampaignError,
 )
 from airflow_provider_ccai.hooks.ccai import CloudContactHook
 from airflow_provider_ccai.operators.ccai import (
@@ -390,6 +391,14 @@ def test_upload_of_an_object_storage_path_that_is_no_image_names_its_uri(
 
     with pytest.raises(CcaiInputError, match=r"^file_path: 's3://aws_marketing@offers/week-48\.pdf' is not a JPEG"):
         CcaiUploadFileOperator(task_id="upload", file_path=document).execute(context)
+    assert len(http.calls) == 0
+
+
+def test_upload_of_a_uri_that_does_not_parse_fails_without_retries(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], memory_fs: list[str | None]
+) -> None:
+    with pytest.raises(CcaiInputError, match=r"^file_path: 'memory://\[offers/a\.png' is not a valid URI"):
+        CcaiUploadFileOperator(task_id="upload", file_path="memory://[offers/a.png").execute(context)
     assert len(http.calls) == 0
 
 
@@ -1007,9 +1016,8 @@ def test_lost_response_is_resolved_by_looking(
     [
         {"body": requests.ReadTimeout("read timed out")},
         {"status": 502, "body": "bad gateway"},
-        {"status": 200, "body": "not json"},
     ],
-    ids=["read timeout", "502", "malformed 200"],
+    ids=["read timeout", "502"],
 )
 @pytest.mark.parametrize(
     "campaigns",
@@ -1033,6 +1041,29 @@ def test_lost_response_without_a_campaign_fails_retryably(
     with pytest.raises(AirflowException, match="probably not created") as raised:
         campaign_op().execute(context)
     assert not isinstance(raised.value, AirflowFailException)
+    assert len(calls(http, "POST", CREATE_URL)) == 1
+    assert len(calls(http, "GET", LIST_URL)) == once.LOOKUP_ATTEMPTS
+    context["ti"].xcom_push.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    "accepted",
+    [
+        {"status": 200, "body": "not json"},
+        {"status": 200, "json": {"id": "777"}},
+        {"status": 201, "body": ""},
+    ],
+    ids=["malformed 200", "id not an integer", "empty 201"],
+)
+def test_accepted_create_without_an_id_or_a_listing_fails_without_retries(
+    ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], accepted: dict[str, Any]
+) -> None:
+    """A 2xx says the campaign exists: if the list does not show it, a retry would send it a second time."""
+    http.post(CREATE_URL, **accepted)
+    http.get(LIST_URL, json=[])
+    with pytest.raises(CcaiUnlistedCampaignError, match="CCAI accepted the campaign") as raised:
+        campaign_op().execute(context)
+    assert isinstance(raised.value, AirflowFailException)
     assert len(calls(http, "POST", CREATE_URL)) == 1
     assert len(calls(http, "GET", LIST_URL)) == once.LOOKUP_ATTEMPTS
     context["ti"].xcom_push.assert_not_called()

@@ -459,6 +459,14 @@ def test_uri_scheme_no_filesystem_serves_fails_naming_the_field(memory_fs: list[
         body_accounts(campaign("nosuch://audience/weekly.csv"))
 
 
+def test_uri_that_does_not_parse_fails_without_retries(memory_fs: list[str | None]) -> None:
+    with pytest.raises(
+        CcaiInputError, match=r"^accounts: 'memory://\[audience/weekly\.csv' is not a valid URI"
+    ) as caught:
+        body_accounts(campaign("memory://[audience/weekly.csv"))
+    assert isinstance(caught.value, AirflowFailException)
+
+
 def test_object_store_permission_error_is_left_to_retries(memory_fs: list[str | None], mocker: Any) -> None:
     """A store's 403 may be credentials that expired; the next try gets fresh ones, so it is not final."""
     from fsspec.implementations.memory import MemoryFileSystem

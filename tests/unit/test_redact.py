@@ -86,6 +86,22 @@ def test_phone_numbers_are_redacted(phone: str) -> None:
     assert "recipient" in cleaned and "is invalid" in cleaned
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Invalid numbers: +15550001111/+15550002222",
+        "Invalid numbers: 15550001111/15550002222",
+        "GET /contacts/+15550001111/stats",
+        "GET /contacts/15550001111/",
+        "see /upload/2026/05/07/15550001111/",
+    ],
+)
+def test_phones_beside_slashes_are_redacted(text: str) -> None:
+    cleaned = redact(text)
+    assert not any(phone in cleaned for phone in ("5550001111", "5550002222")), cleaned
+    assert "<phone>" in cleaned
+
+
 def test_short_numbers_are_kept() -> None:
     assert redact("HTTP 404: campaign 42 not found") == "HTTP 404: campaign 42 not found"
 
@@ -221,9 +237,15 @@ def test_a_large_body_is_redacted_from_a_prefix_as_long_as_the_excerpt_needs(moc
 
 @pytest.mark.parametrize(
     "text",
-    ["see https://x.test/upload/2026/05/07/offer.png", "HTTP 429/503", "key 1234/56", "order 2026-1 of 12345678901234"],
+    [
+        "see https://x.test/upload/2026/05/07/offer.png",
+        "sent 05/07/2026",
+        "HTTP 429/503",
+        "key 1234/56",
+        "order 2026-1 of 12345678901234",
+    ],
 )
-def test_path_segments_short_runs_and_parts_of_longer_numbers_stay_readable(text: str) -> None:
-    """A slash may separate a phone's digits, but not a path's segments; fewer than 7 digits is no phone."""
+def test_slashed_dates_short_runs_and_parts_of_longer_numbers_stay_readable(text: str) -> None:
+    """A slash may separate a phone's digits, but a slashed date is no phone; fewer than 7 digits is no phone."""
     expected = text.replace("12345678901234", "<phone>")  # a long number is still hidden whole
     assert redact(text) == expected
