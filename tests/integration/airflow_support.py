@@ -273,15 +273,16 @@ def scheduler_running(home: Any, env: dict[str, str], *, triggerer: bool = False
     import subprocess
     from pathlib import Path
 
-    commands = [["scheduler"]]
+    # no log server: it would listen on every interface, on a fixed port; the tests read log files directly
+    commands = [["scheduler", "--skip-serve-logs"]]
     if _airflow_3():
         commands = [
             ["api-server", "--host", "127.0.0.1", "--port", env["AIRFLOW__API__PORT"]],
-            ["scheduler"],
+            ["scheduler", "--skip-serve-logs"],
             ["dag-processor"],
         ]
     if triggerer:
-        commands.append(["triggerer"])
+        commands.append(["triggerer", "--skip-serve-logs"])
     processes = []
     try:
         for command in commands:

@@ -58,7 +58,7 @@ def _wait_until_healthy(server: ApiServer) -> None:
         assert server.process.poll() is None, f"api-server exited early:\n{log_tail(server.log)}"
         try:
             response = server.get("/api/v2/monitor/health", timeout=2)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting
             response = None
         if response is not None and response.status_code == 200:
             if response.json()["metadatabase"]["status"] == "healthy":

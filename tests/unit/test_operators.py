@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -1329,23 +1330,43 @@ def test_try_after_clearing_a_finished_run_still_finds_its_campaign(
 
 
 @pytest.mark.parametrize(
-    ("clear_number", "due"),
+    ("clear_number", "due", "earlier"),
     [
-        pytest.param(0, {"data_interval_end": NOW - timedelta(days=14)}, id="never cleared: from start_date"),
-        pytest.param(1, {"data_interval_end": NOW - timedelta(days=10)}, id="cleared: from when it became due"),
+        pytest.param(
+            0, {"data_interval_end": NOW - timedelta(days=14)}, NOW - timedelta(days=12), id="never cleared: start_date"
+        ),
+        pytest.param(
+            1,
+            {"data_interval_end": NOW - timedelta(days=10)},
+            NOW - timedelta(days=12),
+            id="cleared: from when it became due",
+        ),
+        pytest.param(
+            1,
+            {"data_interval_end": NOW - timedelta(hours=2), "logical_date": NOW - timedelta(days=7, hours=2)},
+            NOW - timedelta(days=3),
+            id="cleared scheduled run: from data_interval_end, not logical_date",
+        ),
     ],
 )
 def test_retry_does_not_look_back_before_the_run_could_have_sent(
-    ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any, clear_number: int, due: dict[str, datetime]
+    ccai_conn: dict[str, str],
+    http: responses.RequestsMock,
+    mocker: Any,
+    clear_number: int,
+    due: dict[str, datetime],
+    earlier: datetime,
 ) -> None:
     """
-    A same-text campaign from before the window (e.g. last week's run) is not taken for this run's; a run that
-    was never cleared (a catch-up or queued run) looks back to its start, not to when it became due.
+    A same-text campaign from before the window (e.g. another run's) is not taken for this run's; a run that
+    was never cleared (a catch-up or queued run) looks back to its start, not to when it became due, and a
+    scheduled run on 2.11 became due at the end of its data interval, not at its logical date.
     """
     start = NOW - timedelta(minutes=30)
     context = second_try(mocker, start_date=start, clear_number=clear_number, run_after=None, **due)  # as on 2.11
     http.post(CREATE_URL, json={"id": 999})
-    http.get(LIST_URL, json=[listed(300, NOW - timedelta(days=12))])
+    http.get(LIST_URL, json=[listed(300, earlier)])
+    mock_totals(http, {300: len(ACCOUNTS)})
 
     assert campaign_op().execute(context) == 999
     assert [call.request.method for call in http.calls] == ["GET", "POST"]
@@ -1364,10 +1385,21 @@ def test_retry_in_a_run_tested_for_a_future_date_looks_back_to_when_it_was_trigg
     assert calls(http, "POST") == []
 
 
+@pytest.fixture
+def local_time_behind_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is New York's, so that naive dates read as local time would differ."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("local_time_behind_utc")
 def test_retry_reads_naive_run_dates_as_utc(
     ccai_conn: dict[str, str], http: responses.RequestsMock, mocker: Any
 ) -> None:
-    """Real Airflow hands aware dates; a custom runner's naive ones must not crash the lookup."""
+    """Real Airflow hands aware dates; a custom runner's naive ones are read as UTC, not as the worker's local time."""
     start = (NOW - timedelta(hours=1)).replace(tzinfo=None)
     context = second_try(mocker, start_date=start, clear_number=0)
     http.post(CREATE_URL, json={"id": 999})

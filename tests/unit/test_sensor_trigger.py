@@ -654,15 +654,23 @@ def test_trigger_reads_the_connection_before_each_poll(sandbox, mocker):
     """As a poke does: a deferred wait of days uses an API key rotated meanwhile from the next poll on."""
     from airflow_provider_ccai.hooks.ccai import CloudContactHook
 
+    sandbox.send_seconds = 1e6  # still sending at the first poll, however late that comes
     campaign_id = create_campaign(["+15555550101", "+15555550102"])
-    lookups = mocker.spy(CloudContactHook, "aget_settings")
+    read_settings = CloudContactHook.aget_settings
+    lookups = []
+
+    async def counted_lookup(hook: CloudContactHook) -> Any:
+        lookups.append(hook)
+        if len(lookups) == 2:
+            sandbox.send_seconds = 0  # every message sent by the second poll
+        return await read_settings(hook)
+
+    mocker.patch.object(CloudContactHook, "aget_settings", counted_lookup)
     trigger = CcaiCampaignTrigger(campaign_id, "ccai_default", poke_interval=0.2, deadline=time.time() + 60)
 
     assert first_event(trigger)["status"] == "success"
 
-    polls = len(stats_requests(sandbox))
-    assert polls > 1  # the campaign was still sending at the first poll
-    assert lookups.call_count == polls
+    assert len(stats_requests(sandbox)) == len(lookups) == 2
 
 
 def test_trigger_gives_up_at_its_deadline(sandbox):
@@ -809,6 +817,55 @@ def test_trigger_with_silent_fail_still_ends_on_a_rejection(sandbox, monkeypatch
 
     assert event["status"] == "error" and event["reason"] == "rejected"
     assert len(stats_requests(sandbox)) == 1
+
+
+def test_trigger_with_silent_fail_still_ends_on_a_connection_it_cannot_use(mocker):
+    """A connection without an API key fails every poll alike: the wait ends at once, as a poke fails its task."""
+    from airflow_provider_ccai.exceptions import CcaiConnectionError
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    unusable = CcaiConnectionError("Connection 'ccai_default' has no API key (password)")
+    stats_call = mocker.patch.object(CloudContactHook, "aget_campaign_stats", side_effect=unusable)
+
+    event = first_event(CcaiCampaignTrigger(7, poke_interval=0, deadline=time.time() + 10, silent_fail=True))
+
+    assert event["status"] == "error" and event["reason"] == "rejected" and "no API key" in event["message"]
+    assert stats_call.call_count == 1
+
+
+def test_a_cancelled_trigger_cancels_its_poll(mocker):
+    """The triggerer cancels a trigger (its task was cleared or timed out): the request in flight is cancelled too."""
+    from airflow_provider_ccai.hooks.ccai import CloudContactHook
+
+    poll_states: list[str] = []
+
+    async def endless_poll(hook: CloudContactHook, campaign_id: int) -> dict[str, int]:
+        poll_states.append("started")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            poll_states.append("cancelled")
+            raise
+        return stats(sent=1)
+
+    mocker.patch.object(CloudContactHook, "aget_campaign_stats", endless_poll)
+
+    async def cancel_while_polling() -> None:
+        waiting = asyncio.ensure_future(CcaiCampaignTrigger(7, poke_interval=0).run().__anext__())
+        for _ in range(100):  # bounded: the poll starts within a few turns of the event loop
+            if poll_states:
+                break
+            await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        for _ in range(100):
+            if "cancelled" in poll_states:
+                break
+            await asyncio.sleep(0)
+        assert poll_states == ["started", "cancelled"]  # here: asyncio.run cancels what is left when it ends
+
+    asyncio.run(cancel_while_polling())
 
 
 def test_trigger_with_silent_fail_times_out_naming_the_last_failure(sandbox, mocker):
