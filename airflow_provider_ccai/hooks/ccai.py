@@ -685,10 +685,8 @@ class CloudContactHook(BaseHook):
 
     def _stats_endpoint(self, campaign_id: int) -> tuple[str, str]:
         """Return the stats call's name for messages and its URL."""
-        return (
-            "GET /v2/messages/campaign/{id}/stats",
-            f"{self.settings.api_url}/v2/messages/campaign/{int(campaign_id)}/stats",
-        )
+        path = f"/v2/messages/campaign/{int(campaign_id)}/stats"
+        return f"GET {path}", self.settings.api_url + path
 
     async def aget_campaign_stats(self, campaign_id: int) -> dict[str, int]:
         """
@@ -736,8 +734,8 @@ class CloudContactHook(BaseHook):
 
         :param campaign_id: campaign id returned at creation.
         """
-        call = "DELETE /campaigns/{id}"
-        url = f"{self.settings.api_url}/campaigns/{int(campaign_id)}"
+        path = f"/campaigns/{int(campaign_id)}"
+        call, url = f"DELETE {path}", self.settings.api_url + path
         self._call_safe("DELETE", url, call, done_on_repeat=frozenset({404}))
 
     def test_connection(self) -> tuple[bool, str]:

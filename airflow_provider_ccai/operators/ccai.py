@@ -258,6 +258,7 @@ class CcaiCreateCampaignOperator(CcaiHookMixin, BaseOperator):
     :param column_mapping: wire field -> column name or tuple position, e.g. ``{"phone": "mobile"}``.
     :param default_region: ISO country code to parse national phone numbers (``"US"``); default E.164 only.
     :param on_invalid: ``"fail"`` (default) fails on an invalid or duplicate row; ``"skip"`` leaves it out.
+        Checked when the DAG is parsed, as ``unmapped_columns`` is.
     :param unmapped_columns: ``"ignore"`` (default) or ``"data"``: columns not mapped become ``${variables}``.
     :param accounts_conn_id: Airflow connection for an object-storage ``accounts`` URI.
     :param ccai_conn_id: the ``ccai`` connection.
@@ -297,7 +298,10 @@ class CcaiCreateCampaignOperator(CcaiHookMixin, BaseOperator):
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_ccai.utils.validation import check_recipient_options
+
         super().__init__(**kwargs)
+        check_recipient_options(on_invalid, unmapped_columns)  # not templated: a typo fails when the DAG is parsed
         self.accounts = accounts
         self.message = message
         self.title = title

@@ -28,6 +28,7 @@ from typing import IO, Any, Literal, NamedTuple
 
 from airflow_provider_ccai.exceptions import CcaiInputError
 from airflow_provider_ccai.utils.sources import ensure_unchanged, open_source, shown
+from airflow_provider_ccai.utils.validation import check_recipient_options
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -545,10 +546,7 @@ def write_accounts(
     :raises CcaiInputError: on the first invalid row (``on_invalid="fail"``), on options that do not fit
         the rows, or when no valid row is left.
     """
-    if on_invalid not in ("fail", "skip"):
-        raise CcaiInputError(f"on_invalid: expected 'fail' or 'skip', got {on_invalid!r}")
-    if unmapped_columns not in ("ignore", "data"):
-        raise CcaiInputError(f"unmapped_columns: expected 'ignore' or 'data', got {unmapped_columns!r}")
+    check_recipient_options(on_invalid, unmapped_columns)
     report = RecipientReport()
     layout = _Layout(column_mapping, columns, unmapped_columns == "data", report)
     normalise = _PhoneNormaliser(default_region).normalise

@@ -27,6 +27,20 @@ def required_text(value: Any, field: str) -> str:
     return value
 
 
+def check_recipient_options(on_invalid: Any, unmapped_columns: Any) -> None:
+    """
+    Fail naming the argument unless ``on_invalid`` is ``"fail"`` or ``"skip"`` and ``unmapped_columns`` is
+    ``"ignore"`` or ``"data"``.
+
+    :param on_invalid: what to do with an invalid recipient row.
+    :param unmapped_columns: what to do with columns ``column_mapping`` does not name.
+    """
+    if on_invalid not in ("fail", "skip"):
+        raise CcaiInputError(f"on_invalid: expected 'fail' or 'skip', got {on_invalid!r}")
+    if unmapped_columns not in ("ignore", "data"):
+        raise CcaiInputError(f"unmapped_columns: expected 'ignore' or 'data', got {unmapped_columns!r}")
+
+
 #: The keyword arguments of ``CloudContactHook`` that ``hook_params`` may set (all numbers).
 HOOK_ARGUMENTS = ("timeout", "connect_timeout", "max_attempts", "backoff_initial", "backoff_max")
 #: Those of them that may be ``None``: the hook then reads the connection's extra, or its default.

@@ -720,9 +720,15 @@ def test_cancel_campaign_404(
     if done:
         assert hook.cancel_campaign(99) is None
     else:
-        with pytest.raises(CcaiRejectedError, match="404"):
+        with pytest.raises(CcaiRejectedError, match=r"^CCAI DELETE /campaigns/99 failed: HTTP 404"):
             hook.cancel_campaign(99)
     assert len(http.calls) == (1 if first is None else 2)
+
+
+def test_a_failed_stats_call_names_its_campaign(hook: CloudContactHook, http: responses.RequestsMock) -> None:
+    http.get(f"{UNIT_API_URL}/v2/messages/campaign/77/stats", status=404, json={"error": "Not Found"})
+    with pytest.raises(CcaiRejectedError, match=r"^CCAI GET /v2/messages/campaign/77/stats failed: HTTP 404"):
+        hook.get_campaign_stats(77)
 
 
 def test_test_connection_ok(hook: CloudContactHook, http: responses.RequestsMock) -> None:

@@ -923,7 +923,6 @@ BAD_CAMPAIGNS = {
         {"picture_file_key": "1234/campaign/a b.png"},
         r"picture_file_key: '1234/campaign/a b.png' ",
     ),
-    "on_invalid unknown": ({"on_invalid": "maybe"}, r"on_invalid: expected 'fail' or 'skip'"),
 }
 
 
@@ -944,6 +943,20 @@ def test_campaign_bad_input_fails_before_any_request(
     assert len(http.calls) == 0
     context["ti"].xcom_push.assert_not_called()
     assert_no_phone(str(raised.value), logs.text)
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ({"on_invalid": "maybe"}, r"^on_invalid: expected 'fail' or 'skip', got 'maybe'$"),
+        ({"unmapped_columns": "keep"}, r"^unmapped_columns: expected 'ignore' or 'data', got 'keep'$"),
+    ],
+    ids=["on_invalid", "unmapped_columns"],
+)
+def test_an_unknown_option_fails_when_the_dag_is_parsed(option: dict[str, str], expected: str) -> None:
+    """Not templated, so a typo shows as the DAG's import error, not on the schedule's next run."""
+    with pytest.raises(CcaiInputError, match=expected):
+        campaign_op(**option)
 
 
 def test_campaign_skip_mode_lists_the_first_20_skipped_rows_and_counts_the_rest(
