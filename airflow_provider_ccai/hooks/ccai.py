@@ -588,7 +588,7 @@ class CloudContactHook(BaseHook):
             # A 429 or 5xx came from a server that got the request: the campaign may exist.
             raise CcaiAmbiguousResultError(call, error.status, error.detail) from None
         data = _json_body(response, call, CcaiAmbiguousResultError)
-        if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+        if not isinstance(data, dict) or type(data.get("id")) is not int:  # JSON true is no id
             raise CcaiAmbiguousResultError(call, response.status_code, "response has no campaign id")
         return data
 
@@ -642,7 +642,7 @@ class CloudContactHook(BaseHook):
             listed_message = campaign.get("message")
             if campaign.get("title") != title or (listed_message is not None and listed_message != message):
                 continue
-            if not isinstance(campaign.get("id"), int) or isinstance(campaign["id"], bool):
+            if type(campaign.get("id")) is not int:
                 # it may be the campaign a lost answer created; unable to name it, never send again
                 raise CcaiRejectedError(
                     f"GET /clients/{self.client_id}/campaigns",

@@ -62,7 +62,7 @@ class CampaignOnce:
     def recorded(self) -> dict[str, Any] | None:
         """Return the campaign an earlier try recorded in the task state store (Airflow 3.3+), if one did."""
         campaign_id = self.state.get("campaign_id") if isinstance(self.state, dict) else None
-        if not isinstance(campaign_id, int):
+        if type(campaign_id) is not int:
             return None
         campaign = self._known_campaign(campaign_id)
         self._log_earlier(campaign)

@@ -109,8 +109,11 @@ def checked_hook_params(hook_params: Any) -> dict[str, Any]:
     return dict(hook_params)
 
 
-_FRACTION_AND_ZONE = re.compile(
-    r"(?P<time>[Tt ]\d{2}:\d{2}(?::\d{2})?)(?:[.,](?P<fraction>\d+))?(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?$"
+#: ISO 8601's extended format: a date, then optionally a time of hours[:minutes[:seconds[.fraction]]] and a zone
+_ISO_DATE_TIME = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[Tt ](?P<hour>\d{2})(?::(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d+))?)?)?"
+    r"(?P<zone>[Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
 )
 
 
@@ -118,23 +121,26 @@ def parse_iso_datetime(text: str) -> datetime:
     """
     Parse an ISO 8601 date-time the same way on every supported Python.
 
-    Python 3.10's ``datetime.fromisoformat`` accepts neither ``Z`` nor fractions of other than 3 or 6
-    digits (``...:03.5Z``), both of which CCAI and users write; they are normalised first.
+    The extended format only (``2026-12-01T15:00:00Z``, not ``20261201T150000Z``), which Python 3.10's
+    ``datetime.fromisoformat`` reads once normalised: it takes no ``Z``, no zone of hours alone (``-05``)
+    and no fraction of other than 3 or 6 digits (``...:03.5Z``), all of which CCAI and users write.
 
     :param text: e.g. ``2026-12-01T15:00:00Z`` or ``2024-09-19T11:52:31.981314Z``.
     :raises ValueError: when ``text`` is not an ISO 8601 date-time.
     """
-    text = text.strip()
-    match = _FRACTION_AND_ZONE.search(text)
-    if match:
-        fraction = f".{match['fraction'][:6]:0<6}" if match["fraction"] else ""
-        zone = match["zone"] or ""
-        if zone in ("Z", "z"):
-            zone = "+00:00"
-        elif zone and ":" not in zone:
-            zone = f"{zone[:3]}:{zone[3:]}"
-        text = text[: match.start()] + match["time"] + fraction + zone
-    return datetime.fromisoformat(text)
+    match = _ISO_DATE_TIME.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"Invalid isoformat string: {text!r}")
+    if match["hour"] is None:
+        return datetime.fromisoformat(match["date"])
+    fraction = f".{match['fraction'][:6]:0<6}" if match["fraction"] else ""
+    zone = match["zone"] or ""
+    if zone in ("Z", "z"):
+        zone = "+00:00"
+    elif zone:
+        zone = f"{zone[:3]}:{zone.replace(':', '')[3:] or '00'}"
+    minute, second = match["minute"] or "00", match["second"] or "00"
+    return datetime.fromisoformat(f"{match['date']}T{match['hour']}:{minute}:{second}{fraction}{zone}")
 
 
 def parse_list_literal(text: str, field: str) -> list[Any]:

@@ -1066,8 +1066,9 @@ def test_lost_response_without_a_campaign_fails_retryably(
         {"status": 200, "body": "not json"},
         {"status": 200, "json": {"id": "777"}},
         {"status": 201, "body": ""},
+        {"status": 200, "json": {"id": True}},
     ],
-    ids=["malformed 200", "id not an integer", "empty 201"],
+    ids=["malformed 200", "id not an integer", "empty 201", "id true"],
 )
 def test_accepted_create_without_an_id_or_a_listing_fails_without_retries(
     ccai_conn: dict[str, str], http: responses.RequestsMock, context: dict[str, Any], accepted: dict[str, Any]
