@@ -180,8 +180,17 @@ def _without_patterns(text: str) -> str:
 
 
 def _without_names(text: str, names: tuple[str, ...]) -> str:
+    """
+    Replace each of ``names`` in ``text`` by ``***``: as written, anywhere; in another case (an error may echo a
+    name in capitals), as a whole word only, so that a short name (``Ed``) leaves words (``failed``) readable.
+    """
+    lowered = text.lower()
     for name in names:
+        if name.lower() not in lowered:
+            continue
         text = text.replace(name, "***")
+        text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", "***", text, flags=re.IGNORECASE)
+        lowered = text.lower()
     return text
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from airflow_provider_ccai.utils.redact import MAX_EXCERPT, phone_runs, phone_shaped, redact, strip_query
@@ -176,7 +178,7 @@ def _redacted_whole(text: str, names: tuple[str, ...]) -> str:
     """What :func:`redact` gives when every name is replaced in the whole text (the slow way)."""
     cleaned = redact(text, limit=len(text) + 1)
     for name in names:
-        cleaned = cleaned.replace(name, "***")
+        cleaned = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", "***", cleaned.replace(name, "***"), flags=re.IGNORECASE)
     return cleaned if len(cleaned) <= MAX_EXCERPT else cleaned[:MAX_EXCERPT] + "..."
 
 
@@ -190,6 +192,12 @@ def test_names_hidden_in_a_prefix_give_the_excerpt_of_the_whole_text(name_length
     excerpt = redact(text, names=names)
     assert excerpt == _redacted_whole(text, names)
     assert not any(name in excerpt for name in names)
+
+
+def test_names_are_hidden_in_any_case_as_whole_words() -> None:
+    excerpt = redact("Invalid recipient ANN-MARIE O'NEIL; ann-marie o'neil again", names=("Ann-Marie O'Neil",))
+    assert excerpt == "Invalid recipient ***; *** again"
+    assert redact("ED failed; Ed rejected; EdX", names=("Ed",)) == "*** failed; *** rejected; ***X"
 
 
 def test_names_are_hidden_after_phone_numbers() -> None:
