@@ -149,7 +149,11 @@ class CcaiNotifier(CcaiHookMixin, BaseNotifier):
         """
         self._mask_phones()
         payload = self.build_payload()
-        self._log_sent(self.hook.create_campaign(payload), payload)
+        hook = self.hook
+        try:
+            self._log_sent(hook.create_campaign(payload), payload)
+        finally:  # DAG callbacks run in long-lived processes (the DAG processor): do not wait for the collector
+            hook.close()
 
     async def async_notify(self, context: Context) -> None:
         """
@@ -159,7 +163,11 @@ class CcaiNotifier(CcaiHookMixin, BaseNotifier):
         """
         await self._amask_phones()
         payload = self.build_payload()
-        self._log_sent(await self.hook.acreate_campaign(payload), payload)
+        hook = self.hook
+        try:
+            self._log_sent(await hook.acreate_campaign(payload), payload)
+        finally:  # the triggerer lives on
+            hook.close()
 
     def _mask_phones(self) -> None:
         """

@@ -79,6 +79,7 @@ def test_task_callback_sends_one_campaign_with_the_rendered_message(sandbox, dag
     assert {(a["firstName"], a["lastName"]) for a in campaign["accounts"]} == {("Airflow", "On-call")}
     creates = [entry for entry in sandbox.requests_seen() if entry["endpoint"] == "create_campaign"]
     assert len(creates) == 1 and creates[0]["auth"] == "ok"
+    assert "session" not in vars(notifier.hook)  # closed: a DAG processor would keep its connection open
 
 
 def test_one_notifier_renders_each_callback_from_its_templates(sandbox, dag):
@@ -301,6 +302,7 @@ def test_async_notify_sends_one_campaign_with_the_deadline_message(sandbox):
     assert campaign["message"] == "Airflow: nightly_etl missed its deadline, run scheduled__2026-01-01"
     creates = [entry for entry in sandbox.requests_seen() if entry["endpoint"] == "create_campaign"]
     assert len(creates) == 1 and creates[0]["auth"] == "ok"
+    assert "session" not in vars(notifier.hook)  # closed: the triggerer lives on
 
 
 def test_async_notify_checks_phones_before_any_request(sandbox):
